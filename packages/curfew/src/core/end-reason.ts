@@ -1,0 +1,59 @@
+import { invalidArgument } from './errors.js';
+
+/**
+ * The end reasons curfew knows. Callers may add their own matching `[a-z0-9_]{1,64}`.
+ *
+ * - `logout`: the user signed out.
+ * - `password_change`: ended with the rest of the user's sessions after a credential change.
+ * - `admin_revoke`: an operator ended it.
+ * - `idle_timeout`, `absolute_timeout`: set only by curfew, when a session expires.
+ * - `rotated`: the token was replaced by a new session.
+ * - `user_revoke`: the user ended it from an "active sessions" page.
+ * - `account_disabled`: the account was disabled.
+ */
+export type KnownEndReason =
+  | 'logout'
+  | 'password_change'
+  | 'admin_revoke'
+  | 'idle_timeout'
+  | 'absolute_timeout'
+  | 'rotated'
+  | 'user_revoke'
+  | 'account_disabled';
+
+/**
+ * Why a session ended: one of {@link KnownEndReason} or a caller-defined `[a-z0-9_]{1,64}`.
+ *
+ * @example
+ * ```ts
+ * const reason: EndReason = 'suspicious_activity';
+ * await sessions.revoke(token, reason);
+ * ```
+ */
+// The `string & {}` keeps editor completion for the known reasons while allowing others.
+export type EndReason = KnownEndReason | (string & {});
+
+/** The known end reasons, in a stable order. */
+export const KNOWN_END_REASONS: readonly KnownEndReason[] = Object.freeze([
+  'logout',
+  'password_change',
+  'admin_revoke',
+  'idle_timeout',
+  'absolute_timeout',
+  'rotated',
+  'user_revoke',
+  'account_disabled',
+]);
+
+const END_REASON_SHAPE = /^[a-z0-9_]{1,64}$/;
+
+/** @internal */
+export function checkEndReason(value: unknown, field = 'reason'): EndReason {
+  if (typeof value !== 'string' || !END_REASON_SHAPE.test(value)) {
+    throw invalidArgument(
+      field,
+      `expected one of ${KNOWN_END_REASONS.join(', ')}, or your own reason matching [a-z0-9_]{1,64}`,
+    );
+  }
+  return value;
+}

@@ -1,0 +1,715 @@
+import { randomUUID } from 'node:crypto';
+import { checkEndReason, type EndReason } from './end-reason.js';
+import { CurfewError, invalidArgument } from './errors.js';
+import type { Logger, SessionEvent, SessionEventListener } from './events.js';
+import { type Policy, type PolicyOptions, type PolicyPresetName, resolvePolicy } from './policy.js';
+import {
+  type CreateSessionInput,
+  checkAppType,
+  checkIpAddress,
+  checkSessionId,
+  checkTenantFilter,
+  checkTenantId,
+  checkUserId,
+  type Session,
+  toSession,
+  truncateUserAgent,
+} from './session.js';
+import {
+  type EndedSession,
+  type ExpiryRule,
+  findExpiry,
+  matchesOwner,
+  type SessionOwner,
+  type SessionStore,
+  type StoredSession,
+  type UserScope,
+} from './store.js';
+import { generateSessionToken, hashPrefix, hashSessionToken, isWellFormedToken } from './token.js';
+
+/**
+ * A function returning the current time in epoch milliseconds. Inject one in tests to move time
+ * by hand instead of sleeping.
+ *
+ * @example
+ * ```ts
+ * let now = Date.parse('2026-01-01T00:00:00Z');
+ * const sessions = new SessionManager({ store, clock: () => now });
+ * now += 30 * 60_000; // thirty minutes later
+ * ```
+ */
+export type Clock = () => number;
+
+/**
+ * Options for {@link SessionManager}.
+ *
+ * @example
+ * ```ts
+ * const options: SessionManagerOptions = { store: new MemoryStore(), policy: 'nist-800-63b-rev3-aal3' };
+ * ```
+ */
+export interface SessionManagerOptions {
+  /** Where sessions live: `MemoryStore`, `SqliteStore` or any {@link SessionStore}. */
+  store: SessionStore;
+  /** A preset name or policy object; default `nist-800-63b-rev3-aal2` (30 min idle, 12 h absolute). */
+  policy?: PolicyPresetName | PolicyOptions | Policy | undefined;
+  /** Default `Date.now`. Read exactly once per operation. */
+  clock?: Clock | undefined;
+  /** Where to log; default: nowhere. */
+  logger?: Logger | undefined;
+  /** Receives `created`, `rotated` and `ended` events. */
+  onEvent?: SessionEventListener | undefined;
+}
+
+/** Which expiry is near: `'absolute'` takes precedence over `'idle'`. */
+export type SessionWarning = 'absolute' | 'idle' | null;
+
+/**
+ * The answer of {@link SessionManager.validate}. An invalid session is a result, never an error:
+ * `reason` says why (`not_found` also covers malformed tokens and sessions ended by logout or
+ * revocation, whose `endReason` is then given).
+ *
+ * @example
+ * ```ts
+ * const result = await sessions.validate(token);
+ * if (!result.valid) return reply.status(401).send({ reason: result.reason });
+ * if (result.warning) reply.header('Session-Warning', result.warning);
+ * ```
+ */
+export type SessionValidationResult =
+  | {
+      valid: true;
+      session: Session;
+      /** Whole seconds until the session expires by either timeout, rounded down. */
+      secondsRemaining: number;
+      /** Whole seconds until the idle timeout; `null` when the policy has none. */
+      idleSecondsRemaining: number | null;
+      /** Whole seconds until the absolute timeout. */
+      absoluteSecondsRemaining: number;
+      warning: SessionWarning;
+    }
+  | { valid: false; reason: 'not_found'; endReason?: EndReason }
+  | {
+      valid: false;
+      reason: 'idle' | 'absolute';
+      sessionId: string;
+      userId: string;
+      tenantId: string | null;
+    };
+
+/**
+ * A newly issued token and its session. Hand the token to the client once; it is never stored.
+ *
+ * @example
+ * ```ts
+ * const { token, session }: IssuedSession = await sessions.create({ userId: '42' });
+ * ```
+ */
+export interface IssuedSession {
+  token: string;
+  session: Session;
+}
+
+/**
+ * Options for {@link SessionManager.validate}.
+ *
+ * @example
+ * ```ts
+ * await sessions.validate(token, { touch: false }); // a status poll: not activity
+ * ```
+ */
+export interface ValidateOptions {
+  /** Record activity (default `true`). Status polls pass `false` so an idle tab still times out. */
+  touch?: boolean;
+}
+
+/** Options for {@link SessionManager.revokeSession}. */
+export interface RevokeSessionOptions {
+  /** Default `user_revoke`. */
+  reason?: EndReason;
+  /** End the session only if it belongs to this user. */
+  userId?: string;
+  /** End the session only if it belongs to this tenant (`null`: only if it has none). */
+  tenantId?: string | null;
+}
+
+/** Options for {@link SessionManager.revokeUserSessions}. */
+export interface RevokeUserSessionsOptions {
+  /** Default `password_change`. */
+  reason?: EndReason;
+  /** Only this tenant's sessions (`null`: only those without a tenant); default: every tenant. */
+  tenantId?: string | null;
+  /** Keep this session (typically the one that made the request). */
+  exceptSessionId?: string;
+}
+
+/** Options for {@link SessionManager.listUserSessions} and {@link SessionManager.getSession}. */
+export interface UserScopeOptions {
+  /** Only this tenant (`null`: only sessions without a tenant); default: every tenant. */
+  tenantId?: string | null;
+}
+
+/** Options for {@link SessionManager.sweepExpired}. */
+export interface SweepOptions {
+  /** Sessions ended per store call (default 1000); keeps each lock short. */
+  batchSize?: number;
+}
+
+/**
+ * How many sessions a sweep ended, by timeout.
+ *
+ * @example
+ * ```ts
+ * const { absolute, idle }: SweepResult = await sessions.sweepExpired();
+ * ```
+ */
+export interface SweepResult {
+  absolute: number;
+  idle: number;
+}
+
+const DEFAULT_BATCH = 1000;
+const MAX_LIST = 1000;
+
+/**
+ * The session rules, in one place: create, validate (with idle and absolute timeouts enforced to
+ * the millisecond), touch, rotate, revoke, list, sweep. It reads its clock once per operation and
+ * hands `now` to the store, which does each check-and-change atomically.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, SessionManager } from 'curfew';
+ *
+ * const sessions = new SessionManager({ store: new MemoryStore() });
+ * const { token } = await sessions.create({ userId: '42', ipAddress: '203.0.113.7' });
+ * const result = await sessions.validate(token);
+ * if (result.valid) console.log(result.session.userId, result.secondsRemaining);
+ * await sessions.revoke(token); // logout
+ * ```
+ */
+export class SessionManager {
+  /** The checked policy in force. */
+  readonly policy: Policy;
+  readonly #store: SessionStore;
+  readonly #clock: Clock;
+  readonly #logger: Logger | undefined;
+  readonly #onEvent: SessionEventListener | undefined;
+
+  constructor(options: SessionManagerOptions) {
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument('options', 'expected an object with at least a store');
+    }
+    const { store, clock, logger, onEvent } = options;
+    if (typeof store !== 'object' || store === null || typeof store.validate !== 'function') {
+      throw invalidArgument('store', 'expected a SessionStore such as new MemoryStore()');
+    }
+    if (clock !== undefined && typeof clock !== 'function') {
+      throw invalidArgument('clock', 'expected a function returning epoch milliseconds');
+    }
+    if (onEvent !== undefined && typeof onEvent !== 'function') {
+      throw invalidArgument('onEvent', 'expected a function');
+    }
+    this.policy = resolvePolicy(options.policy);
+    this.#store = store;
+    this.#clock = clock ?? Date.now;
+    this.#logger = logger;
+    this.#onEvent = onEvent;
+  }
+
+  /**
+   * Starts a session and returns its token (once; only its hash is stored) and its view.
+   * `absoluteExpiresAt` is creation time plus the absolute timeout, and nothing ever moves it.
+   *
+   * Throws `INVALID_ARGUMENT` naming the field for bad input, before anything is written.
+   *
+   * @example
+   * ```ts
+   * const { token, session } = await sessions.create({ userId: '42', tenantId: 'acme' });
+   * res.cookie('__Host-session', token, { httpOnly: true, secure: true, sameSite: 'lax' });
+   * ```
+   */
+  async create(input: CreateSessionInput): Promise<IssuedSession> {
+    if (typeof input !== 'object' || input === null) {
+      throw invalidArgument('input', 'expected an object with a userId');
+    }
+    const userId = checkUserId(input.userId);
+    const tenantId = checkTenantId(input.tenantId);
+    const ipAddress = checkIpAddress(input.ipAddress);
+    const userAgent = truncateUserAgent(input.userAgent, this.policy.userAgentMaxLength);
+    const appType = checkAppType(input.appType);
+    const now = this.#now();
+    const token = generateSessionToken();
+    const stored: StoredSession = {
+      id: randomUUID(),
+      tokenHash: hashSessionToken(token),
+      userId,
+      tenantId,
+      appType,
+      ipAddress,
+      userAgent,
+      createdAt: now,
+      lastActivityAt: now,
+      absoluteExpiresAt: now + this.policy.absoluteTimeout,
+      endedAt: null,
+      endReason: null,
+    };
+    await this.#call('create', () => this.#store.insert({ ...stored }));
+    this.#log('debug', { sessionId: stored.id }, 'session created');
+    this.#emit({ type: 'created', sessionId: stored.id, userId, tenantId, at: new Date(now) });
+    return { token, session: toSession(stored) };
+  }
+
+  /**
+   * Checks a token. The absolute timeout is checked first: a session is expired when
+   * `now >= absoluteExpiresAt`, or `now >= lastActivityAt + idleTimeout`; an expired session is
+   * ended in the store right then. With `touch` (the default), activity is recorded, but the store
+   * is written only when the stored `lastActivityAt` is older than the policy's
+   * `activityWriteInterval`, so the idle timeout can end a session up to one interval early,
+   * never late.
+   *
+   * A value that is not a string of 16 to 256 base64url characters is answered as `not_found`
+   * without hashing it or calling the store.
+   *
+   * @example
+   * ```ts
+   * const result = await sessions.validate(token);
+   * if (result.valid) {
+   *   console.log(result.session.userId, result.secondsRemaining, result.warning);
+   * } else {
+   *   console.log(result.reason); // 'not_found' | 'idle' | 'absolute'
+   * }
+   * ```
+   */
+  async validate(token: string, options: ValidateOptions = {}): Promise<SessionValidationResult> {
+    const touch = options.touch ?? true;
+    if (typeof touch !== 'boolean') throw invalidArgument('touch', 'expected true or false');
+    if (!isWellFormedToken(token)) return { valid: false, reason: 'not_found' };
+    const now = this.#now();
+    const hash = hashSessionToken(token);
+    const found = await this.#call(
+      'validate',
+      () =>
+        this.#store.validate(hash, {
+          now,
+          idleTimeout: this.policy.idleTimeout,
+          touchInterval: touch ? this.policy.activityWriteInterval : null,
+        }),
+      hash,
+    );
+    switch (found.status) {
+      case 'missing':
+        return { valid: false, reason: 'not_found' };
+      case 'ended':
+        return this.#invalid(found.session);
+      case 'expired':
+        if (found.endedNow) this.#ended(found.session);
+        return this.#invalid(found.session);
+      case 'valid':
+        return this.#valid(found.session, now);
+    }
+  }
+
+  /**
+   * Records activity on a valid session (coalesced as in {@link validate}) and returns `true`,
+   * or `false` when the token is not valid. It never revives an expired session and never moves
+   * `lastActivityAt` backwards.
+   *
+   * @example
+   * ```ts
+   * // "Stay signed in" button
+   * if (!(await sessions.touch(token))) redirectToLogin();
+   * ```
+   */
+  async touch(token: string): Promise<boolean> {
+    const result = await this.validate(token, { touch: true });
+    return result.valid;
+  }
+
+  /**
+   * Ends the session a token belongs to (logout). Returns whether a valid session was ended;
+   * an already expired one is ended with its timeout reason instead, and `false` is returned.
+   *
+   * @example
+   * ```ts
+   * await sessions.revoke(token); // reason 'logout'
+   * ```
+   */
+  async revoke(token: string, reason: EndReason = 'logout'): Promise<boolean> {
+    const endReason = checkEndReason(reason);
+    if (!isWellFormedToken(token)) return false;
+    const now = this.#now();
+    const hash = hashSessionToken(token);
+    const ended = await this.#call(
+      'revoke',
+      () => this.#store.endSession({ tokenHash: hash }, this.#endInput(now, endReason)),
+      hash,
+    );
+    return this.#countEnded(ended === null ? [] : [ended], endReason) === 1;
+  }
+
+  /**
+   * Ends one session by its public id: what an "active sessions" page calls. With `userId`
+   * and/or `tenantId`, ends it only if it belongs to them, so a user cannot end another's session.
+   * Returns whether a valid session was ended.
+   *
+   * @example
+   * ```ts
+   * await sessions.revokeSession(req.params.id, { userId: currentUser.id, reason: 'user_revoke' });
+   * ```
+   */
+  async revokeSession(sessionId: string, options: RevokeSessionOptions = {}): Promise<boolean> {
+    const id = checkSessionId(sessionId);
+    const endReason = checkEndReason(options.reason ?? 'user_revoke');
+    const owner = checkOwner(options.userId, options.tenantId);
+    const now = this.#now();
+    const ended = await this.#call('revokeSession', () =>
+      this.#store.endSession(
+        owner === undefined ? { id } : { id, owner },
+        this.#endInput(now, endReason),
+      ),
+    );
+    return this.#countEnded(ended === null ? [] : [ended], endReason) === 1;
+  }
+
+  /**
+   * Ends every session of a user ("sign out everywhere", after a password change), optionally
+   * within one tenant and keeping the caller's own session. Returns how many valid sessions were
+   * ended.
+   *
+   * @example
+   * ```ts
+   * await sessions.revokeUserSessions(user.id, { exceptSessionId: current.session.id });
+   * ```
+   */
+  async revokeUserSessions(
+    userId: string,
+    options: RevokeUserSessionsOptions = {},
+  ): Promise<number> {
+    const scope: UserScope = {
+      userId: checkUserId(userId),
+      tenantId: checkTenantFilter(options.tenantId),
+    };
+    const endReason = checkEndReason(options.reason ?? 'password_change');
+    const exceptId =
+      options.exceptSessionId === undefined
+        ? undefined
+        : checkSessionId(options.exceptSessionId, 'exceptSessionId');
+    const now = this.#now();
+    const ended = await this.#call('revokeUserSessions', () =>
+      this.#store.endUserSessions(scope, { ...this.#endInput(now, endReason), exceptId }),
+    );
+    return this.#countEnded(ended, endReason);
+  }
+
+  /**
+   * A user's sessions that are valid now (not those expired but not yet swept), most recently
+   * active first: what an "active sessions" page shows.
+   *
+   * @example
+   * ```ts
+   * for (const s of await sessions.listUserSessions('42', { tenantId: 'acme' })) {
+   *   console.log(s.id, s.userAgent, s.ipAddress, s.lastActivityAt);
+   * }
+   * ```
+   */
+  async listUserSessions(userId: string, options: UserScopeOptions = {}): Promise<Session[]> {
+    const scope: UserScope = {
+      userId: checkUserId(userId),
+      tenantId: checkTenantFilter(options.tenantId),
+    };
+    const now = this.#now();
+    const rows = await this.#call('listUserSessions', () =>
+      this.#store.listUserSessions(scope, { ...this.#rule(now), limit: MAX_LIST }),
+    );
+    return rows.map(toSession);
+  }
+
+  /**
+   * One session by its public id, in whatever state, or `null`; with `userId`/`tenantId`, `null`
+   * unless it belongs to them. A session found expired but not yet swept is ended first, so the
+   * view is never "active" past its expiry.
+   *
+   * @example
+   * ```ts
+   * const session = await sessions.getSession(id, { tenantId: 'acme' });
+   * ```
+   */
+  async getSession(
+    sessionId: string,
+    options: UserScopeOptions & { userId?: string } = {},
+  ): Promise<Session | null> {
+    const id = checkSessionId(sessionId);
+    const owner = checkOwner(options.userId, options.tenantId);
+    const now = this.#now();
+    const row = await this.#call('getSession', () => this.#store.findById(id));
+    if (row === null || !matchesOwner(row, owner)) return null;
+    if (row.endedAt !== null || findExpiry(row, this.#rule(now)) === null) return toSession(row);
+    // Ending goes through the store's atomic check, so only one caller ends it and emits the event.
+    const found = await this.#call('getSession', () =>
+      this.#store.validate(row.tokenHash, { ...this.#rule(now), touchInterval: null }),
+    );
+    if (found.status === 'missing') return null;
+    if (found.status === 'expired' && found.endedNow) this.#ended(found.session);
+    return toSession(found.session);
+  }
+
+  /**
+   * Gives a valid session a new token (after sign-in or a privilege change, against session
+   * fixation). The old token stops working at once; the session keeps its id and its absolute
+   * expiry. Returns `null` when the token is not valid.
+   *
+   * @example
+   * ```ts
+   * const renewed = await sessions.rotate(oldToken);
+   * if (renewed) setCookie(renewed.token);
+   * ```
+   */
+  async rotate(token: string): Promise<IssuedSession | null> {
+    if (!isWellFormedToken(token)) return null;
+    const now = this.#now();
+    const oldHash = hashSessionToken(token);
+    const newToken = generateSessionToken();
+    const row = await this.#call(
+      'rotate',
+      () => this.#store.rotate(oldHash, hashSessionToken(newToken), this.#rule(now)),
+      oldHash,
+    );
+    if (row === null) return null;
+    this.#log('debug', { sessionId: row.id }, 'session token rotated');
+    this.#emit({
+      type: 'rotated',
+      sessionId: row.id,
+      userId: row.userId,
+      tenantId: row.tenantId,
+      at: new Date(now),
+    });
+    return { token: newToken, session: toSession(row) };
+  }
+
+  /**
+   * Ends every active session that has expired, absolute expiries first, in batches of
+   * `batchSize` so no store call holds a long lock. Safe to run from several processes at once:
+   * nothing is ended or counted twice. Ended sessions stay in the store as the audit trail.
+   *
+   * @example
+   * ```ts
+   * setInterval(() => void sessions.sweepExpired().catch(console.error), 60_000).unref();
+   * ```
+   */
+  async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
+    const limit = checkBatchSize(options.batchSize);
+    const now = this.#now();
+    const result: SweepResult = { absolute: 0, idle: 0 };
+    for (;;) {
+      const ended = await this.#call('sweepExpired', () =>
+        this.#store.sweep({ ...this.#rule(now), limit }),
+      );
+      for (const session of ended) {
+        if (session.endReason === 'absolute_timeout') result.absolute += 1;
+        else result.idle += 1;
+        this.#ended(session);
+      }
+      if (ended.length < limit) break;
+    }
+    if (result.absolute + result.idle > 0)
+      this.#log('info', { ...result }, 'expired sessions swept');
+    return result;
+  }
+
+  /**
+   * Deletes ended sessions that ended before `endedBefore`, in batches, for those whose retention
+   * rules require it. Returns how many were deleted. Active sessions are never touched.
+   *
+   * @example
+   * ```ts
+   * const ninetyDaysAgo = new Date(Date.now() - 90 * 86_400_000);
+   * await sessions.purgeEnded({ endedBefore: ninetyDaysAgo });
+   * ```
+   */
+  async purgeEnded(options: { endedBefore: Date | number; batchSize?: number }): Promise<number> {
+    const endedBefore =
+      options?.endedBefore instanceof Date ? options.endedBefore.getTime() : options?.endedBefore;
+    if (typeof endedBefore !== 'number' || !Number.isFinite(endedBefore)) {
+      throw invalidArgument('endedBefore', 'expected a Date or epoch milliseconds');
+    }
+    const limit = checkBatchSize(options.batchSize);
+    let total = 0;
+    for (;;) {
+      const deleted = await this.#call('purgeEnded', () =>
+        this.#store.purgeEnded({ endedBefore, limit }),
+      );
+      total += deleted;
+      if (deleted < limit) break;
+    }
+    return total;
+  }
+
+  /**
+   * Whether an absolute remainder (in seconds) is within the policy's absolute warning threshold.
+   *
+   * @example
+   * ```ts
+   * if (sessions.shouldWarn(result.absoluteSecondsRemaining)) showBanner();
+   * ```
+   */
+  shouldWarn(absoluteSecondsRemaining: number): boolean {
+    return absoluteSecondsRemaining * 1000 <= this.policy.absoluteWarning;
+  }
+
+  /**
+   * Resolves when the store answers; throws `STORE_UNAVAILABLE` otherwise. For readiness probes.
+   *
+   * @example
+   * ```ts
+   * app.get('/readyz', async () => { await sessions.ping(); return 'ok'; });
+   * ```
+   */
+  async ping(): Promise<void> {
+    const store = this.#store;
+    if (typeof store.ping === 'function') await this.#call('ping', () => store.ping!());
+  }
+
+  #now(): number {
+    const now = this.#clock();
+    if (!Number.isFinite(now)) throw invalidArgument('clock', 'returned a non-finite time');
+    return Math.floor(now);
+  }
+
+  #rule(now: number): ExpiryRule {
+    return { now, idleTimeout: this.policy.idleTimeout };
+  }
+
+  #endInput(now: number, reason: EndReason) {
+    return { ...this.#rule(now), reason };
+  }
+
+  #countEnded(ended: EndedSession[], reason: EndReason): number {
+    let count = 0;
+    for (const session of ended) {
+      this.#ended(session);
+      if (session.endReason === reason) count += 1;
+    }
+    return count;
+  }
+
+  #valid(row: StoredSession, now: number): SessionValidationResult {
+    const absoluteMs = row.absoluteExpiresAt - now;
+    const idle = this.policy.idleTimeout;
+    const idleMs = idle === null ? null : row.lastActivityAt + idle - now;
+    const soonest = idleMs === null ? absoluteMs : Math.min(absoluteMs, idleMs);
+    let warning: SessionWarning = null;
+    if (absoluteMs <= this.policy.absoluteWarning) warning = 'absolute';
+    else if (idleMs !== null && idleMs <= this.policy.idleWarning) warning = 'idle';
+    return {
+      valid: true,
+      session: toSession(row),
+      secondsRemaining: Math.floor(soonest / 1000),
+      idleSecondsRemaining: idleMs === null ? null : Math.floor(idleMs / 1000),
+      absoluteSecondsRemaining: Math.floor(absoluteMs / 1000),
+      warning,
+    };
+  }
+
+  #invalid(row: StoredSession): SessionValidationResult {
+    if (row.endReason === 'absolute_timeout' || row.endReason === 'idle_timeout') {
+      return {
+        valid: false,
+        reason: row.endReason === 'absolute_timeout' ? 'absolute' : 'idle',
+        sessionId: row.id,
+        userId: row.userId,
+        tenantId: row.tenantId,
+      };
+    }
+    return row.endReason === null
+      ? { valid: false, reason: 'not_found' }
+      : { valid: false, reason: 'not_found', endReason: row.endReason };
+  }
+
+  #ended(
+    session: Pick<EndedSession, 'id' | 'userId' | 'tenantId'> & {
+      endReason: EndReason | null;
+      endedAt: number | null;
+    },
+  ): void {
+    const reason = session.endReason ?? 'logout';
+    this.#log('debug', { sessionId: session.id, reason }, 'session ended');
+    this.#emit({
+      type: 'ended',
+      sessionId: session.id,
+      userId: session.userId,
+      tenantId: session.tenantId,
+      reason,
+      at: new Date(session.endedAt ?? 0),
+    });
+  }
+
+  #emit(event: SessionEvent): void {
+    if (this.#onEvent === undefined) return;
+    try {
+      this.#onEvent(event);
+    } catch (error) {
+      this.#log(
+        'warn',
+        { event: event.type, sessionId: event.sessionId, err: describe(error) },
+        'session event listener threw',
+      );
+    }
+  }
+
+  #log(level: keyof Logger, fields: Record<string, unknown>, message: string): void {
+    const logger = this.#logger;
+    const write = logger?.[level];
+    if (typeof write !== 'function') return;
+    try {
+      write.call(logger, fields, message);
+    } catch {
+      // A broken logger must not break a session operation.
+    }
+  }
+
+  async #call<T>(operation: string, run: () => Promise<T>, tokenHash?: string): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof CurfewError) throw error;
+      // Driver messages can quote the row (a unique-violation detail quotes the hash): log only
+      // the error's name and code, and keep the driver's error as `cause` for the caller.
+      this.#log(
+        'error',
+        {
+          operation,
+          err: describe(error),
+          ...(tokenHash === undefined ? {} : { tokenHashPrefix: hashPrefix(tokenHash) }),
+        },
+        'session store failed',
+      );
+      throw new CurfewError('STORE_UNAVAILABLE', `session store failed during ${operation}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+function checkOwner(userId: unknown, tenantId: unknown): SessionOwner | undefined {
+  if (userId === undefined && tenantId === undefined) return undefined;
+  return {
+    userId: userId === undefined ? undefined : checkUserId(userId),
+    tenantId: checkTenantFilter(tenantId),
+  };
+}
+
+function checkBatchSize(value: unknown): number {
+  if (value === undefined) return DEFAULT_BATCH;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
+    throw invalidArgument('batchSize', 'expected a whole number from 1 to 100000');
+  }
+  return value;
+}
+
+function describe(error: unknown): { name: string; code?: unknown } {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return code === undefined ? { name: error.name } : { name: error.name, code };
+  }
+  return { name: typeof error };
+}

@@ -1,0 +1,143 @@
+import { isIP } from 'node:net';
+import type { EndReason } from './end-reason.js';
+import { invalidArgument } from './errors.js';
+import type { StoredSession } from './store.js';
+
+/**
+ * A session as curfew shows it anywhere: never with its token or token hash. Times are `Date`s.
+ *
+ * @example
+ * ```ts
+ * const { session } = await sessions.create({ userId: '42' });
+ * session.absoluteExpiresAt.toISOString(); // "2026-01-01T12:00:00.000Z"
+ * ```
+ */
+export interface Session {
+  /** Random UUID: public, safe to show and log, never usable as a credential. */
+  readonly id: string;
+  readonly userId: string;
+  readonly tenantId: string | null;
+  readonly appType: string;
+  readonly ipAddress: string | null;
+  readonly userAgent: string | null;
+  readonly createdAt: Date;
+  readonly lastActivityAt: Date;
+  readonly absoluteExpiresAt: Date;
+  /** `false` once ended (by logout, revocation or a timeout). */
+  readonly active: boolean;
+  readonly endedAt: Date | null;
+  readonly endReason: EndReason | null;
+}
+
+/**
+ * What to record about a new session.
+ *
+ * @example
+ * ```ts
+ * await sessions.create({
+ *   userId: '42',
+ *   tenantId: 'acme',
+ *   ipAddress: req.ip,
+ *   userAgent: req.headers['user-agent'],
+ *   appType: 'tenant_app',
+ * });
+ * ```
+ */
+export interface CreateSessionInput {
+  /** 1 to 255 characters. */
+  userId: string;
+  /** 1 to 255 characters, or `null`/omitted for none. */
+  tenantId?: string | null | undefined;
+  /** A valid IPv4 or IPv6 address, or `null`/omitted. */
+  ipAddress?: string | null | undefined;
+  /** Kept up to the policy's `userAgentMaxLength`; `null`/omitted for none. */
+  userAgent?: string | null | undefined;
+  /** A short label, `[A-Za-z0-9_.-]{1,64}`; default `control_panel`. */
+  appType?: string | undefined;
+}
+
+/** The usual `appType` when none is given. */
+export const DEFAULT_APP_TYPE = 'control_panel';
+
+const APP_TYPE_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** @internal */
+export function checkUserId(value: unknown, field = 'userId'): string {
+  if (typeof value !== 'string' || value.length < 1 || value.length > 255) {
+    throw invalidArgument(field, 'expected a string of 1 to 255 characters');
+  }
+  return value;
+}
+
+/** @internal */
+export function checkTenantId(value: unknown, field = 'tenantId'): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length < 1 || value.length > 255) {
+    throw invalidArgument(field, 'expected a string of 1 to 255 characters, or null');
+  }
+  return value;
+}
+
+/** @internal Like {@link checkTenantId}, but keeps `undefined` (meaning "every tenant"). */
+export function checkTenantFilter(value: unknown): string | null | undefined {
+  return value === undefined ? undefined : checkTenantId(value);
+}
+
+/** @internal */
+export function checkIpAddress(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || value.length > 64 || isIP(value) === 0) {
+    throw invalidArgument('ipAddress', 'expected a valid IPv4 or IPv6 address, or null');
+  }
+  return value;
+}
+
+/** @internal */
+export function checkAppType(value: unknown): string {
+  if (value === undefined) return DEFAULT_APP_TYPE;
+  if (typeof value !== 'string' || !APP_TYPE_SHAPE.test(value)) {
+    throw invalidArgument('appType', 'expected a short label matching [A-Za-z0-9_.-]{1,64}');
+  }
+  return value;
+}
+
+/**
+ * Cuts a user agent to `maxLength` UTF-16 code units without leaving half a surrogate pair.
+ * @internal
+ */
+export function truncateUserAgent(value: unknown, maxLength: number): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string') throw invalidArgument('userAgent', 'expected a string or null');
+  if (value.length <= maxLength) return value;
+  let cut = value.slice(0, maxLength);
+  const last = cut.charCodeAt(cut.length - 1);
+  // A lone high surrogate at the end would be half a character: drop it.
+  if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);
+  return cut;
+}
+
+/** @internal */
+export function checkSessionId(value: unknown, field = 'sessionId'): string {
+  if (typeof value !== 'string' || value.length < 1 || value.length > 64) {
+    throw invalidArgument(field, 'expected a session id');
+  }
+  return value;
+}
+
+/** @internal The public view of a stored session: the hash stays behind. */
+export function toSession(stored: StoredSession): Session {
+  return {
+    id: stored.id,
+    userId: stored.userId,
+    tenantId: stored.tenantId,
+    appType: stored.appType,
+    ipAddress: stored.ipAddress,
+    userAgent: stored.userAgent,
+    createdAt: new Date(stored.createdAt),
+    lastActivityAt: new Date(stored.lastActivityAt),
+    absoluteExpiresAt: new Date(stored.absoluteExpiresAt),
+    active: stored.endedAt === null,
+    endedAt: stored.endedAt === null ? null : new Date(stored.endedAt),
+    endReason: stored.endReason,
+  };
+}

@@ -1,0 +1,227 @@
+import type { EndReason } from './end-reason.js';
+
+/**
+ * A session as a store keeps it. Times are epoch milliseconds. `tokenHash` is the lowercase hex
+ * SHA-256 of the token; the token itself never reaches a store.
+ *
+ * A session is active while `endedAt` is `null`. Expiry is decided by the rules passed with each
+ * call ({@link ExpiryRule}), never by the store's own clock.
+ */
+export interface StoredSession {
+  id: string;
+  tokenHash: string;
+  userId: string;
+  tenantId: string | null;
+  appType: string;
+  ipAddress: string | null;
+  userAgent: string | null;
+  createdAt: number;
+  lastActivityAt: number;
+  absoluteExpiresAt: number;
+  endedAt: number | null;
+  endReason: EndReason | null;
+}
+
+/**
+ * When an active session counts as expired, as of `now`:
+ * absolute when `now >= absoluteExpiresAt`; otherwise idle when `idleTimeout !== null` and
+ * `now >= lastActivityAt + idleTimeout`. Absolute wins when both hold.
+ *
+ * A store that ends an expired session sets `endReason` to `absolute_timeout` or `idle_timeout`
+ * and `endedAt` to the moment it expired (`absoluteExpiresAt`, or `lastActivityAt + idleTimeout`),
+ * so the audit trail says when a session really stopped working, not when someone noticed.
+ */
+export interface ExpiryRule {
+  now: number;
+  idleTimeout: number | null;
+}
+
+/** Arguments of {@link SessionStore.validate}. */
+export interface StoreValidateInput extends ExpiryRule {
+  /**
+   * Record activity: when set, and the session is valid, and
+   * `now - lastActivityAt >= touchInterval`, set `lastActivityAt = now`. `null`: never write.
+   * Because the condition needs `now` to be ahead, `lastActivityAt` never moves backwards.
+   */
+  touchInterval: number | null;
+}
+
+/**
+ * What {@link SessionStore.validate} found:
+ * - `missing`: no session has that hash;
+ * - `ended`: it had ended before this call (`session` as stored);
+ * - `expired`: it was active but expired, and this call (`endedNow: true`) or a concurrent one
+ *   (`endedNow: false`) ended it; `session` as ended;
+ * - `valid`: it is valid; `session` as stored after any activity write, `touched` whether one was made.
+ */
+export type StoreValidateResult =
+  | { status: 'missing' }
+  | { status: 'ended'; session: StoredSession }
+  | { status: 'expired'; session: StoredSession; endedNow: boolean }
+  | { status: 'valid'; session: StoredSession; touched: boolean };
+
+/** Which sessions an operation applies to: one user's, optionally narrowed to one tenant. */
+export interface UserScope {
+  userId: string;
+  /** `undefined`: every tenant; `null`: only sessions without a tenant; a string: that tenant. */
+  tenantId?: string | null | undefined;
+}
+
+/** Narrows an operation on one session to an owner; an omitted field matches anything. */
+export interface SessionOwner {
+  userId?: string | undefined;
+  /** `null`: only a session without a tenant. */
+  tenantId?: string | null | undefined;
+}
+
+/** Arguments of {@link SessionStore.endSession}. */
+export interface StoreEndInput extends ExpiryRule {
+  reason: EndReason;
+}
+
+/** The identity of a session that an operation ended, for events and counts. */
+export interface EndedSession {
+  id: string;
+  userId: string;
+  tenantId: string | null;
+  endReason: EndReason;
+  endedAt: number;
+}
+
+/** Arguments of {@link SessionStore.sweep}. */
+export interface StoreSweepInput extends ExpiryRule {
+  /** End at most this many sessions in this call. */
+  limit: number;
+}
+
+/**
+ * Where curfew keeps sessions. It is shaped around sessions rather than generic rows, so that
+ * every check-and-change happens inside the store in one atomic step: that is what makes
+ * "two processes validating the same expired session end it once" and "a revoke that returned
+ * is never followed by a successful validation" hold across processes.
+ *
+ * Rules every store keeps:
+ * - It stores `tokenHash` only, and `tokenHash` is unique.
+ * - It never reads a clock: every `now` comes from the caller.
+ * - Each method is atomic with respect to every other method, in this process and in any other
+ *   process sharing the same database.
+ * - A method that ends sessions applies the {@link ExpiryRule} first: an active session that has
+ *   already expired is ended with its timeout reason (and its expiry moment as `endedAt`), never
+ *   with the caller's reason; such sessions are not reported as ended by the caller.
+ * - Failures are thrown (any error); the manager turns them into `STORE_UNAVAILABLE`.
+ *
+ * Run `runStoreConformance` from `curfew/testing` against a new store: it checks all of this.
+ *
+ * @example
+ * ```ts
+ * import { SessionManager, type SessionStore } from 'curfew';
+ *
+ * class MyStore implements SessionStore {
+ *   // …the methods below…
+ * }
+ * const sessions = new SessionManager({ store: new MyStore() });
+ * ```
+ */
+export interface SessionStore {
+  /** Adds a new session. Throws if `id` or `tokenHash` already exists. */
+  insert(session: StoredSession): Promise<void>;
+
+  /**
+   * The atomic check-and-touch behind every validation: find the session by hash, end it if it
+   * has expired, else record activity when asked. See {@link StoreValidateResult}.
+   */
+  validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult>;
+
+  /**
+   * Replaces the token hash of a valid session (and records activity at `now` if that is newer),
+   * atomically, so the old hash stops working the moment this returns. Returns the session after
+   * the change, or `null` when no valid session has `oldHash` (an expired one is left for
+   * {@link validate} or {@link sweep} to end).
+   */
+  rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null>;
+
+  /** Reads one session by its public id, whatever its state; `null` when there is none. */
+  findById(id: string): Promise<StoredSession | null>;
+
+  /**
+   * Ends one active session found by token hash or by id (and, when given, only if it belongs to
+   * the owner's user and tenant). Returns the session as ended, or `null` when nothing active
+   * matched. An expired one is ended with its timeout reason and returned as such.
+   */
+  endSession(
+    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    input: StoreEndInput,
+  ): Promise<EndedSession | null>;
+
+  /**
+   * Ends every active session in the scope except `exceptId`, atomically as one step; returns
+   * those it ended (expired ones with their timeout reason).
+   */
+  endUserSessions(
+    scope: UserScope,
+    input: StoreEndInput & { exceptId?: string | undefined },
+  ): Promise<EndedSession[]>;
+
+  /**
+   * The scope's sessions that are valid under the rule (active and not expired), most recently
+   * active first, at most `limit`. Read only.
+   */
+  listUserSessions(
+    scope: UserScope,
+    rule: ExpiryRule & { limit: number },
+  ): Promise<StoredSession[]>;
+
+  /**
+   * Ends up to `limit` expired active sessions, absolute expiries first, and returns them. Safe to
+   * run from several processes at once: no session is ended, or returned, twice. The manager
+   * calls it repeatedly; one call must not hold a lock for long.
+   */
+  sweep(input: StoreSweepInput): Promise<EndedSession[]>;
+
+  /** Deletes up to `limit` sessions that ended before `endedBefore`; returns how many. */
+  purgeEnded(input: { endedBefore: number; limit: number }): Promise<number>;
+
+  /** Resolves when the store can serve requests; throws otherwise. Used by readiness checks. */
+  ping?(): Promise<void>;
+}
+
+/**
+ * Applies an {@link ExpiryRule} to an active session: which timeout has ended it, if any, and
+ * the moment it expired. For stores that decide in JavaScript (SQL stores say the same in SQL).
+ *
+ * @example
+ * ```ts
+ * const expiry = findExpiry(row, { now, idleTimeout: 1_800_000 });
+ * if (expiry) end(row, expiry.reason, expiry.at);
+ * ```
+ */
+export function findExpiry(
+  session: Pick<StoredSession, 'absoluteExpiresAt' | 'lastActivityAt'>,
+  rule: ExpiryRule,
+): { reason: 'absolute_timeout' | 'idle_timeout'; at: number } | null {
+  if (rule.now >= session.absoluteExpiresAt) {
+    return { reason: 'absolute_timeout', at: session.absoluteExpiresAt };
+  }
+  if (rule.idleTimeout !== null && rule.now >= session.lastActivityAt + rule.idleTimeout) {
+    return { reason: 'idle_timeout', at: session.lastActivityAt + rule.idleTimeout };
+  }
+  return null;
+}
+
+/**
+ * Whether a session matches a {@link UserScope} or {@link SessionOwner}.
+ *
+ * @example
+ * ```ts
+ * matchesOwner(row, { userId: '42', tenantId: null }); // only 42's sessions without a tenant
+ * ```
+ */
+export function matchesOwner(
+  session: Pick<StoredSession, 'userId' | 'tenantId'>,
+  owner: SessionOwner | UserScope | undefined,
+): boolean {
+  if (owner === undefined) return true;
+  if (owner.userId !== undefined && session.userId !== owner.userId) return false;
+  if (owner.tenantId !== undefined && session.tenantId !== owner.tenantId) return false;
+  return true;
+}

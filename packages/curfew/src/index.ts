@@ -1,0 +1,56 @@
+/**
+ * curfew: server-side sessions that meet NIST SP 800-63B and the OWASP session guidance.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, SessionManager } from 'curfew';
+ *
+ * const sessions = new SessionManager({ store: new MemoryStore() });
+ * const { token } = await sessions.create({ userId: '42' });
+ * console.log(await sessions.validate(token));
+ * ```
+ * @packageDocumentation
+ */
+export { type Duration, formatDuration, parseDuration } from './core/duration.js';
+export { type EndReason, KNOWN_END_REASONS, type KnownEndReason } from './core/end-reason.js';
+export { CurfewError, type CurfewErrorCode, type CurfewErrorOptions } from './core/errors.js';
+export type { Logger, SessionEvent, SessionEventListener } from './core/events.js';
+export {
+  type Clock,
+  type IssuedSession,
+  type RevokeSessionOptions,
+  type RevokeUserSessionsOptions,
+  SessionManager,
+  type SessionManagerOptions,
+  type SessionValidationResult,
+  type SessionWarning,
+  type SweepOptions,
+  type SweepResult,
+  type UserScopeOptions,
+  type ValidateOptions,
+} from './core/manager.js';
+export {
+  DEFAULT_POLICY_PRESET,
+  POLICY_PRESETS,
+  type Policy,
+  type PolicyOptions,
+  type PolicyPresetName,
+  resolvePolicy,
+} from './core/policy.js';
+export { type CreateSessionInput, DEFAULT_APP_TYPE, type Session } from './core/session.js';
+export {
+  type EndedSession,
+  type ExpiryRule,
+  findExpiry,
+  matchesOwner,
+  type SessionOwner,
+  type SessionStore,
+  type StoredSession,
+  type StoreEndInput,
+  type StoreSweepInput,
+  type StoreValidateInput,
+  type StoreValidateResult,
+  type UserScope,
+} from './core/store.js';
+export { generateSessionToken, hashSessionToken, isWellFormedToken } from './core/token.js';
+export { MemoryStore } from './stores/memory.js';
