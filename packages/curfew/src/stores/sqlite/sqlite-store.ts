@@ -1,0 +1,379 @@
+import type { EndReason } from '../../core/end-reason.js';
+import { invalidArgument } from '../../core/errors.js';
+import {
+  type EndedSession,
+  type ExpiryRule,
+  findExpiry,
+  type SessionOwner,
+  type SessionStore,
+  type StoredSession,
+  type StoreEndInput,
+  type StoreSweepInput,
+  type StoreValidateInput,
+  type StoreValidateResult,
+  type UserScope,
+} from '../../core/store.js';
+import {
+  prepareStatement,
+  type SqliteDatabase,
+  type SqliteStatement,
+  type SqliteTransaction,
+} from './database.js';
+import { checkSchemaCurrent, configureConnection, migrateSqlite } from './migrations.js';
+
+/**
+ * Options for {@link SqliteStore}.
+ *
+ * @example
+ * ```ts
+ * const options: SqliteStoreOptions = { migrate: false, busyTimeout: 10_000 };
+ * ```
+ */
+export interface SqliteStoreOptions {
+  /**
+   * Run pending migrations on construction (default `true`). With `false`, the schema must
+   * already be current (see `migrateSqlite`), else construction throws.
+   */
+  migrate?: boolean | undefined;
+  /**
+   * How long, in milliseconds, a statement waits for another connection's lock before failing.
+   * Default: the connection's own setting, raised to at least 5000.
+   */
+  busyTimeout?: number | undefined;
+}
+
+// Aliased to StoredSession's names so a row from better-sqlite3 is a StoredSession as it comes.
+const COLUMNS = `
+  id, token_hash AS tokenHash, user_id AS userId, tenant_id AS tenantId, app_type AS appType,
+  ip_address AS ipAddress, user_agent AS userAgent, created_at AS createdAt,
+  last_activity_at AS lastActivityAt, absolute_expires_at AS absoluteExpiresAt,
+  ended_at AS endedAt, end_reason AS endReason`;
+
+// rowid comes back as `seq` to put the ended sessions in insertion order, as MemoryStore does.
+const ENDED_COLUMNS = `
+  rowid AS seq, id, user_id AS userId, tenant_id AS tenantId, end_reason AS endReason,
+  ended_at AS endedAt`;
+
+// The ExpiryRule of core/store.ts, in SQL, over the row's values before the statement changes them.
+const ABSOLUTE_EXPIRED = 'absolute_expires_at <= @now';
+const IDLE_EXPIRED = '(@idle IS NOT NULL AND last_activity_at + @idle <= @now)';
+const EXPIRED = `(${ABSOLUTE_EXPIRED} OR ${IDLE_EXPIRED})`;
+
+// Ends a row with its timeout reason and expiry moment if it has expired, else with @reason now.
+const END_WITH_RULE = `
+  ended_at = CASE
+    WHEN ${ABSOLUTE_EXPIRED} THEN absolute_expires_at
+    WHEN ${IDLE_EXPIRED} THEN last_activity_at + @idle
+    ELSE @now END,
+  end_reason = CASE
+    WHEN ${ABSOLUTE_EXPIRED} THEN 'absolute_timeout'
+    WHEN ${IDLE_EXPIRED} THEN 'idle_timeout'
+    ELSE @reason END`;
+
+type EndedRow = EndedSession & { seq: number };
+
+/**
+ * A {@link SessionStore} in SQLite, on a better-sqlite3 `Database` that you open (and close).
+ * curfew does not depend on better-sqlite3: install it yourself (v12).
+ *
+ * On construction it sets a busy timeout, switches the file to WAL and runs pending migrations
+ * (see `migrateSqlite`), then prepares every statement once. Several processes may share the
+ * file: every check-and-change is a single conditional statement, which SQLite runs under its
+ * write lock, so two processes validating the same expired session end it once and a revoke that
+ * returned is never followed by a successful validation. A validation that needs no write is one
+ * indexed `SELECT` by token hash. Tokens are never stored: the table holds their SHA-256 only.
+ *
+ * Times are stored as INTEGER epoch milliseconds, in table `curfew_sessions`.
+ *
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * import { SessionManager } from 'curfew';
+ * import { SqliteStore } from 'curfew/sqlite';
+ *
+ * const db = new Database('sessions.db');
+ * const sessions = new SessionManager({ store: new SqliteStore(db) });
+ * const { token } = await sessions.create({ userId: '42' });
+ * console.log((await sessions.validate(token)).valid); // true
+ * ```
+ */
+export class SqliteStore implements SessionStore {
+  readonly #insert: SqliteStatement;
+  readonly #selectByHash: SqliteStatement;
+  readonly #selectById: SqliteStatement;
+  readonly #touchByHash: SqliteStatement;
+  readonly #expireByHash: SqliteStatement;
+  readonly #rotate: SqliteStatement;
+  readonly #endByHash: SqliteStatement;
+  readonly #endById: SqliteStatement;
+  readonly #endUser: SqliteStatement;
+  readonly #endUserInTenant: SqliteStatement;
+  readonly #listUser: SqliteStatement;
+  readonly #listUserInTenant: SqliteStatement;
+  readonly #sweep: SqliteStatement;
+  readonly #purge: SqliteStatement;
+  readonly #ping: SqliteStatement;
+  readonly #validateLocked: SqliteTransaction<[string, StoreValidateInput], StoreValidateResult>;
+
+  constructor(db: SqliteDatabase, options: SqliteStoreOptions = {}) {
+    if (typeof db !== 'object' || db === null || typeof db.prepare !== 'function') {
+      throw invalidArgument('db', 'expected an open better-sqlite3 Database');
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument('options', 'expected an object');
+    }
+    const { migrate = true, busyTimeout } = options;
+    if (typeof migrate !== 'boolean') throw invalidArgument('migrate', 'expected true or false');
+    if (
+      busyTimeout !== undefined &&
+      (typeof busyTimeout !== 'number' || !Number.isInteger(busyTimeout) || busyTimeout < 0)
+    ) {
+      throw invalidArgument('busyTimeout', 'expected a whole number of milliseconds');
+    }
+    configureConnection(db, busyTimeout);
+    if (migrate) migrateSqlite(db);
+    else checkSchemaCurrent(db);
+
+    const prepare = (source: string) => prepareStatement(db, source);
+    this.#insert = prepare(`
+      INSERT INTO curfew_sessions (
+        id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent,
+        created_at, last_activity_at, absolute_expires_at, ended_at, end_reason
+      ) VALUES (
+        @id, @tokenHash, @userId, @tenantId, @appType, @ipAddress, @userAgent,
+        @createdAt, @lastActivityAt, @absoluteExpiresAt, @endedAt, @endReason
+      )`);
+    // The hot path: positional, so binding is as cheap as a bare SELECT's.
+    this.#selectByHash = prepare(`SELECT ${COLUMNS} FROM curfew_sessions WHERE token_hash = ?`);
+    this.#selectById = prepare(`SELECT ${COLUMNS} FROM curfew_sessions WHERE id = ?`);
+    // Each write repeats, in its WHERE, every condition validate() decided on from its SELECT, so
+    // a change by another process in between makes it match nothing instead of acting on stale
+    // facts. Matching by hash (not id) also keeps a concurrently rotated-out token from writing.
+    this.#touchByHash = prepare(`
+      UPDATE curfew_sessions SET last_activity_at = @now
+      WHERE token_hash = @hash AND ended_at IS NULL AND NOT ${EXPIRED}
+        AND last_activity_at < @now AND @now - last_activity_at >= @interval`);
+    this.#expireByHash = prepare(`
+      UPDATE curfew_sessions SET ${END_WITH_RULE}
+      WHERE token_hash = @hash AND ended_at IS NULL AND ${EXPIRED}
+      RETURNING ${COLUMNS}`);
+    this.#rotate = prepare(`
+      UPDATE curfew_sessions
+      SET token_hash = @newHash, last_activity_at = max(last_activity_at, @now)
+      WHERE token_hash = @oldHash AND ended_at IS NULL AND NOT ${EXPIRED}
+      RETURNING ${COLUMNS}`);
+    this.#endByHash = prepare(`
+      UPDATE curfew_sessions SET ${END_WITH_RULE}
+      WHERE token_hash = @hash AND ended_at IS NULL
+      RETURNING ${ENDED_COLUMNS}`);
+    this.#endById = prepare(`
+      UPDATE curfew_sessions SET ${END_WITH_RULE}
+      WHERE id = @id AND ended_at IS NULL
+        AND (@userId IS NULL OR user_id = @userId)
+        AND (@anyTenant OR tenant_id IS @tenantId)
+      RETURNING ${ENDED_COLUMNS}`);
+    // Two forms of each user-scoped statement so that a tenant narrows the index lookup rather
+    // than being filtered after it.
+    const endUser = (tenant: string) => `
+      UPDATE curfew_sessions SET ${END_WITH_RULE}
+      WHERE user_id = @userId ${tenant} AND ended_at IS NULL
+        AND (@exceptId IS NULL OR id <> @exceptId)
+      RETURNING ${ENDED_COLUMNS}`;
+    this.#endUser = prepare(endUser(''));
+    this.#endUserInTenant = prepare(endUser('AND tenant_id IS @tenantId'));
+    const listUser = (tenant: string) => `
+      SELECT ${COLUMNS} FROM curfew_sessions
+      WHERE user_id = @userId ${tenant} AND ended_at IS NULL AND NOT ${EXPIRED}
+      ORDER BY last_activity_at DESC, id
+      LIMIT @limit`;
+    this.#listUser = prepare(listUser(''));
+    this.#listUserInTenant = prepare(listUser('AND tenant_id IS @tenantId'));
+    // One bounded statement per call: absolute expiries fill the batch first, idle ones take the
+    // rest. Each half walks its partial index from the oldest expiry, so a sweep never scans live
+    // rows, and the halves are disjoint so neither wastes the other's room in the batch. The idle
+    // test is written as a range on last_activity_at so its index can serve it.
+    this.#sweep = prepare(`
+      UPDATE curfew_sessions SET ${END_WITH_RULE}
+      WHERE rowid IN (
+        SELECT rowid FROM (
+          SELECT rowid FROM curfew_sessions
+          WHERE ended_at IS NULL AND absolute_expires_at <= @now
+          ORDER BY absolute_expires_at LIMIT @limit)
+        UNION ALL
+        SELECT rowid FROM (
+          SELECT rowid FROM curfew_sessions
+          WHERE ended_at IS NULL AND last_activity_at <= @now - @idle
+            AND absolute_expires_at > @now
+          ORDER BY last_activity_at LIMIT @limit)
+        LIMIT @limit)
+      RETURNING ${ENDED_COLUMNS}`);
+    this.#purge = prepare(`
+      DELETE FROM curfew_sessions
+      WHERE rowid IN (
+        SELECT rowid FROM curfew_sessions
+        WHERE ended_at IS NOT NULL AND ended_at < @endedBefore
+        ORDER BY ended_at LIMIT @limit)`);
+    this.#ping = prepare('SELECT 1');
+    // Only for a validation whose write lost a race: under the write lock nothing can change
+    // between the read and the write, so the second try always settles.
+    this.#validateLocked = db.transaction((hash: string, input: StoreValidateInput) => {
+      const result = this.#tryValidate(hash, input, true);
+      if (result === null) throw new Error('session row changed under the write lock');
+      return result;
+    });
+  }
+
+  async insert(session: StoredSession): Promise<void> {
+    this.#insert.run({
+      id: session.id,
+      tokenHash: session.tokenHash,
+      userId: session.userId,
+      tenantId: session.tenantId,
+      appType: session.appType,
+      ipAddress: session.ipAddress,
+      userAgent: session.userAgent,
+      createdAt: session.createdAt,
+      lastActivityAt: session.lastActivityAt,
+      absoluteExpiresAt: session.absoluteExpiresAt,
+      endedAt: session.endedAt,
+      endReason: session.endReason,
+    });
+  }
+
+  async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
+    return (
+      this.#tryValidate(tokenHash, input, false) ?? this.#validateLocked.immediate(tokenHash, input)
+    );
+  }
+
+  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+    const row = this.#rotate.get({ oldHash, newHash, ...ruleParams(rule) });
+    return (row as StoredSession | undefined) ?? null;
+  }
+
+  async findById(id: string): Promise<StoredSession | null> {
+    return (this.#selectById.get(id) as StoredSession | undefined) ?? null;
+  }
+
+  async endSession(
+    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    input: StoreEndInput,
+  ): Promise<EndedSession | null> {
+    const params = endParams(input);
+    const row =
+      'tokenHash' in target
+        ? this.#endByHash.get({ ...params, hash: target.tokenHash })
+        : this.#endById.get({
+            ...params,
+            id: target.id,
+            userId: target.owner?.userId ?? null,
+            anyTenant: target.owner?.tenantId === undefined ? 1 : 0,
+            tenantId: target.owner?.tenantId ?? null,
+          });
+    return row === undefined ? null : toEnded(row as EndedRow);
+  }
+
+  async endUserSessions(
+    scope: UserScope,
+    input: StoreEndInput & { exceptId?: string | undefined },
+  ): Promise<EndedSession[]> {
+    const params = { ...endParams(input), userId: scope.userId, exceptId: input.exceptId ?? null };
+    const rows =
+      scope.tenantId === undefined
+        ? this.#endUser.all(params)
+        : this.#endUserInTenant.all({ ...params, tenantId: scope.tenantId });
+    return (rows as EndedRow[]).sort((a, b) => a.seq - b.seq).map(toEnded);
+  }
+
+  async listUserSessions(
+    scope: UserScope,
+    rule: ExpiryRule & { limit: number },
+  ): Promise<StoredSession[]> {
+    const params = { ...ruleParams(rule), userId: scope.userId, limit: rule.limit };
+    const rows =
+      scope.tenantId === undefined
+        ? this.#listUser.all(params)
+        : this.#listUserInTenant.all({ ...params, tenantId: scope.tenantId });
+    return rows as StoredSession[];
+  }
+
+  async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
+    const rows = this.#sweep.all({
+      ...endParams({ ...input, reason: 'idle_timeout' }),
+      limit: input.limit,
+    }) as EndedRow[];
+    // Absolute expiries first, then idle, each in insertion order: MemoryStore's order.
+    const rank = (row: EndedRow) => (row.endReason === 'absolute_timeout' ? 0 : 1);
+    return rows.sort((a, b) => rank(a) - rank(b) || a.seq - b.seq).map(toEnded);
+  }
+
+  async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {
+    return this.#purge.run({ endedBefore: input.endedBefore, limit: input.limit }).changes;
+  }
+
+  async ping(): Promise<void> {
+    this.#ping.get();
+  }
+
+  /**
+   * One read, and a write only when one is due. Returns `null` when the write matched nothing:
+   * another connection changed the row after the read, so the caller must look again.
+   */
+  #tryValidate(
+    hash: string,
+    input: StoreValidateInput,
+    retry: boolean,
+  ): StoreValidateResult | null {
+    const row = this.#selectByHash.get(hash) as StoredSession | undefined;
+    if (row === undefined) return { status: 'missing' };
+    if (row.endedAt !== null) {
+      // On a retry the first read saw it active: if it has since timed out, a concurrent
+      // validation ended it, which the contract reports as expired, not as ended before.
+      const timedOut = row.endReason === 'absolute_timeout' || row.endReason === 'idle_timeout';
+      return retry && timedOut
+        ? { status: 'expired', session: row, endedNow: false }
+        : { status: 'ended', session: row };
+    }
+    if (findExpiry(row, input) !== null) {
+      const ended = this.#expireByHash.get({
+        ...endParams({ ...input, reason: 'idle_timeout' }),
+        hash,
+      });
+      return ended === undefined
+        ? null
+        : { status: 'expired', session: ended as StoredSession, endedNow: true };
+    }
+    const touched =
+      input.touchInterval !== null && input.now - row.lastActivityAt >= input.touchInterval;
+    // A due touch at the very millisecond already stored changes nothing, so it costs no write.
+    if (!touched || input.now <= row.lastActivityAt)
+      return { status: 'valid', session: row, touched };
+    const { changes } = this.#touchByHash.run({
+      ...ruleParams(input),
+      hash,
+      interval: input.touchInterval,
+    });
+    if (changes === 0) return null;
+    // The WHERE re-checked everything that could have changed; the rest of the row is immutable.
+    row.lastActivityAt = input.now;
+    return { status: 'valid', session: row, touched: true };
+  }
+}
+
+function ruleParams(rule: ExpiryRule): { now: number; idle: number | null } {
+  return { now: rule.now, idle: rule.idleTimeout };
+}
+
+function endParams(input: StoreEndInput): { now: number; idle: number | null; reason: EndReason } {
+  return { now: input.now, idle: input.idleTimeout, reason: input.reason };
+}
+
+function toEnded(row: EndedRow): EndedSession {
+  return {
+    id: row.id,
+    userId: row.userId,
+    tenantId: row.tenantId,
+    endReason: row.endReason,
+    endedAt: row.endedAt,
+  };
+}
