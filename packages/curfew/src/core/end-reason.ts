@@ -47,13 +47,20 @@ export const KNOWN_END_REASONS: readonly KnownEndReason[] = Object.freeze([
 
 const END_REASON_SHAPE = /^[a-z0-9_]{1,64}$/;
 
-/** @internal */
+/**
+ * Checks a reason given by a caller. The two timeout reasons are curfew's alone: a revoke
+ * labelled `idle_timeout` would make the audit trail claim an expiry that never happened.
+ * @internal
+ */
 export function checkEndReason(value: unknown, field = 'reason'): EndReason {
   if (typeof value !== 'string' || !END_REASON_SHAPE.test(value)) {
     throw invalidArgument(
       field,
       `expected one of ${KNOWN_END_REASONS.join(', ')}, or your own reason matching [a-z0-9_]{1,64}`,
     );
+  }
+  if (value === 'idle_timeout' || value === 'absolute_timeout') {
+    throw invalidArgument(field, `${value} is set only by curfew when a session expires`);
   }
   return value;
 }
