@@ -109,6 +109,14 @@ const DEFAULT_BUSY_TIMEOUT_MS = 5_000;
  */
 export function migrateSqlite(db: SqliteDatabase): SqliteMigrationResult {
   configureConnection(db);
+  return runMigrations(db);
+}
+
+/**
+ * Applies pending migrations on a connection already configured (see {@link configureConnection}).
+ * @internal
+ */
+export function runMigrations(db: SqliteDatabase): SqliteMigrationResult {
   const migrate = db.transaction((): SqliteMigrationResult => {
     db.exec(`
       CREATE TABLE IF NOT EXISTS curfew_migrations (

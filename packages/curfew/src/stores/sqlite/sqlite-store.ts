@@ -19,7 +19,7 @@ import {
   type SqliteStatement,
   type SqliteTransaction,
 } from './database.js';
-import { checkSchemaCurrent, configureConnection, migrateSqlite } from './migrations.js';
+import { checkSchemaCurrent, configureConnection, runMigrations } from './migrations.js';
 
 /**
  * Options for {@link SqliteStore}.
@@ -131,7 +131,7 @@ export class SqliteStore implements SessionStore {
       throw invalidArgument('busyTimeout', 'expected a whole number of milliseconds');
     }
     configureConnection(db, busyTimeout);
-    if (migrate) migrateSqlite(db);
+    if (migrate) runMigrations(db);
     else checkSchemaCurrent(db);
 
     const prepare = (source: string) => prepareStatement(db, source);
