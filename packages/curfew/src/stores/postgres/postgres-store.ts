@@ -1,0 +1,372 @@
+import { createHash } from 'node:crypto';
+import type { EndReason } from '../../core/end-reason.js';
+import { invalidArgument } from '../../core/errors.js';
+import type {
+  EndedSession,
+  ExpiryRule,
+  SessionOwner,
+  SessionStore,
+  StoredSession,
+  StoreEndInput,
+  StoreSweepInput,
+  StoreValidateInput,
+  StoreValidateResult,
+  UserScope,
+} from '../../core/store.js';
+import { checkPool, checkSchemaCurrent, migratePostgres } from './migrations.js';
+import type { PostgresPool, PostgresQueryConfig, PostgresQueryResult } from './pool.js';
+import { buildStatements, type PostgresStatements, type TenantVariants } from './statements.js';
+import { type PostgresTables, resolveTables } from './tables.js';
+
+/**
+ * Options for {@link PostgresStore}.
+ *
+ * @example
+ * ```ts
+ * const options: PostgresStoreOptions = { schema: 'auth', migrate: false };
+ * ```
+ */
+export interface PostgresStoreOptions {
+  /**
+   * The schema that holds curfew's tables. Default: the connection's `search_path` (usually
+   * `public`). Letters, digits and underscores; case is kept.
+   */
+  schema?: string | undefined;
+  /**
+   * For {@link PostgresStore.open}: run pending migrations first (default `true`). With `false`
+   * the schema must already be current (see `migratePostgres`), else `open` throws.
+   */
+  migrate?: boolean | undefined;
+  /**
+   * Use named prepared statements (default `true`): each connection parses and plans a statement
+   * once instead of on every call. Set `false` behind PgBouncer in transaction mode older than
+   * 1.21, which cannot keep prepared statements.
+   */
+  preparedStatements?: boolean | undefined;
+}
+
+/** A StoredSession as node-postgres returns it: bigint columns arrive as strings by default. */
+interface SessionRow {
+  id: string;
+  token_hash: string;
+  user_id: string;
+  tenant_id: string | null;
+  app_type: string;
+  ip_address: string | null;
+  user_agent: string | null;
+  created_at: string | number;
+  last_activity_at: string | number;
+  absolute_expires_at: string | number;
+  ended_at: string | number | null;
+  end_reason: string | null;
+}
+
+interface ValidateRow extends SessionRow {
+  source: 'written' | 'latest' | 'snapshot';
+}
+
+interface EndedRow {
+  id: string;
+  user_id: string;
+  tenant_id: string | null;
+  end_reason: string;
+  ended_at: string | number;
+}
+
+type Statement = Pick<PostgresQueryConfig, 'text' | 'name'>;
+
+/**
+ * A {@link SessionStore} in PostgreSQL (11 or later), on a node-postgres `pg` Pool that you
+ * create, configure and end. curfew does not depend on `pg`: install it yourself (v8).
+ *
+ * Every operation is one statement on the pool, so it is atomic on its own and holds a
+ * connection only for that statement. Validation with its activity write is a single statement
+ * too: a plain index lookup when no write is due, and otherwise an `UPDATE … RETURNING` whose row
+ * lock makes two processes validating the same expired session end it once and keeps
+ * `lastActivityAt` from ever moving back. A revoke that returned is never followed by a
+ * successful validation. Sweeps take bounded batches with `FOR UPDATE SKIP LOCKED`, so several
+ * instances can sweep at once without waiting for each other or for validations, and without
+ * ending (or counting) a session twice.
+ *
+ * Sessions live in table `curfew_sessions` (times as `bigint` epoch milliseconds, tokens as
+ * their SHA-256 only), created by `migratePostgres`. Open the store with
+ * {@link PostgresStore.open}, which migrates first; or migrate in a deploy step (`curfew
+ * migrate`) and open with `{ migrate: false }`, which checks the schema version instead.
+ *
+ * Driver errors are thrown as they come; `SessionManager` turns them into `STORE_UNAVAILABLE`.
+ * Bound every wait in the pool's own options (`connectionTimeoutMillis`, `query_timeout`,
+ * `statement_timeout`) and attach `pool.on('error', …)`, or a server restart crashes the
+ * process: see {@link PostgresPool}.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { SessionManager } from 'curfew';
+ * import { PostgresStore } from 'curfew/postgres';
+ *
+ * const pool = new pg.Pool({
+ *   connectionString: process.env.DATABASE_URL,
+ *   connectionTimeoutMillis: 5_000,
+ *   query_timeout: 6_000,
+ *   statement_timeout: 5_000,
+ * });
+ * pool.on('error', (error) => console.warn('idle PostgreSQL connection failed', error.message));
+ *
+ * const sessions = new SessionManager({ store: await PostgresStore.open(pool) });
+ * const { token } = await sessions.create({ userId: '42' });
+ * console.log((await sessions.validate(token)).valid); // true
+ * ```
+ */
+export class PostgresStore implements SessionStore {
+  readonly #pool: PostgresPool;
+  readonly #tables: PostgresTables;
+  readonly #statements: Record<
+    Exclude<keyof PostgresStatements, 'endUser' | 'listUser'>,
+    Statement
+  >;
+  readonly #endUser: Record<keyof TenantVariants, Statement>;
+  readonly #listUser: Record<keyof TenantVariants, Statement>;
+
+  /**
+   * Migrates (unless `migrate: false`, which checks the schema version instead) and returns a
+   * store. The usual way to get one.
+   *
+   * @example
+   * ```ts
+   * const store = await PostgresStore.open(pool, { schema: 'auth' });
+   * ```
+   */
+  static async open(
+    pool: PostgresPool,
+    options: PostgresStoreOptions = {},
+  ): Promise<PostgresStore> {
+    const store = new PostgresStore(pool, options);
+    const migrate = options.migrate ?? true;
+    if (typeof migrate !== 'boolean') throw invalidArgument('migrate', 'expected true or false');
+    if (migrate) await migratePostgres(pool, { schema: options.schema });
+    else await checkSchemaCurrent(pool, store.#tables);
+    return store;
+  }
+
+  /**
+   * Makes a store without touching the database: for when the schema is known to be current
+   * (migrated in a deploy step) and construction must be synchronous. Prefer
+   * {@link PostgresStore.open}, which checks. `migrate` is ignored here.
+   *
+   * @example
+   * ```ts
+   * await migratePostgres(pool); // once, at deploy time
+   * const store = new PostgresStore(pool);
+   * ```
+   */
+  constructor(pool: PostgresPool, options: PostgresStoreOptions = {}) {
+    checkPool(pool);
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument('options', 'expected an object');
+    }
+    const prepared = options.preparedStatements ?? true;
+    if (typeof prepared !== 'boolean') {
+      throw invalidArgument('preparedStatements', 'expected true or false');
+    }
+    this.#pool = pool;
+    this.#tables = resolveTables(options.schema);
+    const sql = buildStatements(this.#tables);
+    const statement = (text: string): Statement =>
+      prepared ? { text, name: statementName(text) } : { text };
+    const variants = (v: TenantVariants) => ({
+      any: statement(v.any),
+      none: statement(v.none),
+      one: statement(v.one),
+    });
+    this.#statements = {
+      insert: statement(sql.insert),
+      validate: statement(sql.validate),
+      rotate: statement(sql.rotate),
+      findById: statement(sql.findById),
+      endByHash: statement(sql.endByHash),
+      endById: statement(sql.endById),
+      sweep: statement(sql.sweep),
+      purge: statement(sql.purge),
+      ping: statement(sql.ping),
+    };
+    this.#endUser = variants(sql.endUser);
+    this.#listUser = variants(sql.listUser);
+  }
+
+  async insert(session: StoredSession): Promise<void> {
+    await this.#run(this.#statements.insert, [
+      session.id,
+      session.tokenHash,
+      session.userId,
+      session.tenantId,
+      session.appType,
+      session.ipAddress,
+      session.userAgent,
+      session.createdAt,
+      session.lastActivityAt,
+      session.absoluteExpiresAt,
+      session.endedAt,
+      session.endReason,
+    ]);
+  }
+
+  async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
+    const { rows } = await this.#run(this.#statements.validate, [
+      tokenHash,
+      input.now,
+      input.idleTimeout,
+      input.touchInterval,
+    ]);
+    const row = rows[0] as ValidateRow | undefined;
+    // `latest` found nothing: the hash was rotated away or the row purged after the snapshot.
+    if (row === undefined) return { status: 'missing' };
+    const session = toStored(row);
+    if (row.source === 'written') {
+      return session.endedAt === null
+        ? { status: 'valid', session, touched: true }
+        : { status: 'expired', session, endedNow: true };
+    }
+    if (session.endedAt !== null) {
+      // Only `latest` can see a session that was active in this statement's snapshot: if it has
+      // timed out since, a concurrent call ended it, which is `expired`, not ended before.
+      const timedOut =
+        session.endReason === 'absolute_timeout' || session.endReason === 'idle_timeout';
+      return row.source === 'latest' && timedOut
+        ? { status: 'expired', session, endedNow: false }
+        : { status: 'ended', session };
+    }
+    // Active and unwritten. `latest` cannot be expired here: expiry is only ever reached by time
+    // (lastActivityAt never moves back), and `written` re-checked the newest version for it.
+    const touched =
+      input.touchInterval !== null && input.now - session.lastActivityAt >= input.touchInterval;
+    return { status: 'valid', session, touched };
+  }
+
+  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+    const { rows } = await this.#run(this.#statements.rotate, [
+      oldHash,
+      newHash,
+      rule.now,
+      rule.idleTimeout,
+    ]);
+    const row = rows[0] as SessionRow | undefined;
+    return row === undefined ? null : toStored(row);
+  }
+
+  async findById(id: string): Promise<StoredSession | null> {
+    const { rows } = await this.#run(this.#statements.findById, [id]);
+    const row = rows[0] as SessionRow | undefined;
+    return row === undefined ? null : toStored(row);
+  }
+
+  async endSession(
+    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    input: StoreEndInput,
+  ): Promise<EndedSession | null> {
+    const rule = [input.now, input.idleTimeout, input.reason];
+    const { rows } =
+      'tokenHash' in target
+        ? await this.#run(this.#statements.endByHash, [target.tokenHash, ...rule])
+        : await this.#run(this.#statements.endById, [
+            target.id,
+            ...rule,
+            target.owner?.userId ?? null,
+            target.owner?.tenantId === undefined,
+            target.owner?.tenantId ?? null,
+          ]);
+    const row = rows[0] as EndedRow | undefined;
+    return row === undefined ? null : toEnded(row);
+  }
+
+  async endUserSessions(
+    scope: UserScope,
+    input: StoreEndInput & { exceptId?: string | undefined },
+  ): Promise<EndedSession[]> {
+    const values = [
+      scope.userId,
+      input.now,
+      input.idleTimeout,
+      input.reason,
+      input.exceptId ?? null,
+    ];
+    const { rows } = await this.#run(...withTenant(this.#endUser, scope, values));
+    return (rows as EndedRow[]).map(toEnded);
+  }
+
+  async listUserSessions(
+    scope: UserScope,
+    rule: ExpiryRule & { limit: number },
+  ): Promise<StoredSession[]> {
+    const values = [scope.userId, rule.now, rule.idleTimeout, rule.limit];
+    const { rows } = await this.#run(...withTenant(this.#listUser, scope, values));
+    return (rows as SessionRow[]).map(toStored);
+  }
+
+  async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
+    const { rows } = await this.#run(this.#statements.sweep, [
+      input.now,
+      input.idleTimeout,
+      input.limit,
+    ]);
+    return (rows as EndedRow[]).map(toEnded);
+  }
+
+  async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {
+    const { rowCount } = await this.#run(this.#statements.purge, [input.endedBefore, input.limit]);
+    return rowCount ?? 0;
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(this.#statements.ping, []);
+  }
+
+  #run(statement: Statement, values: unknown[]): Promise<PostgresQueryResult> {
+    return this.#pool.query({ ...statement, values });
+  }
+}
+
+// The same text always gets the same name, and different texts (another schema) different
+// names: node-postgres refuses one name prepared with two texts on a connection.
+function statementName(text: string): string {
+  return `curfew_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`;
+}
+
+function withTenant(
+  variants: Record<keyof TenantVariants, Statement>,
+  scope: UserScope,
+  values: unknown[],
+): [Statement, unknown[]] {
+  if (scope.tenantId === undefined) return [variants.any, values];
+  if (scope.tenantId === null) return [variants.none, values];
+  return [variants.one, [...values, scope.tenantId]];
+}
+
+// Number() accepts what node-postgres may hand back for a bigint: a string (its default), a
+// number or a BigInt (if the application changed the type parsers). Epoch milliseconds are
+// far below 2^53, so the conversion is exact.
+function toStored(row: SessionRow): StoredSession {
+  return {
+    id: row.id,
+    tokenHash: row.token_hash,
+    userId: row.user_id,
+    tenantId: row.tenant_id,
+    appType: row.app_type,
+    ipAddress: row.ip_address,
+    userAgent: row.user_agent,
+    createdAt: Number(row.created_at),
+    lastActivityAt: Number(row.last_activity_at),
+    absoluteExpiresAt: Number(row.absolute_expires_at),
+    endedAt: row.ended_at === null ? null : Number(row.ended_at),
+    endReason: row.end_reason as EndReason | null,
+  };
+}
+
+function toEnded(row: EndedRow): EndedSession {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    tenantId: row.tenant_id,
+    endReason: row.end_reason,
+    endedAt: Number(row.ended_at),
+  };
+}
