@@ -1,0 +1,44 @@
+import { loadConfig, SETTINGS, type SettingName } from '../config.js';
+import { startServer } from '../serve.js';
+import type { Command } from './command.js';
+
+/** How long in-flight requests get to finish after SIGTERM before the process gives up. */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** `curfew serve`: runs the HTTP API until SIGTERM or SIGINT. */
+export const serveCommand: Command = {
+  name: 'serve',
+  summary:
+    'Serve the HTTP API. Stops on SIGTERM or SIGINT: no new connections, requests in flight finish, the store is closed, exit 0.',
+  flags: {},
+  settings: Object.keys(SETTINGS) as SettingName[],
+  async run(values, io) {
+    const config = loadConfig(io.env, values.settings);
+    const server = await startServer(config, io.stderr);
+    return new Promise<number>((resolve) => {
+      const stop = (signal: NodeJS.Signals) => {
+        server.logger.info({ signal }, 'stopping');
+        const deadline = setTimeout(() => {
+          io.stderr.write(
+            `curfew: requests still in flight after ${SHUTDOWN_GRACE_MS / 1000}s; exiting\n`,
+          );
+          resolve(1);
+        }, SHUTDOWN_GRACE_MS);
+        deadline.unref();
+        server.close().then(
+          () => {
+            clearTimeout(deadline);
+            resolve(0);
+          },
+          (error: unknown) => {
+            clearTimeout(deadline);
+            io.stderr.write(`curfew: failed while stopping: ${(error as Error).message}\n`);
+            resolve(1);
+          },
+        );
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+  },
+};

@@ -1,0 +1,314 @@
+import { resolve } from 'node:path';
+import {
+  CurfewError,
+  DEFAULT_POLICY_PRESET,
+  POLICY_PRESETS,
+  type Policy,
+  type PolicyOptions,
+  type PolicyPresetName,
+  parseDuration,
+  resolvePolicy,
+} from 'curfew';
+import type { LevelWithSilent } from 'pino';
+import { type ApiKey, ApiKeyError, parseApiKeyList } from './api-keys.js';
+import { LOG_LEVELS } from './logger.js';
+import {
+  DEFAULT_STORE_URL,
+  dataDirectory,
+  parseStoreUrl,
+  type StoreLocation,
+} from './open-store.js';
+
+/**
+ * One setting: its environment variable, its equal CLI flag, and what it accepts. This table
+ * drives parsing, `--help` and the README's configuration table alike.
+ */
+export interface Setting {
+  env: string;
+  /** The flag without dashes; given as `--flag VALUE`. */
+  flag: string;
+  /** Placeholder for help texts. */
+  value: string;
+  description: string;
+  /** Shown in help; `undefined` when there is none. */
+  defaultText?: string;
+}
+
+/** Every setting, in the order help texts list them. */
+export const SETTINGS = {
+  host: {
+    env: 'CURFEW_HOST',
+    flag: 'host',
+    value: 'HOST',
+    description: 'Address to listen on.',
+    defaultText: '127.0.0.1',
+  },
+  port: {
+    env: 'CURFEW_PORT',
+    flag: 'port',
+    value: 'PORT',
+    description: 'Port to listen on (0: any free port).',
+    defaultText: '8080',
+  },
+  store: {
+    env: 'CURFEW_STORE',
+    flag: 'store',
+    value: 'URL',
+    description: 'Where sessions live: sqlite:PATH or memory:.',
+    defaultText: DEFAULT_STORE_URL,
+  },
+  policy: {
+    env: 'CURFEW_POLICY',
+    flag: 'policy',
+    value: 'PRESET',
+    description: `Policy preset: ${Object.keys(POLICY_PRESETS).join(', ')}.`,
+    defaultText: DEFAULT_POLICY_PRESET,
+  },
+  idleTimeout: {
+    env: 'CURFEW_IDLE_TIMEOUT',
+    flag: 'idle-timeout',
+    value: 'DURATION',
+    description: 'Idle timeout; at most the preset’s.',
+    defaultText: 'the preset’s',
+  },
+  absoluteTimeout: {
+    env: 'CURFEW_ABSOLUTE_TIMEOUT',
+    flag: 'absolute-timeout',
+    value: 'DURATION',
+    description: 'Absolute timeout; at most the preset’s.',
+    defaultText: 'the preset’s',
+  },
+  absoluteWarning: {
+    env: 'CURFEW_ABSOLUTE_WARNING',
+    flag: 'absolute-warning',
+    value: 'DURATION',
+    description: 'Warn this long before the absolute expiry.',
+    defaultText: '30m',
+  },
+  idleWarning: {
+    env: 'CURFEW_IDLE_WARNING',
+    flag: 'idle-warning',
+    value: 'DURATION',
+    description: 'Warn this long before the idle expiry.',
+    defaultText: '5m',
+  },
+  activityWriteInterval: {
+    env: 'CURFEW_ACTIVITY_WRITE_INTERVAL',
+    flag: 'activity-write-interval',
+    value: 'DURATION',
+    description: 'Write activity at most this often per session (0: always).',
+    defaultText: '1m',
+  },
+  sweepInterval: {
+    env: 'CURFEW_SWEEP_INTERVAL',
+    flag: 'sweep-interval',
+    value: 'DURATION',
+    description: 'End expired sessions this often, jittered (0: never).',
+    defaultText: '1m',
+  },
+  apiKeys: {
+    env: 'CURFEW_API_KEYS',
+    flag: 'api-keys',
+    value: 'LIST',
+    description: 'Comma-separated NAME:KEY (admin) or NAME:KEY:TENANT; keys of 32+ characters.',
+  },
+  apiKeysFile: {
+    env: 'CURFEW_API_KEYS_FILE',
+    flag: 'api-keys-file',
+    value: 'PATH',
+    description: 'File of NAME:SHA256[:TENANT] lines, as written by curfew keys create.',
+    defaultText: '<data folder>/api-keys',
+  },
+  logLevel: {
+    env: 'CURFEW_LOG_LEVEL',
+    flag: 'log-level',
+    value: 'LEVEL',
+    description: `Log level: ${LOG_LEVELS.join(', ')}.`,
+    defaultText: 'info',
+  },
+} as const satisfies Record<string, Setting>;
+
+/** The name of a setting in {@link SETTINGS}. */
+export type SettingName = keyof typeof SETTINGS;
+
+/**
+ * The service's configuration, checked.
+ *
+ * @example
+ * ```ts
+ * const config = loadConfig(process.env, {});
+ * console.log(config.port, config.policy.idleTimeout);
+ * ```
+ */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  storeUrl: string;
+  store: StoreLocation;
+  policy: Policy;
+  /** Milliseconds between sweeps; 0: no sweeping. */
+  sweepInterval: number;
+  /** Keys from `CURFEW_API_KEYS` (hashed as soon as they are read). */
+  apiKeys: ApiKey[];
+  /** The key file: `CURFEW_API_KEYS_FILE`, else `<data folder>/api-keys`. */
+  apiKeysFile: string;
+  /** Whether `apiKeysFile` was named explicitly. */
+  apiKeysFileExplicit: boolean;
+  /** Where the service keeps its own files. */
+  dataDir: string;
+  logLevel: LevelWithSilent;
+}
+
+/**
+ * A configuration value that cannot be used. `message` is one line that names the variable (or
+ * flag) and says what it accepts; it never repeats an API key.
+ */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** Raw values by setting name, from CLI flags; a flag wins over its environment variable. */
+export type SettingValues = Partial<Record<SettingName, string | undefined>>;
+
+/**
+ * Reads the configuration from environment variables and flags (flags win) and checks every
+ * value, throwing a {@link ConfigError} for the first bad one.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   loadConfig(process.env, { port: '9000' });
+ * } catch (error) {
+ *   if (error instanceof ConfigError) console.error(error.message); // "CURFEW_PORT: expected …"
+ * }
+ * ```
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): ServerConfig {
+  const read = (name: SettingName): { value: string; label: string } | undefined => {
+    const setting = SETTINGS[name];
+    const fromFlag = flags[name];
+    if (fromFlag !== undefined) return { value: fromFlag, label: `--${setting.flag}` };
+    const fromEnv = env[setting.env];
+    // An empty variable counts as unset, as shells and compose files often leave them.
+    if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, label: setting.env };
+    return undefined;
+  };
+
+  const host = read('host')?.value ?? '127.0.0.1';
+  const port = parsePort(read('port'));
+  const storeSetting = read('store') ?? { value: DEFAULT_STORE_URL, label: SETTINGS.store.env };
+  let store: StoreLocation;
+  try {
+    store = parseStoreUrl(storeSetting.value);
+  } catch (error) {
+    throw new ConfigError(`${storeSetting.label}: ${(error as Error).message}`);
+  }
+  const policy = readPolicy(read);
+  const sweep = read('sweepInterval');
+  const sweepInterval = sweep === undefined ? 60_000 : duration(sweep);
+  if (sweepInterval !== 0 && sweepInterval < 1000) {
+    throw new ConfigError(`${sweep!.label}: expected 0 (no sweeping) or at least 1s`);
+  }
+
+  const keysSetting = read('apiKeys');
+  let apiKeys: ApiKey[] = [];
+  if (keysSetting !== undefined) {
+    try {
+      apiKeys = parseApiKeyList(keysSetting.value);
+    } catch (error) {
+      if (error instanceof ApiKeyError)
+        throw new ConfigError(`${keysSetting.label}: ${error.message}`);
+      throw error;
+    }
+  }
+  const dataDir = dataDirectory(store);
+  const keysFile = read('apiKeysFile');
+
+  const level = read('logLevel');
+  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level.value)) {
+    throw new ConfigError(`${level.label}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+
+  return {
+    host,
+    port,
+    storeUrl: storeSetting.value,
+    store,
+    policy,
+    sweepInterval,
+    apiKeys,
+    apiKeysFile: keysFile === undefined ? resolve(dataDir, 'api-keys') : resolve(keysFile.value),
+    apiKeysFileExplicit: keysFile !== undefined,
+    dataDir,
+    logLevel: (level?.value ?? 'info') as LevelWithSilent,
+  };
+}
+
+type Reader = (name: SettingName) => { value: string; label: string } | undefined;
+
+const POLICY_DURATIONS = [
+  'idleTimeout',
+  'absoluteTimeout',
+  'absoluteWarning',
+  'idleWarning',
+  'activityWriteInterval',
+] as const;
+
+function readPolicy(read: Reader): Policy {
+  const presetSetting = read('policy');
+  const preset = presetSetting?.value ?? DEFAULT_POLICY_PRESET;
+  if (!Object.hasOwn(POLICY_PRESETS, preset)) {
+    throw new ConfigError(
+      `${presetSetting!.label}: expected one of ${Object.keys(POLICY_PRESETS).join(', ')}`,
+    );
+  }
+  const options: PolicyOptions = { preset: preset as PolicyPresetName };
+  const labels = new Map<string, string>([
+    ['policy.preset', presetSetting?.label ?? 'CURFEW_POLICY'],
+  ]);
+  for (const name of POLICY_DURATIONS) {
+    const setting = read(name);
+    if (setting === undefined) continue;
+    options[name] = duration(setting);
+    labels.set(`policy.${name}`, setting.label);
+  }
+  try {
+    return resolvePolicy(options);
+  } catch (error) {
+    if (!(error instanceof CurfewError)) throw error;
+    const field = error.field ?? 'policy.preset';
+    const name = field.replace(/^policy\./, '');
+    const label =
+      labels.get(field) ??
+      (Object.hasOwn(SETTINGS, name) ? SETTINGS[name as SettingName].env : undefined) ??
+      labels.get('policy.preset')!;
+    // The library's advice to set `custom: true` does not apply: the service takes no custom
+    // policies, so an operator can only make a preset stricter.
+    const reason = error.message
+      .replace(/^policy\.[A-Za-z]+: /, '')
+      .replace(/; set custom: true to (allow|drop) it$/, '');
+    throw new ConfigError(`${label}: ${reason}`);
+  }
+}
+
+function duration(setting: { value: string; label: string }): number {
+  try {
+    return parseDuration(setting.value, setting.label);
+  } catch {
+    throw new ConfigError(
+      `${setting.label}: expected a duration such as 90s, 30m, 12h or 1h30m (units ms, s, m, h, d)`,
+    );
+  }
+}
+
+function parsePort(setting: { value: string; label: string } | undefined): number {
+  if (setting === undefined) return 8080;
+  const port = /^\d{1,5}$/.test(setting.value) ? Number(setting.value) : Number.NaN;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`${setting.label}: expected a port number from 0 to 65535`);
+  }
+  return port;
+}

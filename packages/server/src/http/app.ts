@@ -1,0 +1,205 @@
+import { randomUUID } from 'node:crypto';
+import type { SessionManager } from 'curfew';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify';
+import type { Logger } from 'pino';
+import type { ApiKeyring } from '../api-keys.js';
+import { Metrics } from '../metrics.js';
+import { authenticate } from './authenticate.js';
+import { buildOpenApi } from './openapi.js';
+import { type HttpProblem, sendProblem, toHttpProblem } from './problems.js';
+import type { RouteDefinition } from './route.js';
+import type { RouteContext } from './routes/context.js';
+import { operationRoutes } from './routes/operations.js';
+import { sessionRoutes } from './routes/sessions.js';
+import { userRoutes } from './routes/users.js';
+import { TokenAccess } from './token-access.js';
+
+/** The largest request body accepted: 16 KiB. A session request is a few hundred bytes. */
+export const BODY_LIMIT = 16 * 1024;
+
+const REQUEST_ID_SHAPE = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * Options for {@link buildApp}.
+ *
+ * @example
+ * ```ts
+ * const options: BuildAppOptions = { manager, keys, logger: createLogger('info') };
+ * ```
+ */
+export interface BuildAppOptions {
+  /** The sessions to serve. Tests give it a controllable clock. */
+  manager: SessionManager;
+  /** The API keys accepted on `/v1` and `/metrics`. */
+  keys: ApiKeyring;
+  /** Where request lines go; default: nowhere. */
+  logger?: Logger | undefined;
+  /** Counters for `/metrics`; pass the same one to `instrumentStore` and the manager's `onEvent`. */
+  metrics?: Metrics | undefined;
+  /** For `serverTime`; give it the manager's clock. Default `Date.now`. */
+  clock?: (() => number) | undefined;
+  /** Shown in the OpenAPI document. */
+  version?: string | undefined;
+}
+
+/**
+ * The HTTP API as a Fastify instance, not yet listening: call `listen()` to serve, or `inject()`
+ * in tests. Every response carries `Cache-Control: no-store` and an `x-request-id`; every error
+ * is an `application/problem+json` document; nothing a client sends can produce a 500.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, SessionManager } from 'curfew';
+ * import { ApiKeyring, buildApp, hashApiKey } from '@curfew/server';
+ *
+ * const key = 'a-key-of-at-least-thirty-two-characters';
+ * const app = buildApp({
+ *   manager: new SessionManager({ store: new MemoryStore() }),
+ *   keys: new ApiKeyring([{ name: 'dev', tenantId: null, sha256: hashApiKey(key) }]),
+ * });
+ * const res = await app.inject({
+ *   method: 'POST', url: '/v1/sessions', headers: { authorization: `Bearer ${key}` },
+ *   payload: { userId: '42' },
+ * });
+ * ```
+ */
+export function buildApp(options: BuildAppOptions): FastifyInstance {
+  const metrics = options.metrics ?? new Metrics();
+  const clock = options.clock ?? Date.now;
+  const app = Fastify({
+    ...(options.logger === undefined ? {} : { loggerInstance: options.logger }),
+    // One line per request, written below from chosen fields: never a body, token or key.
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: 'requestId',
+    }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID_SHAPE.test(given) ? given : randomUUID();
+    },
+    bodyLimit: BODY_LIMIT,
+    // Requests that arrive while draining are served (with Connection: close), not refused.
+    return503OnClosing: false,
+    routerOptions: { maxParamLength: 2048 },
+    // Fastify's own answer to a malformed URL echoes the path, which may hold anything.
+    // Fastify answers these before routing, so no hook runs: log and count them here.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(reply, toHttpProblem(error, BODY_LIMIT));
+      logRequest(request, reply, metrics);
+    },
+    ajv: {
+      customOptions: {
+        // JSON bodies keep their types: `{"touch":"false"}` is an error, not `false`.
+        coerceTypes: false,
+        removeAdditional: false,
+        useDefaults: true,
+        allErrors: false,
+        // `userId` is a string or an integer: a union type, which strict Ajv asks to allow.
+        allowUnionTypes: true,
+      },
+    },
+  }) as unknown as FastifyInstance;
+
+  // Only JSON bodies: anything else (text/plain included) is a 415.
+  app.removeContentTypeParser('text/plain');
+  // Responses are built field by field by the handlers; the schemas document them.
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.decorateRequest('caller', null);
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => logRequest(request, reply, metrics));
+
+  app.setErrorHandler((error, request, reply) => {
+    const problem = toHttpProblem(error, BODY_LIMIT);
+    logFailure(request, problem, error);
+    return sendProblem(reply, problem);
+  });
+  app.setNotFoundHandler((_request, reply) => {
+    return sendProblem(reply, toHttpProblem({ code: 'FST_ERR_NOT_FOUND' }, BODY_LIMIT));
+  });
+
+  const context: RouteContext = {
+    manager: options.manager,
+    tokens: new TokenAccess(options.manager, clock),
+    metrics,
+    clock,
+  };
+  let openApiDocument: Record<string, unknown> | undefined;
+  const routes: RouteDefinition[] = [
+    ...sessionRoutes(context),
+    ...userRoutes(context),
+    ...operationRoutes(context, () => {
+      openApiDocument ??= buildOpenApi(routes, {
+        title: 'curfew',
+        version: options.version ?? '0.1.0',
+        description:
+          'Server-side sessions with NIST SP 800-63B idle and absolute timeouts. Tokens travel only in bodies; every response is Cache-Control: no-store.',
+      });
+      return openApiDocument;
+    }),
+  ];
+  for (const route of routes) registerRoute(app, route, options.keys);
+  return app;
+}
+
+function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKeyring): void {
+  const schema: Record<string, unknown> = {};
+  if (route.body !== undefined) schema.body = route.body;
+  if (route.query !== undefined) schema.querystring = route.query;
+  if (route.params !== undefined) schema.params = route.params;
+  app.route({
+    method: route.method,
+    url: route.url,
+    schema,
+    ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access) }),
+    // An empty POST is validated as `{}`, so the answer names the missing field.
+    ...(route.body === undefined
+      ? {}
+      : {
+          preValidation: async (request: FastifyRequest) => {
+            if (request.body === undefined) request.body = {};
+          },
+        }),
+    handler: (request: FastifyRequest, reply: FastifyReply) => route.handler(request, reply),
+  });
+}
+
+/**
+ * The one log line per request, from chosen fields only. The route is the pattern, never the
+ * raw path: raw paths may hold anything a client typed, a token included.
+ */
+function logRequest(request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+  const route = request.routeOptions?.url ?? '(unmatched)';
+  metrics.countRequest(request.method, route, reply.statusCode);
+  request.log.info(
+    {
+      method: request.method,
+      route,
+      status: reply.statusCode,
+      ms: Math.round(reply.elapsedTime * 100) / 100,
+      key: request.caller?.name,
+      remote: request.ip,
+    },
+    'request',
+  );
+}
+
+function logFailure(request: FastifyRequest, problem: HttpProblem, error: unknown): void {
+  if (problem.status < 500) return;
+  if (problem.code === 'STORE_UNAVAILABLE') {
+    // The library has logged the store failure without the driver's message (which can quote
+    // row data); repeat only the error's name and code here.
+    const cause = (error as { cause?: { name?: unknown; code?: unknown } }).cause;
+    request.log.warn({ cause: { name: cause?.name, code: cause?.code } }, 'store unavailable');
+    return;
+  }
+  request.log.error({ err: error }, 'request failed');
+}

@@ -1,0 +1,280 @@
+import type { ApiCaller } from '../../api-keys.js';
+import { HttpProblem, notFound } from '../problems.js';
+import { callerOf, type RouteDefinition } from '../route.js';
+import {
+  objectSchema,
+  reasonSchema,
+  serverTimeSchema,
+  sessionIdSchema,
+  sessionSchema,
+  tenantIdSchema,
+  tokenSchema,
+} from '../schemas.js';
+import { toSessionView, toValidationView } from '../session-view.js';
+import type { RouteContext } from './context.js';
+
+const issuedSchema = objectSchema({ token: tokenSchema, session: sessionSchema }, [
+  'token',
+  'session',
+]);
+
+const validationSchema = {
+  oneOf: [
+    objectSchema(
+      {
+        valid: { const: true },
+        session: sessionSchema,
+        secondsRemaining: { type: 'integer', description: 'the smaller of the two remainders' },
+        idleSecondsRemaining: {
+          type: ['integer', 'null'],
+          description: 'null when the policy has no idle timeout',
+        },
+        absoluteSecondsRemaining: { type: 'integer' },
+        warning: {
+          enum: ['absolute', 'idle', null],
+          description: 'which expiry is within its warning threshold, absolute first',
+        },
+        serverTime: serverTimeSchema,
+      },
+      [
+        'valid',
+        'session',
+        'secondsRemaining',
+        'idleSecondsRemaining',
+        'absoluteSecondsRemaining',
+        'warning',
+        'serverTime',
+      ],
+    ),
+    objectSchema(
+      {
+        valid: { const: false },
+        reason: { enum: ['not_found', 'idle', 'absolute'] },
+        serverTime: serverTimeSchema,
+      },
+      ['valid', 'reason', 'serverTime'],
+    ),
+  ],
+};
+
+interface CreateBody {
+  userId: string | number;
+  tenantId?: string | null;
+  ipAddress?: string | null;
+  userAgent?: string | null;
+  appType?: string;
+}
+
+/** The routes on one session: create, validate, touch, revoke, rotate, read and end by id. */
+export function sessionRoutes(context: RouteContext): RouteDefinition[] {
+  const { manager, tokens, metrics, clock } = context;
+  return [
+    {
+      method: 'POST',
+      url: '/v1/sessions',
+      operationId: 'createSession',
+      summary: 'Start a session',
+      description:
+        'Returns the token once (only its hash is stored). A tenant key creates sessions only in its own tenant, which is the default tenantId.',
+      tag: 'sessions',
+      access: 'key',
+      body: objectSchema(
+        {
+          userId: {
+            type: ['string', 'integer'],
+            minLength: 1,
+            maxLength: 255,
+            minimum: 0,
+            maximum: Number.MAX_SAFE_INTEGER,
+            description:
+              'A string of 1 to 255 characters, or a whole number (kept as its decimal string).',
+          },
+          tenantId: { ...tenantIdSchema, type: ['string', 'null'] },
+          ipAddress: {
+            type: ['string', 'null'],
+            maxLength: 64,
+            description: 'The end user’s IPv4 or IPv6 address.',
+          },
+          userAgent: {
+            type: ['string', 'null'],
+            description: 'The end user’s user agent; cut to the policy’s length.',
+          },
+          appType: {
+            type: 'string',
+            pattern: '^[A-Za-z0-9_.-]{1,64}$',
+            description: 'A short label; default control_panel.',
+          },
+        },
+        ['userId'],
+      ),
+      responses: { 201: { description: 'The new session and its token.', schema: issuedSchema } },
+      errors: [400, 413, 415, 503],
+      async handler(request, reply) {
+        const caller = callerOf(request);
+        const body = request.body as CreateBody;
+        const tenantId = tenantFor(caller, body.tenantId);
+        const issued = await manager.create({
+          userId: String(body.userId),
+          tenantId,
+          ipAddress: body.ipAddress,
+          userAgent: body.userAgent,
+          appType: body.appType,
+        });
+        reply.status(201);
+        return { token: issued.token, session: toSessionView(issued.session) };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/sessions/validate',
+      operationId: 'validateSession',
+      summary: 'Check a token',
+      description:
+        'An invalid token is an answer (valid: false), not an error. touch (default true) records activity; status polls send touch: false so a page left open does not keep its session alive.',
+      tag: 'sessions',
+      access: 'key',
+      body: objectSchema(
+        {
+          token: tokenSchema,
+          touch: { type: 'boolean', default: true, description: 'Record activity.' },
+        },
+        ['token'],
+      ),
+      responses: { 200: { description: 'The validation result.', schema: validationSchema } },
+      errors: [400, 413, 415, 503],
+      async handler(request) {
+        const caller = callerOf(request);
+        const body = request.body as { token: string; touch?: boolean };
+        const result = await tokens.validate(caller, body.token, body.touch ?? true);
+        metrics.countValidation(result.valid ? 'valid' : result.reason);
+        return toValidationView(result, new Date(clock()));
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/sessions/touch',
+      operationId: 'touchSession',
+      summary: 'Record activity on a session',
+      tag: 'sessions',
+      access: 'key',
+      body: objectSchema({ token: tokenSchema }, ['token']),
+      responses: {
+        200: {
+          description: 'Whether the session is valid (activity recorded).',
+          schema: objectSchema({ touched: { type: 'boolean' } }, ['touched']),
+        },
+      },
+      errors: [400, 413, 415, 503],
+      async handler(request) {
+        const body = request.body as { token: string };
+        return { touched: await tokens.touch(callerOf(request), body.token) };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/sessions/revoke',
+      operationId: 'revokeSession',
+      summary: 'End the session a token belongs to (logout)',
+      tag: 'sessions',
+      access: 'key',
+      body: objectSchema({ token: tokenSchema, reason: { ...reasonSchema, default: 'logout' } }, [
+        'token',
+      ]),
+      responses: {
+        200: {
+          description: 'Whether a valid session was ended.',
+          schema: objectSchema({ revoked: { type: 'boolean' } }, ['revoked']),
+        },
+      },
+      errors: [400, 413, 415, 503],
+      async handler(request) {
+        const body = request.body as { token: string; reason?: string };
+        return {
+          revoked: await tokens.revoke(callerOf(request), body.token, body.reason ?? 'logout'),
+        };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/sessions/rotate',
+      operationId: 'rotateSession',
+      summary: 'Give a session a new token',
+      description:
+        'After sign-in or a privilege change, against session fixation. The old token stops working at once; the absolute expiry does not move.',
+      tag: 'sessions',
+      access: 'key',
+      body: objectSchema({ token: tokenSchema }, ['token']),
+      responses: { 200: { description: 'The new token and the session.', schema: issuedSchema } },
+      errors: [400, 404, 413, 415, 503],
+      async handler(request) {
+        const body = request.body as { token: string };
+        const issued = await tokens.rotate(callerOf(request), body.token);
+        if (issued === null) throw notFound();
+        return { token: issued.token, session: toSessionView(issued.session) };
+      },
+    },
+    {
+      method: 'GET',
+      url: '/v1/sessions/:id',
+      operationId: 'getSession',
+      summary: 'Read a session by its public id',
+      tag: 'sessions',
+      access: 'key',
+      params: objectSchema({ id: sessionIdSchema }, ['id']),
+      responses: { 200: { description: 'The session, in whatever state.', schema: sessionSchema } },
+      errors: [400, 404, 503],
+      async handler(request) {
+        const { id } = request.params as { id: string };
+        const session = await manager.getSession(id, scopeOf(callerOf(request)));
+        if (session === null) throw notFound();
+        return toSessionView(session);
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/v1/sessions/:id',
+      operationId: 'deleteSession',
+      summary: 'End a session by its public id',
+      tag: 'sessions',
+      access: 'key',
+      params: objectSchema({ id: sessionIdSchema }, ['id']),
+      query: objectSchema({ reason: { ...reasonSchema, default: 'user_revoke' } }),
+      responses: {
+        200: {
+          description: 'Whether a valid session was ended (false when it had already ended).',
+          schema: objectSchema({ revoked: { type: 'boolean' } }, ['revoked']),
+        },
+      },
+      errors: [400, 404, 503],
+      async handler(request) {
+        const { id } = request.params as { id: string };
+        const { reason } = request.query as { reason?: string };
+        const scope = scopeOf(callerOf(request));
+        // The common case ends it in one call; only a `false` needs a read to tell 404 from 200.
+        if (await manager.revokeSession(id, { ...scope, reason: reason ?? 'user_revoke' })) {
+          return { revoked: true };
+        }
+        if ((await manager.getSession(id, scope)) === null) throw notFound();
+        return { revoked: false };
+      },
+    },
+  ];
+}
+
+/** The tenant filter a caller's reads and writes are limited to. */
+export function scopeOf(caller: ApiCaller): { tenantId?: string } {
+  return caller.tenantId === null ? {} : { tenantId: caller.tenantId };
+}
+
+/**
+ * The tenant a caller asks for, checked against its key: a tenant key may name only its own
+ * tenant (or none, meaning its own); an admin key may name any, or `null` for none.
+ */
+export function tenantFor(
+  caller: ApiCaller,
+  requested: string | null | undefined,
+): string | null | undefined {
+  if (caller.tenantId === null) return requested;
+  if (requested === undefined || requested === caller.tenantId) return caller.tenantId;
+  throw new HttpProblem(403, 'FORBIDDEN', 'this API key is bound to another tenant');
+}

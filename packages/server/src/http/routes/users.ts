@@ -1,0 +1,87 @@
+import { callerOf, type RouteDefinition } from '../route.js';
+import {
+  objectSchema,
+  reasonSchema,
+  sessionIdSchema,
+  sessionSchema,
+  tenantIdSchema,
+  userIdSchema,
+} from '../schemas.js';
+import { toSessionView } from '../session-view.js';
+import type { RouteContext } from './context.js';
+import { tenantFor } from './sessions.js';
+
+const userParams = objectSchema({ userId: userIdSchema }, ['userId']);
+
+/** The routes on all of one user's sessions: list them, end them. */
+export function userRoutes({ manager }: RouteContext): RouteDefinition[] {
+  return [
+    {
+      method: 'GET',
+      url: '/v1/users/:userId/sessions',
+      operationId: 'listUserSessions',
+      summary: "A user's valid sessions",
+      description:
+        'Sessions valid now, most recently active first (expired ones not yet swept are left out). A tenant key lists only its own tenant; an admin key lists every tenant unless tenantId is given.',
+      tag: 'users',
+      access: 'key',
+      params: userParams,
+      query: objectSchema({ tenantId: tenantIdSchema }),
+      responses: {
+        200: {
+          description: 'The sessions.',
+          schema: objectSchema({ sessions: { type: 'array', items: sessionSchema } }, ['sessions']),
+        },
+      },
+      errors: [400, 503],
+      async handler(request) {
+        const { userId } = request.params as { userId: string };
+        const query = request.query as { tenantId?: string };
+        const tenantId = tenantFor(callerOf(request), query.tenantId);
+        const sessions = await manager.listUserSessions(
+          userId,
+          tenantId === undefined ? {} : { tenantId },
+        );
+        return { sessions: sessions.map(toSessionView) };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/users/:userId/sessions/revoke',
+      operationId: 'revokeUserSessions',
+      summary: "End a user's sessions",
+      description:
+        '"Sign out everywhere", after a password change. tenantId null ends only sessions without a tenant (admin keys); exceptSessionId keeps the caller’s own session.',
+      tag: 'users',
+      access: 'key',
+      params: userParams,
+      body: objectSchema({
+        reason: { ...reasonSchema, default: 'password_change' },
+        tenantId: { ...tenantIdSchema, type: ['string', 'null'] },
+        exceptSessionId: sessionIdSchema,
+      }),
+      responses: {
+        200: {
+          description: 'How many valid sessions were ended.',
+          schema: objectSchema({ revoked: { type: 'integer', minimum: 0 } }, ['revoked']),
+        },
+      },
+      errors: [400, 413, 415, 503],
+      async handler(request) {
+        const { userId } = request.params as { userId: string };
+        const body = request.body as {
+          reason?: string;
+          tenantId?: string | null;
+          exceptSessionId?: string;
+        };
+        const tenantId = tenantFor(callerOf(request), body.tenantId);
+        const revoked = await manager.revokeUserSessions(userId, {
+          reason: body.reason ?? 'password_change',
+          ...(tenantId === undefined ? {} : { tenantId }),
+          ...(body.exceptSessionId === undefined ? {} : { exceptSessionId: body.exceptSessionId }),
+        });
+        return { revoked };
+      },
+    },
+  ];
+}

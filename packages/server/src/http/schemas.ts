@@ -1,0 +1,111 @@
+/**
+ * The JSON Schemas shared by the routes. The same objects validate requests (through Fastify's
+ * Ajv) and become the OpenAPI document, so the two cannot drift apart. Every object schema is
+ * closed (`additionalProperties: false`): a misspelt field such as `tenantID` would otherwise be
+ * dropped silently and create a session outside its tenant.
+ */
+export type JsonSchema = Record<string, unknown>;
+
+const dateTime = { type: 'string', format: 'date-time' } as const;
+const nullableDateTime = { type: ['string', 'null'], format: 'date-time' } as const;
+
+/** A session as the API shows it: never its token or token hash. */
+export const sessionSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'id',
+    'userId',
+    'tenantId',
+    'appType',
+    'ipAddress',
+    'userAgent',
+    'createdAt',
+    'lastActivityAt',
+    'absoluteExpiresAt',
+    'active',
+    'endedAt',
+    'endReason',
+  ],
+  properties: {
+    id: { type: 'string', description: 'Public session id (a UUID); never a credential.' },
+    userId: { type: 'string' },
+    tenantId: { type: ['string', 'null'] },
+    appType: { type: 'string' },
+    ipAddress: { type: ['string', 'null'] },
+    userAgent: { type: ['string', 'null'] },
+    createdAt: dateTime,
+    lastActivityAt: dateTime,
+    absoluteExpiresAt: dateTime,
+    active: { type: 'boolean', description: 'false once ended by logout, revocation or a timeout' },
+    endedAt: nullableDateTime,
+    endReason: { type: ['string', 'null'] },
+  },
+};
+
+/** An RFC 9457 problem document. */
+export const problemSchema: JsonSchema = {
+  type: 'object',
+  required: ['type', 'title', 'status', 'detail', 'code'],
+  properties: {
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: {
+      type: 'string',
+      enum: [
+        'INVALID_ARGUMENT',
+        'UNAUTHENTICATED',
+        'FORBIDDEN',
+        'NOT_FOUND',
+        'PAYLOAD_TOO_LARGE',
+        'UNSUPPORTED_MEDIA_TYPE',
+        'STORE_UNAVAILABLE',
+        'INTERNAL',
+      ],
+    },
+    field: { type: 'string', description: 'For INVALID_ARGUMENT: the field at fault.' },
+  },
+};
+
+/**
+ * A session token in a body. Any string is accepted: one that is not a well-formed token is
+ * answered exactly as an unknown one (an answer, not an error), as the library does.
+ */
+export const tokenSchema: JsonSchema = {
+  type: 'string',
+  maxLength: 1024,
+  description: 'The session token (43 base64url characters when issued by curfew).',
+};
+
+/** A caller-chosen end reason, as the library accepts them. */
+export const reasonSchema: JsonSchema = {
+  type: 'string',
+  pattern: '^[a-z0-9_]{1,64}$',
+  description:
+    'logout, password_change, admin_revoke, user_revoke, account_disabled, or your own [a-z0-9_]{1,64}',
+};
+
+/** A tenant id: 1 to 255 characters. */
+export const tenantIdSchema: JsonSchema = { type: 'string', minLength: 1, maxLength: 255 };
+
+/** A session id in a path or body. */
+export const sessionIdSchema: JsonSchema = { type: 'string', minLength: 1, maxLength: 64 };
+
+/** A user id in a path. */
+export const userIdSchema: JsonSchema = { type: 'string', minLength: 1, maxLength: 255 };
+
+/** The time on the server when it answered, so clients can correct for their own clock. */
+export const serverTimeSchema: JsonSchema = {
+  ...dateTime,
+  description: 'The server clock when it answered.',
+};
+
+/** A JSON object with the given properties and no others. */
+export function objectSchema(
+  properties: Record<string, JsonSchema>,
+  required: readonly string[] = [],
+): JsonSchema {
+  return { type: 'object', additionalProperties: false, required: [...required], properties };
+}

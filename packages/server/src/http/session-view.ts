@@ -1,0 +1,67 @@
+import type { Session, SessionValidationResult } from 'curfew';
+
+/** A session as JSON: times as ISO 8601 UTC strings, no hash, nothing not listed here. */
+export interface SessionView {
+  id: string;
+  userId: string;
+  tenantId: string | null;
+  appType: string;
+  ipAddress: string | null;
+  userAgent: string | null;
+  createdAt: string;
+  lastActivityAt: string;
+  absoluteExpiresAt: string;
+  active: boolean;
+  endedAt: string | null;
+  endReason: string | null;
+}
+
+/**
+ * The JSON view of a session. Fields are copied one by one, so a field added to the library's
+ * `Session` later never reaches the API without being added here (and to the schema).
+ *
+ * @example
+ * ```ts
+ * reply.send(toSessionView(session));
+ * ```
+ */
+export function toSessionView(session: Session): SessionView {
+  return {
+    id: session.id,
+    userId: session.userId,
+    tenantId: session.tenantId,
+    appType: session.appType,
+    ipAddress: session.ipAddress,
+    userAgent: session.userAgent,
+    createdAt: session.createdAt.toISOString(),
+    lastActivityAt: session.lastActivityAt.toISOString(),
+    absoluteExpiresAt: session.absoluteExpiresAt.toISOString(),
+    active: session.active,
+    endedAt: session.endedAt === null ? null : session.endedAt.toISOString(),
+    endReason: session.endReason,
+  };
+}
+
+/**
+ * The JSON answer of a validation. An invalid result says only why (`reason`), not whose session
+ * it was: the same answer for every caller, whichever tenant the session belonged to.
+ *
+ * @example
+ * ```ts
+ * return toValidationView(await sessions.validate(token), new Date());
+ * ```
+ */
+export function toValidationView(result: SessionValidationResult, serverTime: Date) {
+  if (!result.valid) {
+    return { valid: false as const, reason: result.reason, serverTime: serverTime.toISOString() };
+  }
+  return {
+    valid: true as const,
+    session: toSessionView(result.session),
+    secondsRemaining: result.secondsRemaining,
+    idleSecondsRemaining: result.idleSecondsRemaining,
+    absoluteSecondsRemaining: result.absoluteSecondsRemaining,
+    warning: result.warning,
+    serverTime: serverTime.toISOString(),
+  };
+}

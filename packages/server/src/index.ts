@@ -1,0 +1,34 @@
+/**
+ * curfew as a service: the HTTP API (Fastify) and the pieces `curfew serve` is made of, for those
+ * who embed the service in their own process or test against it.
+ *
+ * @example
+ * ```ts
+ * import { MemoryStore, SessionManager } from 'curfew';
+ * import { ApiKeyring, buildApp, hashApiKey } from '@curfew/server';
+ *
+ * const app = buildApp({
+ *   manager: new SessionManager({ store: new MemoryStore() }),
+ *   keys: new ApiKeyring([{ name: 'dev', tenantId: null, sha256: hashApiKey(process.env.KEY!) }]),
+ * });
+ * await app.listen({ host: '127.0.0.1', port: 8080 });
+ * ```
+ * @packageDocumentation
+ */
+export {
+  type ApiCaller,
+  type ApiKey,
+  ApiKeyError,
+  ApiKeyring,
+  createApiKey,
+  generateApiKey,
+  hashApiKey,
+  parseApiKeyFile,
+  parseApiKeyList,
+  readApiKeyFile,
+} from './api-keys.js';
+export { BODY_LIMIT, type BuildAppOptions, buildApp } from './http/app.js';
+export type { Problem, ProblemCode } from './http/problems.js';
+export { instrumentStore } from './instrument-store.js';
+export { createLogger, LOG_LEVELS } from './logger.js';
+export { METRICS_CONTENT_TYPE, Metrics } from './metrics.js';

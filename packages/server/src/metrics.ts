@@ -1,0 +1,122 @@
+import { KNOWN_END_REASONS, type SessionEvent } from 'curfew';
+
+/** Upper bounds (seconds) of the store latency histogram: sub-millisecond SQLite to slow networks. */
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const KNOWN_REASONS = new Set<string>(KNOWN_END_REASONS);
+
+interface Histogram {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/**
+ * The service's counters, kept in memory and written in the Prometheus text exposition format
+ * (version 0.0.4). Label values come only from bounded sets (route patterns, status codes, known
+ * end reasons), so a client cannot grow the label space.
+ *
+ * @example
+ * ```ts
+ * const metrics = new Metrics();
+ * const sessions = new SessionManager({ store: instrumentStore(store, metrics), onEvent: metrics.onEvent });
+ * metrics.countRequest('POST', '/v1/sessions', 201);
+ * console.log(metrics.render());
+ * ```
+ */
+export class Metrics {
+  readonly #requests = new Map<string, number>();
+  readonly #validations = new Map<string, number>();
+  readonly #ended = new Map<string, number>();
+  readonly #storeLatency = new Map<string, Histogram>();
+  #created = 0;
+
+  /** Counts one answered HTTP request. `route` is the route pattern, never the raw path. */
+  countRequest(method: string, route: string, status: number): void {
+    const key = `method="${method}",route="${escapeLabel(route)}",status="${status}"`;
+    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+  }
+
+  /** Counts one validation by its result: `valid`, `not_found`, `idle` or `absolute`. */
+  countValidation(result: 'valid' | 'not_found' | 'idle' | 'absolute'): void {
+    this.#validations.set(result, (this.#validations.get(result) ?? 0) + 1);
+  }
+
+  /** Records how long one store call took. */
+  observeStore(operation: string, seconds: number): void {
+    let histogram = this.#storeLatency.get(operation);
+    if (histogram === undefined) {
+      histogram = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.#storeLatency.set(operation, histogram);
+    }
+    for (let i = 0; i < LATENCY_BUCKETS.length; i += 1) {
+      if (seconds <= LATENCY_BUCKETS[i]!) histogram.counts[i]! += 1;
+    }
+    histogram.sum += seconds;
+    histogram.count += 1;
+  }
+
+  /** A `SessionManager` event listener counting sessions created and ended (by reason). */
+  readonly onEvent = (event: SessionEvent): void => {
+    if (event.type === 'created') this.#created += 1;
+    else if (event.type === 'ended') {
+      // Caller-defined reasons are unbounded: fold them into one label value.
+      const reason = KNOWN_REASONS.has(event.reason) ? event.reason : 'other';
+      this.#ended.set(reason, (this.#ended.get(reason) ?? 0) + 1);
+    }
+  };
+
+  /** The Prometheus text exposition of every metric. */
+  render(): string {
+    const lines: string[] = [];
+    header(
+      lines,
+      'curfew_http_requests_total',
+      'counter',
+      'HTTP requests answered, by route and status.',
+    );
+    for (const [labels, value] of this.#requests)
+      lines.push(`curfew_http_requests_total{${labels}} ${value}`);
+
+    header(lines, 'curfew_validations_total', 'counter', 'Session validations, by result.');
+    for (const [result, value] of this.#validations) {
+      lines.push(`curfew_validations_total{result="${result}"} ${value}`);
+    }
+
+    header(lines, 'curfew_sessions_created_total', 'counter', 'Sessions created by this process.');
+    lines.push(`curfew_sessions_created_total ${this.#created}`);
+
+    header(
+      lines,
+      'curfew_sessions_ended_total',
+      'counter',
+      'Sessions ended by this process, by reason.',
+    );
+    for (const [reason, value] of this.#ended) {
+      lines.push(`curfew_sessions_ended_total{reason="${reason}"} ${value}`);
+    }
+
+    const name = 'curfew_store_duration_seconds';
+    header(lines, name, 'histogram', 'Time spent in session store calls, by operation.');
+    for (const [operation, histogram] of this.#storeLatency) {
+      const op = `operation="${escapeLabel(operation)}"`;
+      LATENCY_BUCKETS.forEach((bound, i) => {
+        lines.push(`${name}_bucket{${op},le="${bound}"} ${histogram.counts[i]}`);
+      });
+      lines.push(`${name}_bucket{${op},le="+Inf"} ${histogram.count}`);
+      lines.push(`${name}_sum{${op}} ${histogram.sum}`);
+      lines.push(`${name}_count{${op}} ${histogram.count}`);
+    }
+    return `${lines.join('\n')}\n`;
+  }
+}
+
+/** The media type of {@link Metrics.render}'s output. */
+export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+function header(lines: string[], name: string, type: string, help: string): void {
+  lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+}
+
+function escapeLabel(value: string): string {
+  return value.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+}

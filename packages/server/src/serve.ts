@@ -1,0 +1,155 @@
+import { readFileSync } from 'node:fs';
+import { formatDuration, type Policy, SessionManager } from 'curfew';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { ServerConfig } from './config.js';
+import { buildApp } from './http/app.js';
+import { instrumentStore } from './instrument-store.js';
+import { loadKeys } from './key-setup.js';
+import { createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
+import { openStore } from './open-store.js';
+import { startSweepTimer } from './sweep-timer.js';
+
+/** This package's version, for the banner and the OpenAPI document. */
+export const VERSION: string = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+/**
+ * A started service.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(loadConfig(process.env), { write: (line) => console.error(line) });
+ * process.once('SIGTERM', () => void server.close().then(() => process.exit(0)));
+ * ```
+ */
+export interface RunningServer {
+  /** `http://host:port`, with the port actually bound. */
+  url: string;
+  app: FastifyInstance;
+  logger: Logger;
+  /**
+   * Stops accepting connections, lets requests in flight finish, stops the sweep, closes the
+   * store. Safe to call more than once.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `curfew serve`: loads the keys (making the first admin key if there is none), opens the
+ * store (running migrations), listens, starts the jittered sweep, and writes the banner: the
+ * URL, the store, the policy with its timeouts, and how to authenticate.
+ *
+ * @example
+ * ```ts
+ * const server = await startServer(config, { write: (text) => process.stderr.write(text) });
+ * ```
+ */
+export async function startServer(
+  config: ServerConfig,
+  output: { write(text: string): void },
+): Promise<RunningServer> {
+  const logger = createLogger(config.logLevel);
+  const keys = await loadKeys(config);
+  const opened = openStore(config.store);
+  let app: FastifyInstance | undefined;
+  try {
+    const metrics = new Metrics();
+    const manager = new SessionManager({
+      store: instrumentStore(opened.store, metrics),
+      policy: config.policy,
+      logger: logger.child({ component: 'sessions' }),
+      onEvent: metrics.onEvent,
+    });
+    app = buildApp({ manager, keys: keys.keyring, logger, metrics, version: VERSION });
+    await app.listen({
+      host: config.host,
+      port: config.port,
+      listenTextResolver: (address) => `listening on ${address}`,
+    });
+    const address = app.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : config.port;
+    const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+    const url = `http://${host}:${port}`;
+
+    const stopSweep =
+      config.sweepInterval > 0
+        ? startSweepTimer({
+            interval: config.sweepInterval,
+            sweep: () => manager.sweepExpired(),
+            onError: (error) =>
+              logger.warn({ code: (error as { code?: unknown }).code }, 'sweep failed'),
+          })
+        : async () => {};
+
+    output.write(
+      banner({ config, url, sources: keys.sources, createdAdminKey: keys.createdAdminKey }),
+    );
+
+    const running = app;
+    let closing: Promise<void> | undefined;
+    return {
+      url,
+      app: running,
+      logger,
+      close() {
+        closing ??= (async () => {
+          await stopSweep();
+          await running.close();
+          opened.close();
+          logger.info('stopped');
+          logger.flush();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await app?.close();
+    opened.close();
+    throw error;
+  }
+}
+
+function banner(input: {
+  config: ServerConfig;
+  url: string;
+  sources: string[];
+  createdAdminKey: string | undefined;
+}): string {
+  const { config, url, sources, createdAdminKey } = input;
+  const lines = [
+    `curfew ${VERSION} listening on ${url}`,
+    `  store   ${config.storeUrl}`,
+    `  policy  ${describePolicy(config.policy)}`,
+    `  sweep   ${config.sweepInterval === 0 ? 'off' : `every ${formatDuration(config.sweepInterval)} (jittered)`}`,
+    `  keys    ${sources.join('; ')}`,
+    '  auth    send Authorization: Bearer <API key> on /v1/* and /metrics; /healthz, /readyz and /openapi.json are open',
+  ];
+  if (createdAdminKey !== undefined) {
+    lines.push(
+      '',
+      '  No API key was configured, so an admin key was made. It is shown this once; only its',
+      `  SHA-256 is kept. Store it now:`,
+      '',
+      `    ${createdAdminKey}`,
+      '',
+      `  Try: curl -s ${url}/v1/sessions -H "Authorization: Bearer ${createdAdminKey}" \\`,
+      `         -H 'Content-Type: application/json' -d '{"userId":"42"}'`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** The policy in one line, as the banner and `curfew stats` show it. */
+export function describePolicy(policy: Policy): string {
+  const idle = policy.idleTimeout === null ? 'none' : formatDuration(policy.idleTimeout);
+  return (
+    `${policy.preset}: idle ${idle}, absolute ${formatDuration(policy.absoluteTimeout)}, ` +
+    `warnings ${formatDuration(policy.absoluteWarning)} absolute / ${formatDuration(policy.idleWarning)} idle, ` +
+    `activity written at most every ${formatDuration(policy.activityWriteInterval)}`
+  );
+}
