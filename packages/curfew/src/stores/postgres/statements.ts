@@ -149,6 +149,8 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
   // endUser: $1 user id, $2 now, $3 idle, $4 reason, $5 except id (or null), [$6 tenant].
   // The rows are locked in id order first: two "sign out everywhere" for one user then queue
   // behind each other instead of deadlocking. Sweeps skip locked rows, so they never wait here.
+  // The lock re-checked `ended_at IS NULL` on the newest version and nothing can end a row we
+  // hold, so the UPDATE needs no second check.
   const endUser = (tenant: string) => `
     WITH target AS (
       SELECT id FROM ${t}
@@ -158,7 +160,7 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
       FOR UPDATE
     ), ended AS (
       UPDATE ${t} AS s SET ${endWithRule(e, '$4::text')}
-      FROM target WHERE s.id = target.id AND s.ended_at IS NULL
+      WHERE s.id = ANY (ARRAY(SELECT id FROM target))
       RETURNING s.id, s.user_id, s.tenant_id, s.end_reason, s.ended_at, s.created_at
     )
     SELECT ${ENDED_COLUMNS} FROM ended ORDER BY created_at, id`;
@@ -174,7 +176,9 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
   // the rest; each half walks its partial index from the oldest expiry, so a sweep never reads
   // live rows, and the halves are disjoint (absolute_expires_at on either side of now). SKIP
   // LOCKED lets several sweepers share the work without waiting on, or ending, each other's
-  // rows, and leaves a row that a validation is writing to that validation.
+  // rows, and leaves a row that a validation is writing to that validation. The ids are handed
+  // to the UPDATE as an array rather than joined: a generic plan cannot know the LIMIT and
+  // would otherwise guess a share of the table large enough to hash-join it by a full scan.
   const s: RuleParams = { now: '$1::bigint', idle: '$2::bigint' };
   const sweep = `
     WITH absolute AS (
@@ -190,11 +194,9 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
       ORDER BY last_activity_at
       LIMIT $3::integer - (SELECT count(*) FROM absolute)
       FOR UPDATE SKIP LOCKED
-    ), picked AS (
-      SELECT id FROM absolute UNION ALL SELECT id FROM idle
     ), ended AS (
       UPDATE ${t} AS s SET ${endWithRule(s, "'idle_timeout'")}
-      FROM picked WHERE s.id = picked.id
+      WHERE s.id = ANY (ARRAY(SELECT id FROM absolute UNION ALL SELECT id FROM idle))
       RETURNING s.id, s.user_id, s.tenant_id, s.end_reason, s.ended_at, s.created_at
     )
     SELECT ${ENDED_COLUMNS} FROM ended
@@ -210,7 +212,7 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
       LIMIT $2::integer
       FOR UPDATE SKIP LOCKED
     )
-    DELETE FROM ${t} AS s USING doomed WHERE s.id = doomed.id`;
+    DELETE FROM ${t} WHERE id = ANY (ARRAY(SELECT id FROM doomed))`;
 
   return {
     insert: `
