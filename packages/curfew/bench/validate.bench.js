@@ -294,7 +294,8 @@ async function measureKind(kind, open, results) {
 function sqliteSettings(db) {
   const pragma = (name) => db.pragma(name, { simple: true });
   return (
-    `journal_mode=${pragma('journal_mode')}, synchronous=${pragma('synchronous')} (NORMAL), ` +
+    `journal_mode=${pragma('journal_mode')}, ` +
+    `synchronous=${['OFF', 'NORMAL', 'FULL', 'EXTRA'][pragma('synchronous')]}, ` +
     `cache_size=${pragma('cache_size')}, page_size=${pragma('page_size')}; file in ${tmpdir()}`
   );
 }

@@ -230,9 +230,49 @@ describe('SqliteStore statements', () => {
     await sessions.rotate(token);
     await sessions.listUserSessions('u');
     await sessions.revokeUserSessions('u');
-    await sessions.sweepExpired();
     await sessions.purgeEnded({ endedBefore: clock.now() });
     expect(counts.prepared).toBe(preparedAtStart);
+  });
+
+  it('sweeps with one bounded statement per batch, absolute expiries first', async () => {
+    const { db, counts } = instrument(connect());
+    const store = new SqliteStore(db);
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const hour = 60 * MINUTE;
+    // Three absolute expiries (12 h old) and three idle ones (1 h quiet), inserted interleaved.
+    for (let i = 0; i < 6; i += 1) {
+      const createdAt = i % 2 === 0 ? start : start + 11 * hour;
+      await store.insert(
+        storedSession({
+          userId: `u${i}`,
+          createdAt,
+          lastActivityAt: createdAt,
+          absoluteExpiresAt: createdAt + 12 * hour,
+        }),
+      );
+    }
+    await store.insert(
+      storedSession({
+        userId: 'live',
+        createdAt: start + 12 * hour,
+        lastActivityAt: start + 12 * hour,
+        absoluteExpiresAt: start + 24 * hour,
+      }),
+    );
+    const rule = { now: start + 12 * hour, idleTimeout: 30 * MINUTE };
+    const batches: string[][] = [];
+    counts.executed = 0;
+    for (;;) {
+      const ended = await store.sweep({ ...rule, limit: 4 });
+      batches.push(ended.map((s) => `${s.userId}:${s.endReason}`));
+      if (ended.length < 4) break;
+    }
+    expect(counts.executed).toBe(2);
+    expect(batches).toEqual([
+      ['u0:absolute_timeout', 'u2:absolute_timeout', 'u4:absolute_timeout', 'u1:idle_timeout'],
+      ['u3:idle_timeout', 'u5:idle_timeout'],
+    ]);
+    expect(await store.sweep({ ...rule, limit: 4 })).toEqual([]);
   });
 
   it('stores the token nowhere: no column of any row of any table, no byte of the files', async () => {
