@@ -1,0 +1,215 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { SessionManager } from 'curfew';
+import { SqliteStore } from 'curfew/sqlite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { hashApiKey } from '../src/api-keys.js';
+import { runCli } from '../src/run-cli.js';
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'curfew-cli-'));
+  env = { CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}` };
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function cli(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, {
+    env,
+    stdout: { write: (text: string) => (stdout += text) },
+    stderr: { write: (text: string) => (stderr += text) },
+  });
+  return { code, stdout, stderr };
+}
+
+/** Works on the same file as the CLI, as another process would. */
+async function withManager<T>(run: (manager: SessionManager) => Promise<T>): Promise<T> {
+  const db = new Database(join(dir, 'curfew.db'));
+  try {
+    return await run(new SessionManager({ store: new SqliteStore(db) }));
+  } finally {
+    db.close();
+  }
+}
+
+describe('help and usage', () => {
+  it('prints help for the CLI and every command, exit 0', async () => {
+    const main = await cli('--help');
+    expect(main.code).toBe(0);
+    for (const name of [
+      'serve',
+      'migrate',
+      'sessions list',
+      'sessions revoke',
+      'sweep',
+      'stats',
+      'keys create',
+    ]) {
+      expect(main.stdout).toContain(name);
+      const help = await cli(...name.split(' '), '--help');
+      expect(help.code).toBe(0);
+      expect(help.stdout).toContain(`Usage: curfew ${name}`);
+    }
+    expect((await cli('serve', '--help')).stdout).toContain('CURFEW_IDLE_TIMEOUT');
+    expect((await cli('sessions', '--help')).code).toBe(0);
+  });
+
+  it('exits 2 with one line on a usage error', async () => {
+    for (const argv of [
+      [],
+      ['frobnicate'],
+      ['sessions'],
+      ['sessions', 'delete'],
+      ['sessions', 'list'],
+      ['sessions', 'list', '--user'],
+      ['sessions', 'list', '--user', 'u', '--bogus'],
+      ['sessions', 'list', '--user', 'u', 'stray'],
+      ['sessions', 'revoke'],
+      ['sessions', 'revoke', '--user', 'u', '--session', 's'],
+      ['sessions', 'revoke', '--session', 's', '--tenant', 't'],
+      ['keys', 'create'],
+      ['keys', 'create', '--name', 'has space'],
+    ]) {
+      const result = await cli(...argv);
+      expect(result.code, argv.join(' ')).toBe(2);
+      if (argv.length > 0) expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+
+  it('exits 2 naming the variable on a bad configuration value', async () => {
+    env.CURFEW_IDLE_TIMEOUT = 'soon';
+    const result = await cli('sweep');
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toMatch(/^curfew: CURFEW_IDLE_TIMEOUT: expected a duration/);
+    expect((await cli('sweep', '--store', 'nosql:')).stderr).toMatch(/^curfew: --store: expected/);
+  });
+
+  it('exits 1 with one plain line on a failure, and the stack only with --debug', async () => {
+    env.CURFEW_STORE = `sqlite:${dir}`; // a folder, not a file
+    const plain = await cli('sweep');
+    expect(plain.code).toBe(1);
+    expect(plain.stderr.trim().split('\n')).toHaveLength(1);
+    const debug = await cli('sweep', '--debug');
+    expect(debug.code).toBe(1);
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+});
+
+describe('commands on the store', () => {
+  it('migrate brings the schema up to date, then finds nothing to do', async () => {
+    const first = await cli('migrate');
+    expect(first).toMatchObject({ code: 0 });
+    expect(first.stdout).toMatch(/schema 0 -> \d+ \(applied/);
+    expect((await cli('migrate')).stdout).toMatch(/schema is up to date/);
+    expect((await cli('migrate', '--store', 'memory:')).stdout).toBe(
+      'memory:: nothing to migrate\n',
+    );
+  });
+
+  it('lists a user’s sessions as a table or JSON, and revokes them', async () => {
+    const [a, b] = await withManager(async (manager) => [
+      await manager.create({
+        userId: '42',
+        tenantId: 'acme',
+        ipAddress: '198.51.100.4',
+        userAgent: 'Firefox',
+      }),
+      await manager.create({ userId: '42', tenantId: 'globex' }),
+      await manager.create({ userId: '7' }),
+    ]);
+    const table = await cli('sessions', 'list', '--user', '42');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(
+      /^ID\s+TENANT\s+APP\s+IP\s+LAST ACTIVITY\s+ABSOLUTE EXPIRY\s+USER AGENT\n/,
+    );
+    expect(table.stdout).toContain(a!.session.id);
+    expect(table.stdout).toContain('198.51.100.4');
+    expect(table.stdout).toContain(b!.session.id);
+    expect(table.stdout).not.toContain(a!.token);
+
+    const json = JSON.parse(
+      (await cli('sessions', 'list', '--user', '42', '--tenant', 'acme', '--json')).stdout,
+    );
+    expect(json.sessions.map((s: { id: string }) => s.id)).toEqual([a!.session.id]);
+
+    const one = await cli(
+      'sessions',
+      'revoke',
+      '--session',
+      a!.session.id,
+      '--reason',
+      'account_disabled',
+    );
+    expect(one).toMatchObject({ code: 0, stdout: `ended session ${a!.session.id}\n` });
+    const again = await cli('sessions', 'revoke', '--session', a!.session.id);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/no active session/);
+
+    const all = await cli('sessions', 'revoke', '--user', '42');
+    expect(all).toMatchObject({ code: 0, stdout: 'ended 1 session\n' });
+    expect((await cli('sessions', 'list', '--user', '42')).stdout).toBe('no valid sessions\n');
+    const view = await withManager((manager) => manager.getSession(b!.session.id));
+    expect(view?.endReason).toBe('admin_revoke');
+    expect((await withManager((manager) => manager.getSession(a!.session.id)))?.endReason).toBe(
+      'account_disabled',
+    );
+  });
+
+  it('sweep ends expired sessions and stats counts them', async () => {
+    // Sessions made 2 h ago by an earlier clock: idle-expired under the default 30 min.
+    const past = Date.now() - 2 * 3_600_000;
+    const db = new Database(join(dir, 'curfew.db'));
+    const old = new SessionManager({ store: new SqliteStore(db), clock: () => past });
+    await old.create({ userId: '1' });
+    await old.create({ userId: '2' });
+    db.close();
+    await withManager(async (manager) => {
+      const { token } = await manager.create({ userId: '3' });
+      await manager.revoke(token);
+      await manager.create({ userId: '4' });
+    });
+
+    const before = await cli('stats', '--json');
+    expect(JSON.parse(before.stdout)).toMatchObject({ activeNow: 1, endedByReason: { logout: 1 } });
+    const sweep = await cli('sweep');
+    expect(sweep).toMatchObject({
+      code: 0,
+      stdout: 'ended 0 by absolute timeout, 2 by idle timeout\n',
+    });
+    expect(JSON.parse((await cli('sweep', '--json')).stdout)).toEqual({ absolute: 0, idle: 0 });
+    const stats = await cli('stats');
+    expect(stats.code).toBe(0);
+    // The idle sessions ended at their expiry moment (1.5 h ago): inside the last 24 h.
+    expect(stats.stdout).toMatch(/^active now: 1\nended in the last 24 h: 3\n/);
+    expect(stats.stdout).toMatch(/idle_timeout\s+2/);
+    expect(stats.stdout).toMatch(/logout\s+1/);
+  });
+
+  it('keys create appends a hash to the key file and prints the key once', async () => {
+    const result = await cli('keys', 'create', '--name', 'billing', '--tenant', 'acme');
+    expect(result.code).toBe(0);
+    const key = result.stdout.trim();
+    expect(key).toMatch(/^cfk_[A-Za-z0-9_-]{43}$/);
+    expect(result.stderr).toContain('tenant "acme" key "billing"');
+    const file = await readFile(join(dir, 'api-keys'), 'utf8');
+    expect(file).toBe(`billing:${hashApiKey(key)}:acme\n`);
+
+    env.CURFEW_API_KEYS_FILE = join(dir, 'other-keys');
+    const admin = await cli('keys', 'create', '--name', 'ops');
+    expect(admin.stderr).toContain('admin key "ops"');
+    expect(await readFile(join(dir, 'other-keys'), 'utf8')).toBe(
+      `ops:${hashApiKey(admin.stdout.trim())}\n`,
+    );
+    const duplicate = await cli('keys', 'create', '--name', 'ops');
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toMatch(/already has a key named "ops"/);
+  });
+});

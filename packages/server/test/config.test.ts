@@ -1,0 +1,248 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  ApiKeyError,
+  ApiKeyring,
+  createApiKey,
+  hashApiKey,
+  parseApiKeyFile,
+  parseApiKeyList,
+} from '../src/api-keys.js';
+import { ConfigError, loadConfig } from '../src/config.js';
+import { loadKeys } from '../src/key-setup.js';
+
+const KEY_A = 'a'.repeat(32);
+const KEY_B = 'b'.repeat(40);
+
+function configError(env: Record<string, string>, flags = {}): string {
+  try {
+    loadConfig(env, flags);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).not.toContain('\n');
+    return message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: '127.0.0.1',
+      port: 8080,
+      storeUrl: 'sqlite:./data/curfew.db',
+      store: { kind: 'sqlite', path: './data/curfew.db' },
+      sweepInterval: 60_000,
+      apiKeys: [],
+      apiKeysFile: resolve('data/api-keys'),
+      apiKeysFileExplicit: false,
+      dataDir: resolve('data'),
+      logLevel: 'info',
+    });
+    expect(config.policy).toMatchObject({
+      preset: 'nist-800-63b-rev3-aal2',
+      idleTimeout: 30 * 60_000,
+      absoluteTimeout: 12 * 3_600_000,
+    });
+  });
+
+  it('reads every variable, and a flag wins over its variable', () => {
+    const config = loadConfig(
+      {
+        CURFEW_HOST: '0.0.0.0',
+        CURFEW_PORT: '9000',
+        CURFEW_STORE: 'memory:',
+        CURFEW_POLICY: 'nist-800-63b-rev4-aal2',
+        CURFEW_IDLE_TIMEOUT: '20m',
+        CURFEW_ABSOLUTE_TIMEOUT: '8h',
+        CURFEW_ABSOLUTE_WARNING: '10m',
+        CURFEW_IDLE_WARNING: '90s',
+        CURFEW_ACTIVITY_WRITE_INTERVAL: '0',
+        CURFEW_SWEEP_INTERVAL: '5m',
+        CURFEW_API_KEYS: `ops:${KEY_A},billing:${KEY_B}:acme`,
+        CURFEW_API_KEYS_FILE: '/etc/curfew/keys',
+        CURFEW_LOG_LEVEL: 'warn',
+      },
+      { port: '9001', idleTimeout: '15m' },
+    );
+    expect(config).toMatchObject({
+      host: '0.0.0.0',
+      port: 9001,
+      store: { kind: 'memory' },
+      sweepInterval: 300_000,
+      apiKeysFile: '/etc/curfew/keys',
+      apiKeysFileExplicit: true,
+      logLevel: 'warn',
+      apiKeys: [
+        { name: 'ops', tenantId: null, sha256: hashApiKey(KEY_A) },
+        { name: 'billing', tenantId: 'acme', sha256: hashApiKey(KEY_B) },
+      ],
+    });
+    expect(config.policy).toMatchObject({
+      preset: 'nist-800-63b-rev4-aal2',
+      idleTimeout: 15 * 60_000,
+      absoluteTimeout: 8 * 3_600_000,
+      absoluteWarning: 10 * 60_000,
+      idleWarning: 90_000,
+      activityWriteInterval: 0,
+    });
+  });
+
+  it('keeps the data folder beside the SQLite file', () => {
+    expect(loadConfig({ CURFEW_STORE: 'sqlite:/var/lib/curfew/s.db' }).dataDir).toBe(
+      '/var/lib/curfew',
+    );
+    expect(loadConfig({ CURFEW_STORE: 'sqlite:/var/lib/curfew/s.db' }).apiKeysFile).toBe(
+      '/var/lib/curfew/api-keys',
+    );
+  });
+
+  it.each([
+    [{ CURFEW_PORT: 'http' }, /^CURFEW_PORT: expected a port number from 0 to 65535$/],
+    [{ CURFEW_PORT: '70000' }, /^CURFEW_PORT: /],
+    [{ CURFEW_STORE: 'mongodb://x' }, /^CURFEW_STORE: expected sqlite:PATH .* or memory:$/],
+    [{ CURFEW_STORE: 'postgres://db/x' }, /^CURFEW_STORE: postgres stores are not available/],
+    [{ CURFEW_STORE: 'sqlite:' }, /^CURFEW_STORE: /],
+    [{ CURFEW_POLICY: 'strict' }, /^CURFEW_POLICY: expected one of nist-800-63b-rev3-aal2, /],
+    [{ CURFEW_IDLE_TIMEOUT: 'forever' }, /^CURFEW_IDLE_TIMEOUT: expected a duration such as 90s/],
+    [{ CURFEW_ABSOLUTE_WARNING: '-5m' }, /^CURFEW_ABSOLUTE_WARNING: expected a duration/],
+    [
+      { CURFEW_SWEEP_INTERVAL: '10ms' },
+      /^CURFEW_SWEEP_INTERVAL: expected 0 \(no sweeping\) or at least 1s$/,
+    ],
+    [{ CURFEW_LOG_LEVEL: 'loud' }, /^CURFEW_LOG_LEVEL: expected one of fatal, error, warn/],
+    [
+      { CURFEW_API_KEYS: 'nokey' },
+      /^CURFEW_API_KEYS: entry 1: expected NAME:KEY or NAME:KEY:TENANT$/,
+    ],
+    [
+      { CURFEW_API_KEYS: `ops:${KEY_A},x:short` },
+      /^CURFEW_API_KEYS: entry 2 \(x\): the key must be 32/,
+    ],
+    [
+      { CURFEW_API_KEYS: `bad name:${KEY_A}` },
+      /^CURFEW_API_KEYS: entry 1: the key name must match/,
+    ],
+  ])('refuses %j in one line naming the variable', (env, pattern) => {
+    expect(configError(env)).toMatch(pattern);
+  });
+
+  it('names the flag when the bad value came from a flag', () => {
+    expect(configError({}, { port: 'x' })).toMatch(/^--port: expected a port number/);
+    expect(configError({}, { idleTimeout: '2h' })).toMatch(/^--idle-timeout: 2h is longer than/);
+  });
+
+  it('refuses a policy looser than its preset, naming the variable and the limit', () => {
+    const message = configError({ CURFEW_IDLE_TIMEOUT: '2h' });
+    expect(message).toBe(
+      'CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2',
+    );
+    expect(configError({ CURFEW_ABSOLUTE_TIMEOUT: '1d' })).toMatch(
+      /^CURFEW_ABSOLUTE_TIMEOUT: 1d is longer than the 12h allowed/,
+    );
+    expect(configError({ CURFEW_IDLE_TIMEOUT: '30s' })).toMatch(
+      /^CURFEW_ACTIVITY_WRITE_INTERVAL: 1m must be shorter than the idle timeout \(30s\)$/,
+    );
+  });
+
+  it('never repeats an API key in an error', () => {
+    const secret = 'S3CRET-but-too-short';
+    expect(configError({ CURFEW_API_KEYS: `ops:${secret}` })).not.toContain(secret);
+  });
+});
+
+describe('API keys', () => {
+  it('authenticates by hash, and tells admin from tenant keys', () => {
+    const keyring = new ApiKeyring(parseApiKeyList(`ops:${KEY_A},billing:${KEY_B}:acme:eu`));
+    expect(keyring.authenticate(KEY_A)).toEqual({ name: 'ops', tenantId: null });
+    expect(keyring.authenticate(KEY_B)).toEqual({ name: 'billing', tenantId: 'acme:eu' });
+    expect(keyring.authenticate(`${KEY_A}x`)).toBeNull();
+    expect(keyring.authenticate('')).toBeNull();
+    expect(keyring.authenticate('x'.repeat(100_000))).toBeNull();
+    expect(keyring.size).toBe(2);
+    expect(keyring.adminCount).toBe(1);
+  });
+
+  it('refuses the same key twice and the same name twice', () => {
+    expect(() => new ApiKeyring(parseApiKeyList(`a:${KEY_A},b:${KEY_A}:acme`))).toThrow(
+      /"b" is the same key as another entry/,
+    );
+    expect(() => new ApiKeyring(parseApiKeyList(`a:${KEY_A},a:${KEY_B}`))).toThrow(
+      /name "a" is used twice/,
+    );
+  });
+
+  it('reads key files of hashes, with comments and blank lines', () => {
+    const hash = hashApiKey(KEY_A);
+    const keys = parseApiKeyFile(`# keys\n\nops:${hash}\nbilling:${hashApiKey(KEY_B)}:acme\n`, 'f');
+    expect(keys).toEqual([
+      { name: 'ops', sha256: hash, tenantId: null },
+      { name: 'billing', sha256: hashApiKey(KEY_B), tenantId: 'acme' },
+    ]);
+    expect(() => parseApiKeyFile(`ops:${KEY_A}\n`, 'keys.txt')).toThrow(
+      /^keys.txt line 1: expected NAME:SHA256\[:TENANT\] with a 64-character hex hash$/,
+    );
+    expect(() => parseApiKeyFile(`ops:${KEY_A}\n`, 'keys.txt')).toThrow(ApiKeyError);
+  });
+});
+
+describe('key files on disk', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'curfew-keys-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('makes an admin key on the first start, keeps only its hash, and reuses it after', async () => {
+    const config = loadConfig({ CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}` });
+    const first = await loadKeys(config);
+    expect(first.createdAdminKey).toMatch(/^cfk_[A-Za-z0-9_-]{43}$/);
+    const file = await readFile(join(dir, 'api-keys'), 'utf8');
+    expect(file).toBe(`admin:${hashApiKey(first.createdAdminKey!)}\n`);
+    expect(file).not.toContain(first.createdAdminKey!);
+    expect((await stat(join(dir, 'api-keys'))).mode & 0o777).toBe(0o600);
+    expect(first.keyring.authenticate(first.createdAdminKey!)).toEqual({
+      name: 'admin',
+      tenantId: null,
+    });
+
+    const second = await loadKeys(config);
+    expect(second.createdAdminKey).toBeUndefined();
+    expect(second.keyring.authenticate(first.createdAdminKey!)).not.toBeNull();
+  });
+
+  it('makes no key when CURFEW_API_KEYS holds one', async () => {
+    const config = loadConfig({
+      CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}`,
+      CURFEW_API_KEYS: `ops:${KEY_A}`,
+    });
+    const keys = await loadKeys(config);
+    expect(keys.createdAdminKey).toBeUndefined();
+    expect(keys.sources).toEqual(['1 from CURFEW_API_KEYS']);
+  });
+
+  it('refuses a named key file that holds no key, rather than inventing one', async () => {
+    await writeFile(join(dir, 'keys'), '# nothing yet\n');
+    const config = loadConfig({ CURFEW_API_KEYS_FILE: join(dir, 'keys') });
+    await expect(loadKeys(config)).rejects.toThrow(/^CURFEW_API_KEYS_FILE: .* holds no key/);
+  });
+
+  it('appends keys made by createApiKey, refusing a name already used', async () => {
+    const path = join(dir, 'nested', 'keys');
+    const { key, entry } = await createApiKey(path, { name: 'billing', tenantId: 'acme' });
+    expect(entry).toEqual({ name: 'billing', tenantId: 'acme', sha256: hashApiKey(key) });
+    const ops = await createApiKey(path, { name: 'ops' });
+    expect(await readFile(path, 'utf8')).toBe(
+      `billing:${hashApiKey(key)}:acme\nops:${hashApiKey(ops.key)}\n`,
+    );
+    await expect(createApiKey(path, { name: 'ops' })).rejects.toThrow(
+      /already has a key named "ops"/,
+    );
+  });
+});

@@ -1,0 +1,149 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+// The built binary, as `npm start` runs it: this suite tests what is shipped.
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+
+interface Served {
+  child: ChildProcess;
+  url: string;
+  stderr: () => string;
+  stdout: () => string;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `curfew serve` on a free loopback port and waits for its banner (at most 15 s). */
+async function serve(env: NodeJS.ProcessEnv): Promise<Served> {
+  const child = spawn(process.execPath, [CLI, 'serve'], {
+    env: { PATH: process.env.PATH, CURFEW_HOST: '127.0.0.1', CURFEW_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  let stdout = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  child.stdout!.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no banner in 15 s:\n${stderr}`)), 15_000);
+    const check = () => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        child.stderr!.off('data', check);
+        resolve(match[1]!);
+      }
+    };
+    child.stderr!.on('data', check);
+    void exit.then(({ code }) =>
+      reject(new Error(`exited with ${code} before serving:\n${stderr}`)),
+    );
+  });
+  return { child, url, stderr: () => stderr, stdout: () => stdout, exit };
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions
+type Body = Record<string, any>;
+
+async function call(url: string, key: string, path: string, body?: unknown) {
+  const response = await fetch(`${url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: {
+      authorization: `Bearer ${key}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as Body,
+  };
+}
+
+describe('curfew serve as a process', () => {
+  let dir: string;
+  const running: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'curfew-serve-'));
+  });
+  afterAll(async () => {
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('serves, stops on SIGTERM with exit 0, and finds its sessions after a restart', async () => {
+    const env = {
+      CURFEW_STORE: `sqlite:${join(dir, 'data', 'curfew.db')}`,
+      CURFEW_LOG_LEVEL: 'info',
+    };
+
+    const first = await serve(env);
+    running.push(first.child);
+    // No key was configured: the first start made an admin key and printed it once.
+    const key = /^\s+(cfk_[A-Za-z0-9_-]{43})$/m.exec(first.stderr())?.[1];
+    expect(key).toBeDefined();
+    expect(first.stderr()).toMatch(/store\s+sqlite:.*curfew\.db/);
+    expect(first.stderr()).toMatch(/policy\s+nist-800-63b-rev3-aal2: idle 30m, absolute 12h/);
+
+    const created = await call(first.url, key!, '/v1/sessions', { userId: 42, tenantId: 'acme' });
+    expect(created.status).toBe(201);
+    expect(created.headers.get('cache-control')).toBe('no-store');
+    const { token, session } = created.body;
+    expect((await call(first.url, key!, '/v1/sessions/validate', { token })).body.valid).toBe(true);
+    expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+
+    first.child.kill('SIGTERM');
+    expect(await first.exit).toEqual({ code: 0, signal: null });
+    // The JSON request log never carried the token or the key.
+    expect(first.stdout()).not.toContain(token);
+    expect(first.stdout()).not.toContain(key!);
+    expect(first.stdout()).toContain('"msg":"stopped"');
+
+    const second = await serve(env);
+    running.push(second.child);
+    expect(second.stderr()).not.toMatch(/cfk_/); // the key is never printed again
+    const validated = await call(second.url, key!, '/v1/sessions/validate', { token });
+    expect(validated.body).toMatchObject({
+      valid: true,
+      session: { id: session.id, userId: '42' },
+    });
+    const listed = await call(second.url, key!, '/v1/users/42/sessions');
+    expect(listed.body.sessions.map((s: { id: string }) => s.id)).toEqual([session.id]);
+
+    second.child.kill('SIGINT');
+    expect(await second.exit).toEqual({ code: 0, signal: null });
+  }, 40_000);
+
+  it('stops at start-up with one line and exit 2 on a bad value', async () => {
+    const child = spawn(process.execPath, [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        CURFEW_PORT: '0',
+        CURFEW_STORE: 'memory:',
+        CURFEW_IDLE_TIMEOUT: '2h',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.push(child);
+    let stderr = '';
+    child.stderr.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const code = await new Promise((resolve) => child.once('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toBe(
+      'curfew: CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2\n',
+    );
+  }, 20_000);
+});
