@@ -1,0 +1,491 @@
+import { CurfewError } from '../../core/errors.js';
+import {
+  type EndedSession,
+  type ExpiryRule,
+  findExpiry,
+  matchesOwner,
+  type SessionOwner,
+  type SessionStore,
+  type StoredSession,
+  type StoreEndInput,
+  type StoreSweepInput,
+  type StoreValidateInput,
+  type StoreValidateResult,
+  type UserScope,
+} from '../../core/store.js';
+import { inTransaction, isDeadlock, type Lease, runBounded } from './lease.js';
+import { checkSchemaCurrent, type MysqlMigrateOptions, migrateMysql } from './migrations.js';
+import {
+  affectedRows,
+  type MysqlPool,
+  type MysqlPoolConnection,
+  type MysqlQueryable,
+  type MysqlValue,
+  rowsOf,
+} from './pool.js';
+import { decodeEndRow, decodeSession, type EndRow, insertValues, type SessionRow } from './rows.js';
+import {
+  END_LOCKED,
+  END_ONE,
+  endWithRuleParams,
+  INSERT,
+  LOCK_BY_HASH,
+  LOCK_BY_ID,
+  listUser,
+  lockUser,
+  PING,
+  PURGE,
+  ROTATE,
+  SELECT_BY_HASH,
+  SELECT_BY_ID,
+  SWEEP_ABSOLUTE,
+  SWEEP_IDLE,
+  TOUCH,
+} from './statements.js';
+
+/**
+ * Options for {@link MysqlStore}.
+ *
+ * @example
+ * ```ts
+ * const options: MysqlStoreOptions = { timeout: 2_000 };
+ * ```
+ */
+export interface MysqlStoreOptions {
+  /**
+   * The most milliseconds one store call may take, waiting for a pool connection included
+   * (default 5000; 0: no bound). Past it the call throws (so the manager answers
+   * `STORE_UNAVAILABLE`) and any transaction it holds is rolled back by closing its connection.
+   */
+  timeout?: number | undefined;
+}
+
+/**
+ * Options for {@link MysqlStore.open}.
+ *
+ * @example
+ * ```ts
+ * const store = await MysqlStore.open(pool, { migrate: false, timeout: 2_000 });
+ * ```
+ */
+export interface MysqlStoreOpenOptions extends MysqlStoreOptions, MysqlMigrateOptions {
+  /**
+   * Run pending migrations first (default `true`). With `false`, the schema must already be
+   * current (see `migrateMysql`), else `open` throws.
+   */
+  migrate?: boolean | undefined;
+}
+
+const DEFAULT_TIMEOUT_MS = 5_000;
+// Sessions are ended in chunks of this many ids per UPDATE, so that a large sweep batch never
+// builds one enormous statement.
+const END_CHUNK = 1_000;
+const TOKEN_HASH = /^[0-9a-f]{64}$/;
+// Ids are stored as ASCII; comparing that column with anything else is an error in MySQL, not a
+// miss, so such an id is answered as missing before it reaches the server.
+const ASCII_ID = /^[\x20-\x7e]{1,64}$/;
+
+/** What a single-row check-and-change decided: its answer, and the write it needs, if any. */
+interface Plan<T> {
+  result: T;
+  write?: { sql: string; values: MysqlValue[] };
+}
+
+/**
+ * A {@link SessionStore} in MySQL 8 (≥ 8.0.17) or MariaDB (≥ 10.6), on a mysql2 promise pool that
+ * you create (and end). curfew does not depend on mysql2: install it yourself (v3). Run
+ * `migrateMysql(pool)` (or use {@link MysqlStore.open}) before the first call.
+ *
+ * **Round trips.** MySQL has no `RETURNING` and mysql2 sends one statement per round trip, so:
+ * - validate, when no write is due (the usual case, as activity writes are coalesced): **1**,
+ *   a `SELECT` by token hash;
+ * - validate that records activity or ends an expired session, rotate, revoke (by token or id):
+ *   **2**, that `SELECT` and a conditional `UPDATE` by primary key whose `WHERE` repeats the
+ *   row's whole mutable state (hash, `ended_at`, `last_activity_at`) as read, so it matches only
+ *   if nothing changed in between; `affectedRows` says whether this call won. When it lost a race
+ *   (another writer changed that same row in between), the decision is taken again inside a
+ *   transaction under `SELECT … FOR UPDATE`: 4 more;
+ * - create, list, get by id, purge a batch, ping: **1**;
+ * - sign out everywhere: **4** (`START TRANSACTION`, a locking read of the user's active
+ *   sessions, one `UPDATE` per 1000 of them, `COMMIT`);
+ * - sweep a batch: **4–5** (the same, with `FOR UPDATE SKIP LOCKED` reads of the absolute then
+ *   the idle expiries), so several instances sweep at once without waiting for or double-counting
+ *   each other, and validations (plain reads) never wait for a sweep.
+ *
+ * Activity writes only move `last_activity_at` forward and only on an active, unexpired row, so a
+ * late write can neither move it back nor revive a session. Times are BIGINT epoch milliseconds;
+ * the store never reads a clock. Tokens are never stored, only their SHA-256.
+ *
+ * **Pool settings.** Every call is bounded by `timeout` (default 5 s), the wait for a free
+ * connection included. Also set, on the pool: `connectTimeout` (mysql2's default is 10 s; 2–5 s
+ * suits loopback or one LAN), `connectionLimit` at least the concurrency you expect (default 10;
+ * beyond it calls queue), `enableKeepAlive: true` (the default) so that dead peers are noticed,
+ * and `maxIdle`/`idleTimeout` below the server's `wait_timeout`. Keep mysql2's defaults for
+ * `charset` (utf8mb4) and autocommit: the store's single statements rely on committing on their
+ * own. On the server, a lower `innodb_lock_wait_timeout` (default 50 s) keeps a stuck transaction
+ * of someone else's from holding a session row past `timeout`. When the server restarts, the pool
+ * drops broken connections and opens new ones: the store recovers without help.
+ *
+ * @example
+ * ```ts
+ * import { createPool } from 'mysql2/promise';
+ * import { SessionManager } from 'curfew';
+ * import { MysqlStore } from 'curfew/mysql';
+ *
+ * const pool = createPool({
+ *   host: '127.0.0.1',
+ *   user: 'curfew',
+ *   password: process.env.MYSQL_PASSWORD,
+ *   database: 'app',
+ *   connectionLimit: 20,
+ *   connectTimeout: 3_000,
+ * });
+ * const store = await MysqlStore.open(pool); // migrates, then returns the store
+ * const sessions = new SessionManager({ store });
+ * const { token } = await sessions.create({ userId: '42' });
+ * console.log((await sessions.validate(token)).valid); // true
+ * ```
+ */
+export class MysqlStore implements SessionStore {
+  /**
+   * Migrates the pool's database (or, with `migrate: false`, checks that it is current), then
+   * returns a store on it. Throws when the server cannot be reached, so a service fails at start
+   * rather than on its first request.
+   *
+   * @example
+   * ```ts
+   * const store = await MysqlStore.open(pool, { timeout: 2_000 });
+   * ```
+   */
+  static async open(pool: MysqlPool, options: MysqlStoreOpenOptions = {}): Promise<MysqlStore> {
+    const store = new MysqlStore(pool, options);
+    if (options.migrate ?? true) await migrateMysql(pool, options);
+    else await checkSchemaCurrent(pool);
+    return store;
+  }
+
+  readonly #pool: MysqlPool;
+  readonly #timeout: number;
+
+  /**
+   * A store on `pool`, whose database must already be migrated (see `migrateMysql`). Makes no
+   * connection until the first call.
+   *
+   * @example
+   * ```ts
+   * await migrateMysql(pool);
+   * const store = new MysqlStore(pool, { timeout: 2_000 });
+   * ```
+   */
+  constructor(pool: MysqlPool, options: MysqlStoreOptions = {}) {
+    if (
+      typeof pool !== 'object' ||
+      pool === null ||
+      typeof pool.execute !== 'function' ||
+      typeof pool.getConnection !== 'function'
+    ) {
+      throw new CurfewError(
+        'INVALID_ARGUMENT',
+        'pool: expected a mysql2 promise pool (createPool from mysql2/promise)',
+        { field: 'pool' },
+      );
+    }
+    const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 0 || timeout > 2_147_483_647) {
+      throw new CurfewError('INVALID_ARGUMENT', 'timeout: expected whole milliseconds, or 0', {
+        field: 'timeout',
+      });
+    }
+    this.#pool = pool;
+    this.#timeout = timeout;
+  }
+
+  async insert(session: StoredSession): Promise<void> {
+    await this.#bounded(() => this.#pool.execute({ sql: INSERT }, insertValues(session)));
+  }
+
+  async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
+    if (!TOKEN_HASH.test(tokenHash)) return { status: 'missing' };
+    return this.#checkAndChange(
+      (on, locked) => readOne(on, locked ? LOCK_BY_HASH : SELECT_BY_HASH, tokenHash),
+      (row, retry) => planValidate(row, input, retry),
+    );
+  }
+
+  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+    if (!TOKEN_HASH.test(oldHash)) return null;
+    return this.#checkAndChange(
+      (on, locked) => readOne(on, locked ? LOCK_BY_HASH : SELECT_BY_HASH, oldHash),
+      (row) => planRotate(row, newHash, rule),
+    );
+  }
+
+  async findById(id: string): Promise<StoredSession | null> {
+    if (!ASCII_ID.test(id)) return null;
+    const row = await this.#bounded(() => readById(this.#pool, SELECT_BY_ID, id));
+    return row?.session ?? null;
+  }
+
+  async endSession(
+    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    input: StoreEndInput,
+  ): Promise<EndedSession | null> {
+    if ('tokenHash' in target) {
+      const hash = target.tokenHash;
+      if (!TOKEN_HASH.test(hash)) return null;
+      return this.#checkAndChange(
+        (on, locked) => readOne(on, locked ? LOCK_BY_HASH : SELECT_BY_HASH, hash),
+        (row) => planEnd(row, input),
+      );
+    }
+    const { id, owner } = target;
+    if (!ASCII_ID.test(id)) return null;
+    return this.#checkAndChange(
+      (on, locked) => readById(on, locked ? LOCK_BY_ID : SELECT_BY_ID, id),
+      (row) => planEnd(row !== null && matchesOwner(row.session, owner) ? row : null, input),
+    );
+  }
+
+  async endUserSessions(
+    scope: UserScope,
+    input: StoreEndInput & { exceptId?: string | undefined },
+  ): Promise<EndedSession[]> {
+    const { tenantId } = scope;
+    const scoped = tenantId !== undefined;
+    const values = tenantId === undefined ? [scope.userId] : [scope.userId, tenantId];
+    return this.#bounded((lease) =>
+      inTransaction(lease, async (connection) => {
+        const locked = rowsOf(
+          await connection.execute({ sql: LOCK_USER[scoped ? 1 : 0], rowsAsArray: true }, values),
+        );
+        const rows = locked.map(decodeEndRow).filter((row) => row.id !== input.exceptId);
+        await endLocked(connection, rows, input);
+        return rows.map((row) => toEnded(row, input));
+      }),
+    );
+  }
+
+  async listUserSessions(
+    scope: UserScope,
+    rule: ExpiryRule & { limit: number },
+  ): Promise<StoredSession[]> {
+    const { tenantId } = scope;
+    const scoped = tenantId !== undefined;
+    const { now, idleTimeout: idle } = rule;
+    const values = [
+      scope.userId,
+      ...(tenantId === undefined ? [] : [tenantId]),
+      now,
+      idle,
+      idle,
+      now,
+      String(rule.limit),
+    ];
+    const result = await this.#bounded(() =>
+      this.#pool.execute({ sql: LIST_USER[scoped ? 1 : 0], rowsAsArray: true }, values),
+    );
+    return rowsOf(result).map((row) => decodeSession(row).session);
+  }
+
+  async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
+    const { now, idleTimeout, limit } = input;
+    return this.#bounded((lease) =>
+      inTransaction(lease, async (connection) => {
+        const absolute = await lockExpired(connection, SWEEP_ABSOLUTE, [now, String(limit)]);
+        const idle =
+          absolute.length < limit && idleTimeout !== null
+            ? await lockExpired(connection, SWEEP_IDLE, [
+                now - idleTimeout,
+                now,
+                String(limit - absolute.length),
+              ])
+            : [];
+        // Absolute expiries first, then idle, each in creation order: MemoryStore's order.
+        const rows = [...absolute.sort(bySeq), ...idle.sort(bySeq)];
+        const rule = { ...input, reason: 'idle_timeout' };
+        await endLocked(connection, rows, rule);
+        return rows.map((row) => toEnded(row, rule));
+      }),
+    );
+  }
+
+  async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {
+    const result = await this.#bounded(() =>
+      this.#pool.execute({ sql: PURGE }, [input.endedBefore, String(input.limit)]),
+    );
+    return affectedRows(result);
+  }
+
+  async ping(): Promise<void> {
+    await this.#bounded(() => this.#pool.execute({ sql: PING, rowsAsArray: true }));
+  }
+
+  #bounded<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
+    return runBounded(this.#pool, this.#timeout, work);
+  }
+
+  /**
+   * One read and at most one conditional write, optimistically; if the write lost a race, the
+   * same decision again on the row read under its lock, where nothing can change it.
+   */
+  #checkAndChange<T>(
+    read: (on: MysqlQueryable, locked: boolean) => Promise<SessionRow | null>,
+    plan: (row: SessionRow | null, retry: boolean) => Plan<T>,
+  ): Promise<T> {
+    return this.#bounded(async (lease) => {
+      const first = plan(await read(this.#pool, false), false);
+      if (first.write === undefined || (await tryWrite(this.#pool, first.write))) {
+        return first.result;
+      }
+      return inTransaction(lease, async (connection) => {
+        const second = plan(await read(connection, true), true);
+        if (second.write !== undefined && !(await tryWrite(connection, second.write))) {
+          throw new Error('a session row changed while this transaction held its lock');
+        }
+        return second.result;
+      });
+    });
+  }
+}
+
+const LOCK_USER = [lockUser(false), lockUser(true)] as const;
+const LIST_USER = [listUser(false), listUser(true)] as const;
+
+async function readOne(on: MysqlQueryable, sql: string, key: string): Promise<SessionRow | null> {
+  const row = rowsOf(await on.execute({ sql, rowsAsArray: true }, [key]))[0];
+  return row === undefined ? null : decodeSession(row);
+}
+
+async function readById(on: MysqlQueryable, sql: string, id: string): Promise<SessionRow | null> {
+  const row = await readOne(on, sql, id);
+  // ascii_bin pads with spaces ('a' = 'a '): only the exact id is this session.
+  return row !== null && row.session.id === id ? row : null;
+}
+
+/** Whether a conditional write matched its row; a deadlock counts as a lost race. */
+async function tryWrite(
+  on: MysqlQueryable,
+  write: { sql: string; values: MysqlValue[] },
+): Promise<boolean> {
+  try {
+    return affectedRows(await on.execute({ sql: write.sql }, write.values)) === 1;
+  } catch (error) {
+    if (isDeadlock(error)) return false;
+    throw error;
+  }
+}
+
+/** The compare-and-set values every single-row write ends with (statements.ts SAME_STATE). */
+function sameState({ seq, session }: SessionRow): MysqlValue[] {
+  return [seq, session.tokenHash, session.lastActivityAt];
+}
+
+function planValidate(
+  row: SessionRow | null,
+  input: StoreValidateInput,
+  retry: boolean,
+): Plan<StoreValidateResult> {
+  if (row === null) return { result: { status: 'missing' } };
+  const { session } = row;
+  if (session.endedAt !== null) {
+    // On a retry the first read saw it active: if it has since timed out, a concurrent
+    // validation ended it, which the contract reports as expired, not as ended before.
+    const timedOut =
+      session.endReason === 'absolute_timeout' || session.endReason === 'idle_timeout';
+    return {
+      result:
+        retry && timedOut
+          ? { status: 'expired', session, endedNow: false }
+          : { status: 'ended', session },
+    };
+  }
+  const expiry = findExpiry(session, input);
+  if (expiry !== null) {
+    return {
+      result: {
+        status: 'expired',
+        session: { ...session, endedAt: expiry.at, endReason: expiry.reason },
+        endedNow: true,
+      },
+      write: { sql: END_ONE, values: [expiry.at, expiry.reason, ...sameState(row)] },
+    };
+  }
+  const touched =
+    input.touchInterval !== null && input.now - session.lastActivityAt >= input.touchInterval;
+  // A due touch at the very millisecond already stored changes nothing, so it costs no write.
+  if (!touched || input.now <= session.lastActivityAt) {
+    return { result: { status: 'valid', session, touched } };
+  }
+  return {
+    result: { status: 'valid', session: { ...session, lastActivityAt: input.now }, touched },
+    write: { sql: TOUCH, values: [input.now, ...sameState(row)] },
+  };
+}
+
+function planRotate(
+  row: SessionRow | null,
+  newHash: string,
+  rule: ExpiryRule,
+): Plan<StoredSession | null> {
+  if (row === null || row.session.endedAt !== null || findExpiry(row.session, rule) !== null) {
+    return { result: null };
+  }
+  const lastActivityAt = Math.max(row.session.lastActivityAt, rule.now);
+  return {
+    result: { ...row.session, tokenHash: newHash, lastActivityAt },
+    write: { sql: ROTATE, values: [newHash, lastActivityAt, ...sameState(row)] },
+  };
+}
+
+function planEnd(row: SessionRow | null, input: StoreEndInput): Plan<EndedSession | null> {
+  if (row === null || row.session.endedAt !== null) return { result: null };
+  const ended = toEnded(row.session, input);
+  return {
+    result: ended,
+    write: { sql: END_ONE, values: [ended.endedAt, ended.endReason, ...sameState(row)] },
+  };
+}
+
+/** An active session as ended by a call with `input` at `input.now`: the ExpiryRule first. */
+function toEnded(
+  row: Pick<EndRow, 'id' | 'userId' | 'tenantId' | 'lastActivityAt' | 'absoluteExpiresAt'>,
+  input: StoreEndInput,
+): EndedSession {
+  const expiry = findExpiry(row, input);
+  return {
+    id: row.id,
+    userId: row.userId,
+    tenantId: row.tenantId,
+    endReason: expiry?.reason ?? input.reason,
+    endedAt: expiry?.at ?? input.now,
+  };
+}
+
+async function lockExpired(
+  connection: MysqlPoolConnection,
+  sql: string,
+  values: MysqlValue[],
+): Promise<EndRow[]> {
+  return rowsOf(await connection.execute({ sql, rowsAsArray: true }, values)).map(decodeEndRow);
+}
+
+/** Ends rows this transaction has locked, with the same rule {@link toEnded} applies. */
+async function endLocked(
+  connection: MysqlPoolConnection,
+  rows: readonly EndRow[],
+  input: StoreEndInput,
+): Promise<void> {
+  const rule = endWithRuleParams(input.now, input.idleTimeout, input.reason);
+  let ended = 0;
+  for (let start = 0; start < rows.length; start += END_CHUNK) {
+    const seqs = rows.slice(start, start + END_CHUNK).map((row) => row.seq);
+    ended += affectedRows(await connection.query({ sql: END_LOCKED }, [...rule, seqs]));
+  }
+  if (ended !== rows.length) {
+    throw new Error('session rows changed while this transaction held their locks');
+  }
+}
+
+function bySeq(a: EndRow, b: EndRow): number {
+  return a.seq - b.seq;
+}

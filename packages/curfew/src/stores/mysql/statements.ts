@@ -1,0 +1,96 @@
+import type { MysqlValue } from './pool.js';
+
+// Every SQL statement of MysqlStore, in the one dialect that MariaDB ≥ 10.6 and MySQL ≥ 8.0.17
+// share: no RETURNING (MySQL has none), no MariaDB-only `SET STATEMENT`, no MySQL-only hints.
+// Values always travel as `?` placeholders.
+
+/** The columns every full read selects, in the order rows.ts decodes them. */
+const SESSION_COLUMNS = `seq, id, token_hash, user_id, tenant_id, app_type, ip_address,
+  user_agent, created_at, last_activity_at, absolute_expires_at, ended_at, end_reason`;
+
+/** What ending a row needs, for the multi-row paths: identity, and the times the rule reads. */
+const END_COLUMNS = 'seq, id, user_id, tenant_id, last_activity_at, absolute_expires_at';
+
+export const INSERT = `
+  INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, ip_address,
+    user_agent, created_at, last_activity_at, absolute_expires_at, ended_at, end_reason)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+
+export const SELECT_BY_HASH = `SELECT ${SESSION_COLUMNS} FROM curfew_sessions WHERE token_hash = ?`;
+export const SELECT_BY_ID = `SELECT ${SESSION_COLUMNS} FROM curfew_sessions WHERE id = ?`;
+// Used only after an optimistic write lost a race: the row lock makes the second decision final.
+export const LOCK_BY_HASH = `${SELECT_BY_HASH} FOR UPDATE`;
+export const LOCK_BY_ID = `${SELECT_BY_ID} FOR UPDATE`;
+
+// The single-row writes are compare-and-set on the whole mutable state of an active row, which is
+// its token hash, `ended_at` and `last_activity_at` (everything else is written once, at insert).
+// The caller decided from a read of exactly that state and computed the new values in
+// JavaScript; if anything changed since, the write matches no row and the caller reads again.
+// That is what keeps a late touch from reviving an ended session or moving activity backwards,
+// and a rotated-out hash from being touched or ended.
+const SAME_STATE = 'seq = ? AND token_hash = ? AND ended_at IS NULL AND last_activity_at = ?';
+export const TOUCH = `UPDATE curfew_sessions SET last_activity_at = ? WHERE ${SAME_STATE}`;
+export const END_ONE = `UPDATE curfew_sessions SET ended_at = ?, end_reason = ? WHERE ${SAME_STATE}`;
+export const ROTATE = `
+  UPDATE curfew_sessions SET token_hash = ?, last_activity_at = ? WHERE ${SAME_STATE}`;
+
+// The ExpiryRule of core/store.ts in SQL, for the multi-row writes, which end rows already locked
+// by the same transaction (so JavaScript computes the same values from the locked read). Neither
+// CASE reads a column this statement assigns: MySQL assigns left to right, and a CASE reading
+// `ended_at` would see the new value.
+// Parameters: now, idle, idle, now, idle, now | now, idle, idle, now, reason.
+const ABSOLUTE_EXPIRED = 'absolute_expires_at <= ?';
+const IDLE_EXPIRED = '(? IS NOT NULL AND last_activity_at + ? <= ?)';
+const END_WITH_RULE = `
+  ended_at = CASE WHEN ${ABSOLUTE_EXPIRED} THEN absolute_expires_at
+    WHEN ${IDLE_EXPIRED} THEN last_activity_at + ? ELSE ? END,
+  end_reason = CASE WHEN ${ABSOLUTE_EXPIRED} THEN 'absolute_timeout'
+    WHEN ${IDLE_EXPIRED} THEN 'idle_timeout' ELSE ? END`;
+
+/**
+ * Ends the listed rows with the rule; a text-protocol statement (`query`), because the list's
+ * length varies and every distinct prepared text would stay cached on the server per connection.
+ */
+export const END_LOCKED = `
+  UPDATE curfew_sessions SET ${END_WITH_RULE} WHERE seq IN (?) AND ended_at IS NULL`;
+
+export function endWithRuleParams(now: number, idle: number | null, reason: string): MysqlValue[] {
+  return [now, idle, idle, now, idle, now, now, idle, idle, now, reason];
+}
+
+// Two forms of each user-scoped statement so that a tenant narrows the index lookup on
+// (user_id, tenant_id, ended_at) rather than being filtered after it. `<=>` matches NULL too.
+const inTenant = (scoped: boolean) => (scoped ? 'AND tenant_id <=> ?' : '');
+
+export const lockUser = (scoped: boolean) => `
+  SELECT ${END_COLUMNS} FROM curfew_sessions
+  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL
+  ORDER BY seq FOR UPDATE`;
+
+export const listUser = (scoped: boolean) => `
+  SELECT ${SESSION_COLUMNS} FROM curfew_sessions
+  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL
+    AND absolute_expires_at > ? AND (? IS NULL OR last_activity_at + ? > ?)
+  ORDER BY last_activity_at DESC, id
+  LIMIT ?`;
+
+// The sweep's two halves, each walking its own index from the oldest expiry so that a batch never
+// reads live rows, and SKIP LOCKED so that concurrent sweepers take disjoint batches instead of
+// queueing behind each other. The hints pin the one right plan: with most rows expired (a backlog)
+// the optimiser may otherwise pick a scan that locks far more than the batch. The idle half leaves
+// out absolute expiries so that the halves never compete for the same rows.
+export const SWEEP_ABSOLUTE = `
+  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
+  WHERE ended_at IS NULL AND absolute_expires_at <= ?
+  ORDER BY absolute_expires_at LIMIT ?
+  FOR UPDATE SKIP LOCKED`;
+export const SWEEP_IDLE = `
+  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (curfew_sessions_idle)
+  WHERE ended_at IS NULL AND last_activity_at <= ? AND absolute_expires_at > ?
+  ORDER BY last_activity_at LIMIT ?
+  FOR UPDATE SKIP LOCKED`;
+
+export const PURGE = `
+  DELETE FROM curfew_sessions WHERE ended_at < ? ORDER BY ended_at LIMIT ?`;
+
+export const PING = 'SELECT 1';
