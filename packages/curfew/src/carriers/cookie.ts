@@ -1,0 +1,187 @@
+import { invalidArgument } from '../core/errors.js';
+import type { IssuedSession } from '../core/manager.js';
+import { isWellFormedToken } from '../core/token.js';
+import type {
+  CarrierHeader,
+  CarrierIssue,
+  CarrierReadResult,
+  CarrierRequest,
+  SessionCarrier,
+} from './carrier.js';
+
+/**
+ * Options for {@link createCookieCarrier}.
+ *
+ * @example
+ * ```ts
+ * const options: CookieCarrierOptions = {
+ *   name: '__Host-app-session',
+ *   trustedOrigins: ['https://admin.example.com'],
+ * };
+ * ```
+ */
+export interface CookieCarrierOptions {
+  /**
+   * The cookie's name; must start with `__Host-` (default `__Host-session`). The prefix makes
+   * browsers refuse the cookie unless it is `Secure`, has `Path=/` and no `Domain`, so a sibling
+   * subdomain cannot plant or overwrite it.
+   */
+  name?: string | undefined;
+  /** `Lax` (default) or `Strict`. `None` is never allowed: it would send the cookie cross-site. */
+  sameSite?: 'Lax' | 'Strict' | undefined;
+  /**
+   * Origins other than the request's own whose state-changing requests are accepted, as
+   * `scheme://host[:port]`, for a front end served from another origin of the same site.
+   */
+  trustedOrigins?: readonly string[] | undefined;
+  /**
+   * Send `Clear-Site-Data: "cookies"` when a session ends (default `true`). Browsers then drop
+   * every cookie of the site's registrable domain, subdomains included: turn it off if other
+   * cookies there must survive a logout.
+   */
+  clearSiteData?: boolean | undefined;
+}
+
+/** The cookie name used when none is given. */
+export const DEFAULT_COOKIE_NAME = '__Host-session';
+
+const COOKIE_NAME_SHAPE = /^__Host-[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * A carrier that keeps the session token in a `__Host-` cookie: `Secure`, `HttpOnly`,
+ * `SameSite=Lax`, `Path=/`, no `Domain`, and a `Max-Age` no longer than the session's absolute
+ * remainder (the server enforces expiry itself and never relies on it). It also refuses
+ * state-changing requests (anything but `GET`, `HEAD`, `OPTIONS`) from another site, by
+ * `Sec-Fetch-Site` or, from older browsers, `Origin`: the cookie travels with every request, so
+ * a cross-site form post would otherwise act as the user.
+ *
+ * Browsers accept `Secure` cookies over plain HTTP only from `localhost`; serve over HTTPS
+ * everywhere else.
+ *
+ * Throws `INVALID_ARGUMENT` at once for a bad option.
+ *
+ * @example
+ * ```ts
+ * import { createCookieCarrier, createSessionMiddleware } from 'curfew/express';
+ *
+ * const carrier = createCookieCarrier({ name: '__Host-shop', sameSite: 'Strict' });
+ * app.use(createSessionMiddleware({ sessions, carrier }));
+ * ```
+ */
+export function createCookieCarrier(options: CookieCarrierOptions = {}): SessionCarrier {
+  if (typeof options !== 'object' || options === null) {
+    throw invalidArgument('options', 'expected an object');
+  }
+  const name = options.name ?? DEFAULT_COOKIE_NAME;
+  if (typeof name !== 'string' || !COOKIE_NAME_SHAPE.test(name)) {
+    throw invalidArgument(
+      'name',
+      'expected a cookie name starting with __Host- followed by 1 to 64 token characters',
+    );
+  }
+  const sameSite = options.sameSite ?? 'Lax';
+  if (sameSite !== 'Lax' && sameSite !== 'Strict') {
+    throw invalidArgument('sameSite', 'expected "Lax" or "Strict"');
+  }
+  const clearSiteData = options.clearSiteData ?? true;
+  if (typeof clearSiteData !== 'boolean') {
+    throw invalidArgument('clearSiteData', 'expected true or false');
+  }
+  const trusted = checkTrustedOrigins(options.trustedOrigins);
+  const attributes = `Path=/; Secure; HttpOnly; SameSite=${sameSite}`;
+
+  return {
+    kind: 'cookie',
+    checkRequest: (request) => checkSameOrigin(request, trusted),
+    read: (request) => readCookie(request, name),
+    issue: async (issued: IssuedSession, maxAgeSeconds: number): Promise<CarrierIssue> => {
+      const maxAge = Math.max(0, Math.floor(maxAgeSeconds));
+      return {
+        headers: [['Set-Cookie', `${name}=${issued.token}; Max-Age=${maxAge}; ${attributes}`]],
+        jwt: null,
+      };
+    },
+    clear: () => {
+      const headers: CarrierHeader[] = [['Set-Cookie', `${name}=; Max-Age=0; ${attributes}`]];
+      if (clearSiteData) headers.push(['Clear-Site-Data', '"cookies"']);
+      return headers;
+    },
+    // There is no registered scheme for cookie sessions; this follows the Cookie scheme of
+    // draft-broyer-http-cookie-auth so a 401 still carries the challenge RFC 9110 requires.
+    challenge: () => `Cookie cookie-name="${name}"`,
+  };
+}
+
+function readCookie(request: CarrierRequest, name: string): CarrierReadResult {
+  const header = request.header('cookie');
+  if (header === undefined) return { status: 'missing' };
+  for (const pair of header.split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals === -1 || pair.slice(0, equals).trim() !== name) continue;
+    let value = pair.slice(equals + 1).trim();
+    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) {
+      value = value.slice(1, -1);
+    }
+    // The first match wins: a __Host- cookie cannot be planted from another host, so a second
+    // one could only come from this origin itself.
+    return isWellFormedToken(value)
+      ? { status: 'found', token: value }
+      : { status: 'invalid', description: 'the session cookie is malformed' };
+  }
+  return { status: 'missing' };
+}
+
+/**
+ * The same-origin rule of Go's `http.CrossOriginProtection` (Filippo Valsorda's algorithm):
+ * trusted `Origin` first, then `Sec-Fetch-Site`, then `Origin` against `Host`. A request with
+ * neither header comes from something that is not a browser (or one older than 2020) and so
+ * cannot have been forged by another site.
+ */
+function checkSameOrigin(request: CarrierRequest, trusted: ReadonlySet<string>): string | null {
+  if (SAFE_METHODS.has(request.method.toUpperCase())) return null;
+  const origin = request.header('origin');
+  if (origin !== undefined && trusted.has(origin)) return null;
+  const site = request.header('sec-fetch-site');
+  if (site !== undefined) {
+    if (site === 'same-origin' || site === 'none') return null;
+    return `a ${request.method} request with Sec-Fetch-Site: ${site.slice(0, 20)}`;
+  }
+  if (origin === undefined) return null;
+  const host = request.header('host');
+  if (host !== undefined && hostOf(origin) === host.toLowerCase()) return null;
+  return `a ${request.method} request from another origin`;
+}
+
+function hostOf(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
+  }
+}
+
+function checkTrustedOrigins(value: unknown): ReadonlySet<string> {
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value)) {
+    throw invalidArgument('trustedOrigins', 'expected an array of origins');
+  }
+  const origins = new Set<string>();
+  for (const entry of value) {
+    let parsed: URL | null = null;
+    try {
+      parsed = typeof entry === 'string' ? new URL(entry) : null;
+    } catch {
+      parsed = null;
+    }
+    // Browsers send Origin exactly as scheme://host[:port]; anything else would never match.
+    if (parsed === null || parsed.origin === 'null' || parsed.origin !== entry) {
+      throw invalidArgument(
+        'trustedOrigins',
+        `expected origins such as "https://app.example.com", got ${JSON.stringify(String(entry)).slice(0, 80)}`,
+      );
+    }
+    origins.add(parsed.origin);
+  }
+  return origins;
+}
