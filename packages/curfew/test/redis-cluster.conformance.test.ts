@@ -7,6 +7,7 @@ import { RedisStore } from '../src/stores/redis/index.js';
 import { runStoreConformance } from '../src/testing/index.js';
 import { deleteKeys, inspectKeys, uniquePrefix } from './support/redis.js';
 import { type RedisClusterHarness, startRedisCluster } from './support/redis-cluster.js';
+import { runRedisInvariants } from './support/redis-invariants.js';
 import { serviceAvailable } from './support/services.js';
 
 let harness: RedisClusterHarness | undefined;
@@ -74,5 +75,11 @@ if (!available || harness === undefined) {
         },
       };
     },
+  });
+
+  runRedisInvariants({
+    name: 'a 3-master Redis Cluster',
+    client: () => client,
+    second: () => second,
   });
 }

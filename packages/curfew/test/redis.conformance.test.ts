@@ -11,6 +11,7 @@ import {
   sharedRedisAvailable,
   uniquePrefix,
 } from './support/redis.js';
+import { runRedisInvariants } from './support/redis-invariants.js';
 
 const available = await sharedRedisAvailable();
 
@@ -42,4 +43,6 @@ if (!available) {
       };
     },
   });
+
+  runRedisInvariants({ name: 'a single Redis', client: () => client, second: () => second });
 }

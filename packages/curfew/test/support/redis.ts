@@ -107,16 +107,11 @@ export async function inspectKeys(
   const slack = 2_000;
   const keys = await scanKeys(client, prefix);
   const ttl = new Map<string, number>();
-  const types = new Map<string, string>();
-  for (let i = 0; i < keys.length; i += 500) {
-    const batch = keys.slice(i, i + 500);
-    const [ttls, kinds] = await Promise.all([
-      Promise.all(batch.map((key) => client.pttl(key))),
-      Promise.all(batch.map((key) => client.type(key))),
-    ]);
+  for (let i = 0; i < keys.length; i += 1_000) {
+    const batch = keys.slice(i, i + 1_000);
+    const ttls = await Promise.all(batch.map((key) => client.pttl(key)));
     batch.forEach((key, j) => {
       ttl.set(key, ttls[j]!);
-      types.set(key, kinds[j]!);
     });
   }
   const withoutTtl = keys.filter((key) => ttl.get(key) === -1);
@@ -126,19 +121,19 @@ export async function inspectKeys(
   const userSets = new Map<string, Set<string>>();
   const zsets = new Map<string, Map<string, number>>();
   const pointers = new Map<string, string>();
-  for (const key of keys) {
-    if (ttl.get(key) === -2) continue; // expired between the scan and now
+  const read = async (key: string) => {
     const rest = key.slice(prefix.length);
     const tagged = /^\{(\d+)\}:(.*)$/.exec(rest);
     if (tagged === null) {
       const value = await client.get(key);
       if (value !== null) pointers.set(rest, value);
-      continue;
+      return;
     }
     const bucket = tagged[1]!;
     const name = tagged[2]!;
     if (name.startsWith('s:')) {
-      records.push({ id: name.slice(2), bucket, fields: await client.hgetall(key) });
+      const fields = await client.hgetall(key);
+      if (Object.keys(fields).length > 0) records.push({ id: name.slice(2), bucket, fields });
     } else if (name.startsWith('u:')) {
       userSets.set(`${bucket}/${name.slice(2)}`, new Set(await client.smembers(key)));
     } else if (name === 'exp' || name === 'act' || name === 'end') {
@@ -149,6 +144,10 @@ export async function inspectKeys(
     } else {
       throw new Error(`unexpected key ${key}`);
     }
+  };
+  const present = keys.filter((key) => ttl.get(key) !== -2); // -2: expired since the scan
+  for (let i = 0; i < present.length; i += 500) {
+    await Promise.all(present.slice(i, i + 500).map(read));
   }
 
   const active = records.filter((r) => r.fields.ea === undefined);

@@ -1,0 +1,267 @@
+// What RedisStore promises beyond the conformance suite, run against a single Redis and a
+// cluster alike: every key it writes has a TTL, its indexes never drift from its records, and a
+// revoke that returned is never followed by a successful validation.
+import type { Cluster, Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import type { SessionEvent } from '../../src/core/events.js';
+import { type IssuedSession, SessionManager } from '../../src/core/manager.js';
+import { RedisStore } from '../../src/stores/redis/index.js';
+import { ManualClock } from '../../src/testing/index.js';
+import { deleteKeys, inspectKeys, scanKeys, uniquePrefix } from './redis.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+/** Runs `task` over `items` with at most `limit` in flight; results in order. */
+export async function inParallel<T, R>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await task(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function pick<T>(items: readonly T[], count: number, seed: number): T[] {
+  // A fixed stride instead of randomness, so a failure reproduces.
+  return Array.from({ length: count }, (_, i) => items[(seed + i * 7919) % items.length]!);
+}
+
+export function runRedisInvariants(options: {
+  name: string;
+  client: () => Redis | Cluster;
+  second: () => Redis | Cluster;
+}): void {
+  describe(`RedisStore invariants: ${options.name}`, () => {
+    it('leaves no key without a TTL after creating 10,000 sessions', async () => {
+      const client = options.client();
+      const prefix = uniquePrefix('ttl-10k');
+      const sessions = new SessionManager({ store: new RedisStore(client, { prefix }) });
+      try {
+        await inParallel(Array.from({ length: 10_000 }), 200, (_, i) =>
+          sessions.create({ userId: `user-${i % 500}`, tenantId: i % 3 === 0 ? null : 'acme' }),
+        );
+        const report = await inspectKeys(client, prefix, { now: Date.now() });
+        expect(report.active).toHaveLength(10_000);
+        // Three keys per session (record, token pointer, id pointer) and a few per bucket/user.
+        expect(report.keys).toBeGreaterThan(30_000);
+      } finally {
+        await deleteKeys(client, prefix);
+      }
+    }, 120_000);
+
+    it('gives every key a TTL, within the session expiry, after every kind of operation', async () => {
+      const client = options.client();
+      const prefix = uniquePrefix('ttl');
+      const store = new RedisStore(client, { prefix });
+      // The clock follows real time here, so TTLs can be compared with each session's expiry.
+      const sessions = new SessionManager({ store, policy: { activityWriteInterval: 0 } });
+      // Another process, 13 hours ahead: for it, everything has expired.
+      const later = new SessionManager({
+        store,
+        policy: { activityWriteInterval: 0 },
+        clock: () => Date.now() + 13 * HOUR,
+      });
+      const check = (after: string) =>
+        inspectKeys(client, prefix, { now: Date.now() }).catch((error: unknown) => {
+          throw new Error(`after ${after}: ${String(error)}`);
+        });
+      try {
+        const issued: IssuedSession[] = await inParallel(
+          Array.from({ length: 1_000 }),
+          100,
+          (_, i) =>
+            sessions.create({ userId: `user-${i % 50}`, tenantId: i % 3 === 0 ? null : 'acme' }),
+        );
+        expect((await check('creates')).active).toHaveLength(1_000);
+
+        await inParallel(pick(issued, 200, 1), 50, (s) => sessions.validate(s.token));
+        await check('validations with activity writes');
+
+        const rotated = await inParallel(issued.slice(0, 50), 50, (s) => sessions.rotate(s.token));
+        expect(rotated.every((r) => r !== null)).toBe(true);
+        await check('rotations');
+
+        await inParallel(issued.slice(50, 100), 50, (s) => sessions.revoke(s.token));
+        await check('revocations by token');
+
+        await inParallel(issued.slice(100, 150), 50, (s) =>
+          sessions.revokeSession(s.session.id, { userId: s.session.userId }),
+        );
+        await check('revocations by id');
+
+        const users = Array.from({ length: 10 }, (_, i) => `user-${i}`);
+        await inParallel(users, 10, (u) => sessions.revokeUserSessions(u, { tenantId: 'acme' }));
+        await check('revocations of users');
+
+        await inParallel(users, 10, (u) => sessions.listUserSessions(u));
+        await inParallel(issued.slice(150, 200), 50, (s) => sessions.getSession(s.session.id));
+        await check('reads');
+
+        await inParallel(issued.slice(200, 250), 50, (s) => later.validate(s.token));
+        await check('validations that end expired sessions');
+
+        const swept = await later.sweepExpired({ batchSize: 100 });
+        expect(swept.absolute + swept.idle).toBeGreaterThan(500);
+        expect((await check('a sweep')).active).toHaveLength(0);
+
+        const purged = await sessions.purgeEnded({ endedBefore: Date.now() + 14 * HOUR });
+        expect(purged).toBe(1_000);
+        // Nothing is left behind once every session is purged: no orphan pointer or index.
+        expect(await scanKeys(client, prefix)).toEqual([]);
+      } finally {
+        await deleteKeys(client, prefix);
+      }
+    }, 120_000);
+
+    it('keeps every index equal to the active sessions under concurrent creates, ends and sweeps', async () => {
+      const client = options.client();
+      const prefix = uniquePrefix('drift');
+      const clock = new ManualClock();
+      const events: SessionEvent[] = [];
+      const policy = { activityWriteInterval: 0 };
+      const one = new SessionManager({
+        store: new RedisStore(client, { prefix }),
+        clock: clock.now,
+        policy,
+        onEvent: (e) => events.push(e),
+      });
+      const two = new SessionManager({
+        store: new RedisStore(options.second(), { prefix }),
+        clock: clock.now,
+        policy,
+        onEvent: (e) => events.push(e),
+      });
+      const users = Array.from({ length: 12 }, (_, i) => `drift-${i}`);
+      try {
+        const old = await inParallel(Array.from({ length: 300 }), 50, (_, i) =>
+          one.create({ userId: users[i % users.length]!, tenantId: i % 2 ? 'acme' : null }),
+        );
+        clock.advance(20 * MINUTE);
+        const recent = await inParallel(Array.from({ length: 300 }), 50, (_, i) =>
+          two.create({ userId: users[i % users.length]!, tenantId: i % 2 ? 'acme' : null }),
+        );
+        clock.advance(15 * MINUTE); // `old` idle for 35 minutes, `recent` for 15
+        const all = [...old, ...recent];
+        const work: Array<Promise<unknown>> = [
+          one.sweepExpired({ batchSize: 7 }),
+          two.sweepExpired({ batchSize: 13 }),
+          one.sweepExpired({ batchSize: 50 }),
+          ...users
+            .slice(0, 4)
+            .map((u, i) =>
+              (i % 2 ? one : two).revokeUserSessions(u, i === 0 ? {} : { tenantId: 'acme' }),
+            ),
+          ...pick(all, 150, 3).map((s, i) => (i % 2 ? one : two).revoke(s.token)),
+          ...pick(all, 80, 4).map((s, i) => (i % 2 ? two : one).revokeSession(s.session.id)),
+          ...pick(all, 200, 5).map((s, i) => (i % 2 ? one : two).validate(s.token)),
+          ...pick(recent, 60, 6).map((s, i) => (i % 2 ? one : two).rotate(s.token)),
+          ...Array.from({ length: 200 }, (_, i) =>
+            (i % 2 ? one : two).create({ userId: users[i % users.length]! }),
+          ),
+          one.sweepExpired({ batchSize: 3 }),
+        ];
+        const settled = await Promise.allSettled(work);
+        const failures = settled.filter((s) => s.status === 'rejected');
+        expect(failures).toEqual([]);
+
+        const report = await inspectKeys(client, prefix);
+        // Every old session has ended (idle) and no session ended twice.
+        const endedIds = events.filter((e) => e.type === 'ended').map((e) => e.sessionId);
+        expect(new Set(endedIds).size).toBe(endedIds.length);
+        const activeIds = new Set(report.active.map((r) => r.id));
+        for (const s of old) expect(activeIds.has(s.session.id)).toBe(false);
+        expect(report.active.length + report.ended.length).toBe(800);
+        // What the store lists per user is exactly what its records say is active.
+        for (const user of users) {
+          const listed = (await one.listUserSessions(user)).map((s) => s.id).sort();
+          const expected = report.active
+            .filter((r) => r.fields.uid === user)
+            .map((r) => r.id)
+            .sort();
+          expect(listed).toEqual(expected);
+        }
+        // Then everything times out and is swept: no index keeps anything.
+        clock.advance(13 * HOUR);
+        await Promise.all([
+          one.sweepExpired({ batchSize: 9 }),
+          two.sweepExpired({ batchSize: 11 }),
+        ]);
+        const final = await inspectKeys(client, prefix);
+        expect(final.active).toEqual([]);
+        expect(final.ended).toHaveLength(800);
+      } finally {
+        await deleteKeys(client, prefix);
+      }
+    }, 60_000);
+
+    it('never validates a session after its revoke returned: 1,000 rounds of 1 revoke vs 50 validations', async () => {
+      const prefix = uniquePrefix('race');
+      const policy = { activityWriteInterval: 0 };
+      const revoker = new SessionManager({
+        store: new RedisStore(options.client(), { prefix }),
+        policy,
+      });
+      const other = new SessionManager({
+        store: new RedisStore(options.second(), { prefix }),
+        policy,
+      });
+      let startedAfter = 0;
+      let validBefore = 0;
+      try {
+        for (let round = 0; round < 1_000; round += 1) {
+          const { token } = await revoker.create({ userId: `race-${round % 10}` });
+          // Both instances have seen the token before (on a cluster: its pointer is cached).
+          expect((await other.validate(token)).valid).toBe(true);
+          let revoked = false;
+          const validations = Array.from({ length: 50 }, async (_, i) => {
+            // Spread the starts from before the revoke is sent (turn 0 sends at once, ahead of
+            // it) to after its answer has arrived.
+            for (let turn = 0; turn < Math.floor(i / 5); turn += 1) {
+              await new Promise((resolve) => setImmediate(resolve));
+            }
+            const after = revoked;
+            const result = await (i % 2 ? revoker : other).validate(token);
+            return { after, valid: result.valid };
+          });
+          const revoke = revoker.revoke(token).then((ended) => {
+            revoked = true;
+            return ended;
+          });
+          const [ended, ...outcomes] = await Promise.all([revoke, ...validations]);
+          expect(ended).toBe(true);
+          for (const outcome of outcomes) {
+            if (outcome.after) {
+              startedAfter += 1;
+              expect(outcome.valid, `round ${round}`).toBe(false);
+            } else if (outcome.valid) {
+              validBefore += 1;
+            }
+          }
+        }
+        // The race was real: validations ran on both sides of the revoke.
+        expect(startedAfter).toBeGreaterThan(1_000);
+        expect(validBefore).toBeGreaterThan(1_000);
+      } finally {
+        await deleteKeys(options.client(), prefix);
+      }
+    }, 180_000);
+
+    it('reports its eviction policy for a start-up warning', async () => {
+      const store = new RedisStore(options.client());
+      const report = await store.checkEvictionPolicy();
+      expect(report.nodes.length).toBeGreaterThan(0);
+      expect(['safe', 'at-risk', 'unknown']).toContain(report.status);
+      if (report.status === 'safe') expect(report.message).toBeNull();
+      else expect(report.message).toMatch(/maxmemory-policy|CONFIG/);
+    });
+  });
+}
