@@ -85,6 +85,10 @@ type EndedRow = EndedSession & { seq: number };
  *
  * Times are stored as INTEGER epoch milliseconds, in table `curfew_sessions`.
  *
+ * Durability is the connection's: better-sqlite3 runs WAL with `synchronous = NORMAL`, where a
+ * committed revocation survives a crash of the process but not necessarily a power cut. Set
+ * `db.pragma('synchronous = FULL')` if it must; every write then waits for the disk.
+ *
  * @example
  * ```ts
  * import Database from 'better-sqlite3';
