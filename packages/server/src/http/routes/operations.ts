@@ -56,10 +56,7 @@ export function operationRoutes(
       tag: 'operations',
       access: 'key',
       responses: {
-        200: {
-          description: 'Prometheus text exposition format 0.0.4.',
-          contentType: METRICS_CONTENT_TYPE,
-        },
+        200: { description: 'Prometheus text exposition format 0.0.4.', contentType: 'text/plain' },
       },
       errors: [],
       async handler(_request, reply) {

@@ -108,7 +108,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
         ['userId'],
       ),
       responses: { 201: { description: 'The new session and its token.', schema: issuedSchema } },
-      errors: [400, 413, 415, 503],
+      errors: [400, 403, 413, 415, 503],
       async handler(request, reply) {
         const caller = callerOf(request);
         const body = request.body as CreateBody;

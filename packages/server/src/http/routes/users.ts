@@ -33,7 +33,7 @@ export function userRoutes({ manager }: RouteContext): RouteDefinition[] {
           schema: objectSchema({ sessions: { type: 'array', items: sessionSchema } }, ['sessions']),
         },
       },
-      errors: [400, 503],
+      errors: [400, 403, 503],
       async handler(request) {
         const { userId } = request.params as { userId: string };
         const query = request.query as { tenantId?: string };
@@ -66,7 +66,7 @@ export function userRoutes({ manager }: RouteContext): RouteDefinition[] {
           schema: objectSchema({ revoked: { type: 'integer', minimum: 0 } }, ['revoked']),
         },
       },
-      errors: [400, 413, 415, 503],
+      errors: [400, 403, 413, 415, 503],
       async handler(request) {
         const { userId } = request.params as { userId: string };
         const body = request.body as {
