@@ -77,6 +77,7 @@ export interface MysqlStoreOpenOptions extends MysqlStoreOptions, MysqlMigrateOp
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
+const OPTIMISTIC_ATTEMPTS = 2;
 // Sessions are ended in chunks of this many ids per UPDATE, so that a large sweep batch never
 // builds one enormous statement.
 const END_CHUNK = 1_000;
@@ -102,15 +103,18 @@ interface Plan<T> {
  * - validate that records activity or ends an expired session, rotate, revoke (by token or id):
  *   **2**, that `SELECT` and a conditional `UPDATE` by primary key whose `WHERE` repeats the
  *   row's whole mutable state (hash, `ended_at`, `last_activity_at`) as read, so it matches only
- *   if nothing changed in between; `affectedRows` says whether this call won. When it lost a race
- *   (another writer changed that same row in between), the decision is taken again inside a
- *   transaction under `SELECT … FOR UPDATE`: 4 more;
+ *   if nothing changed in between; `affectedRows` says whether this call won. Only when another
+ *   writer changed that same row in between: one more read (and write, if still due), and if that
+ *   loses too, the decision under `SELECT … FOR UPDATE` in a transaction (5 more);
  * - create, list, get by id, purge a batch, ping: **1**;
- * - sign out everywhere: **4** (`START TRANSACTION`, a locking read of the user's active
- *   sessions, one `UPDATE` per 1000 of them, `COMMIT`);
- * - sweep a batch: **4–5** (the same, with `FOR UPDATE SKIP LOCKED` reads of the absolute then
- *   the idle expiries), so several instances sweep at once without waiting for or double-counting
- *   each other, and validations (plain reads) never wait for a sweep.
+ * - sign out everywhere: **5** (`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`,
+ *   `START TRANSACTION`, a locking read of the user's active sessions, one `UPDATE` per 1000 of
+ *   them, `COMMIT`);
+ * - sweep a batch: **5–6** (the same, with `FOR UPDATE SKIP LOCKED` reads of the absolute, then
+ *   if the batch has room the idle expiries), so several instances sweep at once without waiting
+ *   for or double-counting each other, and validations (plain reads) never wait for a sweep. A
+ *   batch skips rows another transaction holds, so it can come back short while such rows wait
+ *   for the next sweep (or the next validation, which ends them itself).
  *
  * Activity writes only move `last_activity_at` forward and only on an active, unexpired row, so a
  * late write can neither move it back nor revive a session. Times are BIGINT epoch milliseconds;
@@ -123,8 +127,14 @@ interface Plan<T> {
  * and `maxIdle`/`idleTimeout` below the server's `wait_timeout`. Keep mysql2's defaults for
  * `charset` (utf8mb4) and autocommit: the store's single statements rely on committing on their
  * own. On the server, a lower `innodb_lock_wait_timeout` (default 50 s) keeps a stuck transaction
- * of someone else's from holding a session row past `timeout`. When the server restarts, the pool
+ * of someone else's from holding a session row past `timeout`, and `binlog_format` must be ROW or
+ * MIXED (the defaults) for the READ COMMITTED transactions. When the server restarts, the pool
  * drops broken connections and opens new ones: the store recovers without help.
+ *
+ * A call that timed out has failed as far as the caller knows, but a single statement already on
+ * the server may still complete; every write here is safe to find applied later (a revoke ends
+ * the session, a touch only moves activity forward, an insert or rotation whose token was never
+ * handed out leaves a session nobody can use).
  *
  * @example
  * ```ts
@@ -325,24 +335,29 @@ export class MysqlStore implements SessionStore {
   }
 
   /**
-   * One read and at most one conditional write, optimistically; if the write lost a race, the
-   * same decision again on the row read under its lock, where nothing can change it.
+   * One read and at most one conditional write, optimistically. A lost write means another
+   * writer changed this row in between, typically a burst of requests on one session racing for
+   * the same due touch: one more optimistic look usually settles it without a write (the winner
+   * already recorded the activity). If that write is lost too, the decision is taken once more on
+   * the row read under its lock, where nothing can change it.
    */
   #checkAndChange<T>(
     read: (on: MysqlQueryable, locked: boolean) => Promise<SessionRow | null>,
     plan: (row: SessionRow | null, retry: boolean) => Plan<T>,
   ): Promise<T> {
     return this.#bounded(async (lease) => {
-      const first = plan(await read(this.#pool, false), false);
-      if (first.write === undefined || (await tryWrite(this.#pool, first.write))) {
-        return first.result;
+      for (let attempt = 0; attempt < OPTIMISTIC_ATTEMPTS; attempt += 1) {
+        const planned = plan(await read(this.#pool, false), attempt > 0);
+        if (planned.write === undefined || (await tryWrite(this.#pool, planned.write))) {
+          return planned.result;
+        }
       }
       return inTransaction(lease, async (connection) => {
-        const second = plan(await read(connection, true), true);
-        if (second.write !== undefined && !(await tryWrite(connection, second.write))) {
+        const planned = plan(await read(connection, true), true);
+        if (planned.write !== undefined && !(await tryWrite(connection, planned.write))) {
           throw new Error('a session row changed while this transaction held its lock');
         }
-        return second.result;
+        return planned.result;
       });
     });
   }
