@@ -20,7 +20,7 @@ export function closeServer(server: Server): Promise<void> {
   });
 }
 
-export function sendRaw(base: string, { method = 'GET', path, headers = {} }: TestRequest) {
+export function sendRaw(base: string, { method = 'GET', path, headers = {}, body }: TestRequest) {
   return new Promise<TestResponse>((resolve, reject) => {
     const outgoing = httpRequest(new URL(path, base), { method, headers }, (incoming) => {
       const chunks: Buffer[] = [];
@@ -40,6 +40,6 @@ export function sendRaw(base: string, { method = 'GET', path, headers = {} }: Te
       incoming.on('error', reject);
     });
     outgoing.on('error', reject);
-    outgoing.end();
+    outgoing.end(body);
   });
 }

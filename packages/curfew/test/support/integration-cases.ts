@@ -21,6 +21,7 @@ export interface TestRequest {
   method?: string;
   path: string;
   headers?: Record<string, string>;
+  body?: string;
 }
 
 export interface TestResponse {
