@@ -1,0 +1,302 @@
+// The demo, clicked through in headless Chromium (Debian's, driven by playwright-core). The
+// demo runs in-process with a short policy and a clock the test can move forward, so idle and
+// absolute expiry take seconds, not minutes. Locally a missing Chromium skips this file loudly;
+// in CI (CI=true) it fails instead.
+//
+// UPDATE_SCREENSHOTS=1 writes the screenshots to docs/ for the README; otherwise they go to a
+// temporary directory, so a test run never changes tracked files.
+import { existsSync, mkdtempSync } from 'node:fs';
+import { createServer, type RequestListener } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { SessionManager } from 'curfew';
+import { SqliteStore } from 'curfew/sqlite';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { closeServer, listenOnLoopback, sendRaw } from './support/http-client.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+const available = existsSync(CHROMIUM);
+if (!available) {
+  if (process.env.CI) throw new Error(`${CHROMIUM} is required in CI: apt-get install -y chromium`);
+  console.warn(
+    `\n!!! ${CHROMIUM} is missing: the demo's browser tests are SKIPPED on this machine.\n` +
+      '!!! Install it with `apt-get install -y chromium`; CI fails instead of skipping.\n',
+  );
+}
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const shots = process.env.UPDATE_SCREENSHOTS
+  ? join(repo, 'docs')
+  : mkdtempSync(join(tmpdir(), 'curfew-demo-shots-'));
+
+// Short enough to reach every state by moving the clock; the gaps between them leave the
+// warnings room to show.
+const POLICY = {
+  idleTimeout: '60s',
+  absoluteTimeout: '150s',
+  idleWarning: '20s',
+  absoluteWarning: '40s',
+  activityWriteInterval: '1s',
+};
+const IPHONE =
+  'Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1';
+
+interface Demo {
+  base: string;
+  advance(ms: number): void;
+  close(): Promise<void>;
+}
+
+type CreateDemoApp = (options: {
+  sessions: SessionManager;
+  clock: () => number;
+  pollMs: number;
+}) => RequestListener;
+
+async function startDemo(): Promise<Demo> {
+  // The demo is plain JavaScript, run as `node`; load it as it is.
+  const appModule = new URL('../demo/app.js', import.meta.url).href;
+  const { createDemoApp } = (await import(appModule)) as { createDemoApp: CreateDemoApp };
+  let offset = 0;
+  const clock = () => Date.now() + offset;
+  const db = new Database(':memory:');
+  const sessions = new SessionManager({ store: new SqliteStore(db), policy: POLICY, clock });
+  const server = createServer(createDemoApp({ sessions, clock, pollMs: 300 }));
+  const base = (await listenOnLoopback(server)).replace('127.0.0.1', 'localhost');
+  return {
+    base,
+    advance: (ms) => {
+      offset += ms;
+    },
+    close: async () => {
+      await closeServer(server);
+      db.close();
+    },
+  };
+}
+
+describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
+  let browser: Browser;
+  let demo: Demo;
+  const contexts: BrowserContext[] = [];
+  const pages: Page[] = [];
+  const pageErrors: string[] = [];
+
+  /** Moves the server's clock, and every open page's with it, so neither looks skewed. */
+  async function advance(ms: number): Promise<void> {
+    for (const page of pages) {
+      // A page that is navigating away has no clock left to move; its next one starts afresh.
+      await page
+        .evaluate((step) => {
+          (globalThis as unknown as { __shift: (ms: number) => void }).__shift(step);
+        }, ms)
+        .catch(() => undefined);
+    }
+    demo.advance(ms);
+  }
+
+  beforeAll(async () => {
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, timeout: 20_000 });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  afterEach(async () => {
+    pages.splice(0);
+    for (const context of contexts.splice(0)) await context.close();
+    await demo?.close();
+    expect(pageErrors.splice(0), 'errors in the page').toEqual([]);
+  });
+
+  async function open(options: { userAgent?: string; clockSkewMs?: number } = {}): Promise<Page> {
+    const context = await browser.newContext({
+      viewport: { width: 1000, height: 760 },
+      locale: 'en-US',
+      timezoneId: 'UTC',
+      ...(options.userAgent ? { userAgent: options.userAgent } : {}),
+    });
+    contexts.push(context);
+    // Date.now() with a shift: a wrong wall clock (clockSkewMs), or one that moves with the
+    // server's test clock (advance).
+    await context.addInitScript(`{
+      const realNow = Date.now;
+      let shift = ${options.clockSkewMs ?? 0};
+      Date.now = () => realNow() + shift;
+      globalThis.__shift = (ms) => { shift += ms; };
+    }`);
+    const page = await context.newPage();
+    pages.push(page);
+    page.setDefaultTimeout(5_000);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(demo.base);
+    return page;
+  }
+
+  async function signIn(page: Page, name: string): Promise<void> {
+    // With the keyboard, as anyone may.
+    await page.getByRole('button', { name: `Sign in as ${name}` }).focus();
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => page.getByRole('heading', { level: 1 }).textContent())
+      .toBe(`Signed in as ${name}`);
+  }
+
+  /** Signs in without a browser and returns the session cookie. */
+  async function signInOverHttp(user: string, userAgent: string): Promise<string> {
+    const response = await sendRaw(demo.base, {
+      method: 'POST',
+      path: '/sign-in',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': userAgent },
+      body: `user=${user}`,
+    });
+    expect(response.status).toBe(303);
+    return response.headers.getSetCookie()[0]!.split(';')[0]!;
+  }
+
+  /** Where the home page sends a cookie: null while it is signed in. */
+  async function landingOf(cookie: string): Promise<string | null> {
+    const response = await sendRaw(demo.base, { path: '/', headers: { cookie } });
+    return response.status === 200 ? null : response.headers.get('location');
+  }
+
+  const countdown = async (page: Page) => {
+    const [minutes, seconds] = (await page.getByRole('timer').textContent())!.split(':');
+    return Number(minutes) * 60 + Number(seconds);
+  };
+
+  it('signs in and counts the session down, correcting for a browser clock seven minutes fast', async () => {
+    demo = await startDemo();
+    const page = await open({ clockSkewMs: 7 * 60_000 });
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Sign in');
+    expect(await page.textContent('main')).toContain('There are no passwords');
+    await signIn(page, 'Ada Lovelace');
+
+    const first = await countdown(page);
+    expect(first).toBeGreaterThanOrEqual(57);
+    expect(first).toBeLessThanOrEqual(60);
+    await expect.poll(() => countdown(page), { timeout: 3_000 }).toBeLessThan(first);
+    // Skew corrected: the session reads "just now", not seven minutes in the past.
+    const row = page.locator('#sessions tbody tr');
+    await expect.poll(() => row.locator('.ago').first().textContent()).toBe('just now');
+    await expect
+      .poll(async () => Number(await page.getAttribute('#clock-note', 'data-skew')))
+      .toBeLessThanOrEqual(-415);
+    expect(await page.textContent('#clock-note')).toContain('7 minutes ahead of the server');
+    expect(await row.textContent()).toContain('This session');
+    await page.screenshot({ path: join(shots, 'demo-signed-in.png') });
+  });
+
+  it('lists a second browser, signs it out from the first, and the second lands on the signed-out screen', async () => {
+    demo = await startDemo();
+    const laptop = await open();
+    await signIn(laptop, 'Ada Lovelace');
+    const phone = await open({ userAgent: IPHONE });
+    await signIn(phone, 'Ada Lovelace');
+
+    const rows = laptop.locator('#sessions tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await laptop.getByRole('table').textContent()).toContain('Safari on iOS');
+    expect(await rows.filter({ hasText: 'This session' }).textContent()).toContain(
+      'Headless Chrome on Linux',
+    );
+    await laptop.screenshot({ path: join(shots, 'demo-sessions.png') });
+
+    await rows
+      .filter({ hasText: 'Safari on iOS' })
+      .getByRole('button', { name: 'Sign out' })
+      .click();
+    await expect
+      .poll(() => laptop.getByRole('status').first().textContent())
+      .toContain('The other session was signed out');
+    await expect.poll(() => rows.count()).toBe(1);
+
+    // The phone's next status poll is refused, and it says why.
+    await phone.waitForURL(/\/signed-out\?reason=user_revoke$/);
+    expect(await phone.textContent('.reason')).toBe(
+      'This session was signed out from another device.',
+    );
+    await phone.screenshot({ path: join(shots, 'demo-signed-out.png') });
+  });
+
+  it('signs out everywhere else, and only the same user', async () => {
+    demo = await startDemo();
+    const page = await open();
+    await signIn(page, 'Grace Hopper');
+    // The other sessions need no browser of their own: a sign-in by plain HTTP makes one.
+    const phone = await signInOverHttp('grace', IPHONE);
+    const otherUser = await signInOverHttp('alan', 'curl/8.5.0');
+    await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(2);
+    await page.getByRole('button', { name: 'Sign out everywhere else' }).click();
+    await expect
+      .poll(() => page.getByRole('status').first().textContent())
+      .toBe('Every other session was signed out.');
+    await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(1);
+    expect(await landingOf(phone)).toBe('/signed-out?reason=user_revoke');
+    expect(await landingOf(otherUser)).toBeNull();
+  });
+
+  it('lets an idle tab time out although it keeps polling, and says why', async () => {
+    demo = await startDemo();
+    const page = await open();
+    await signIn(page, 'Alan Turing');
+    await advance(40_000);
+    // Several polls happen in this second; none of them may count as activity.
+    await page.waitForTimeout(1_000);
+    expect(page.url()).toBe(`${demo.base}/`);
+    await advance(21_000);
+    await page.waitForURL(/\/signed-out\?reason=idle$/);
+    expect(await page.textContent('.reason')).toBe(
+      'You were signed out because there was no activity for 1 minute.',
+    );
+  });
+
+  it('warns before the idle and the absolute expiry, and "Stay signed in" records activity', async () => {
+    demo = await startDemo();
+    const page = await open();
+    await signIn(page, 'Ada Lovelace');
+    const banner = page.getByRole('region', { name: 'Your session is about to end' });
+    const stay = page.getByRole('button', { name: 'Stay signed in' });
+
+    await advance(45_000);
+    await expect.poll(() => banner.isVisible()).toBe(true);
+    expect(await page.textContent('#warning-text')).toContain('inactive');
+    await stay.click();
+    await expect.poll(() => banner.isVisible()).toBe(false);
+    expect(await page.textContent('#notice')).toBe('Activity recorded. You are still signed in.');
+
+    await advance(45_000);
+    await expect.poll(() => banner.isVisible()).toBe(true);
+    await stay.click();
+    await expect.poll(() => banner.isVisible()).toBe(false);
+
+    // 115 s in: 35 s before the 150 s limit, inside the 40 s absolute warning.
+    await advance(25_000);
+    await expect.poll(() => banner.isVisible()).toBe(true);
+    expect(await page.textContent('#warning-text')).toContain('reaches its time limit');
+    await page.screenshot({ path: join(shots, 'demo-warning.png') });
+    await stay.focus();
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => page.textContent('#notice'))
+      .toMatch(
+        /^Activity recorded\. You stay signed in until .+, when this session reaches its limit\.$/,
+      );
+    // Activity cannot move the absolute expiry: the banner stays, the idle limit is reset.
+    expect(await banner.isVisible()).toBe(true);
+    const idleLeft = (await page.textContent('#idle-left'))!.split(':').map(Number);
+    expect(idleLeft[0]! * 60 + idleLeft[1]!).toBeGreaterThanOrEqual(55);
+    expect(await countdown(page)).toBeLessThanOrEqual(35);
+
+    await advance(40_000);
+    await page.waitForURL(/\/signed-out\?reason=absolute$/);
+    expect(await page.textContent('.reason')).toBe(
+      'Your session reached its limit of 2 minutes 30 seconds. For your security, please sign in again.',
+    );
+  });
+});
