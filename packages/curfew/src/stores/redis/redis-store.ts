@@ -449,7 +449,13 @@ export class RedisStore implements SessionStore {
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
     const ended: EndedSession[] = [];
-    const sweepIn = async (buckets: string, script: Script, modes: string): Promise<boolean> => {
+    // One script call: returns where it stopped (phase and bucket position) unless it is done.
+    const sweepIn = async (
+      buckets: string,
+      script: Script,
+      modes: string,
+      start: number,
+    ): Promise<{ done: boolean; phase: string; position: number }> => {
       const budget = Math.min(SCRIPT_BUDGET, input.limit - ended.length);
       const first = buckets.split(',', 1)[0]!;
       const reply = asArray(
@@ -462,17 +468,24 @@ export class RedisStore implements SessionStore {
             String(input.now),
             optional(input.idleTimeout),
             budget,
+            start,
           ],
         ),
       );
       for (const row of decodeSessions(reply[1])) ended.push(toEnded(row));
-      return reply[0] === 1;
+      return { done: reply[0] === 1, phase: String(reply[2]), position: Number(reply[3]) };
     };
 
     if (!this.#cluster) {
-      // One script visits every bucket, absolute expiries first, a bounded number per call.
+      // One script visits every bucket, absolute expiries first, a bounded number per call; the
+      // next call carries on where the last stopped instead of looking at emptied buckets again.
+      let modes = 'ai';
+      let start = 1;
       while (ended.length < input.limit) {
-        if (await sweepIn(this.#allBuckets, SINGLE_SCRIPTS.sweep, 'ai')) break;
+        const step = await sweepIn(this.#allBuckets, SINGLE_SCRIPTS.sweep, modes, start);
+        if (step.done) break;
+        modes = step.phase === 'i' ? 'i' : 'ai';
+        start = step.position;
       }
       return ended;
     }
@@ -494,7 +507,7 @@ export class RedisStore implements SessionStore {
       for (const entry of due) {
         if ((mode === 'a' ? entry.absolute : entry.idle) === 0) continue;
         while (ended.length < input.limit) {
-          if (await sweepIn(entry.bucket, BUCKET_SCRIPTS.sweep, mode)) break;
+          if ((await sweepIn(entry.bucket, BUCKET_SCRIPTS.sweep, mode, 1)).done) break;
         }
         if (ended.length >= input.limit) return ended;
       }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 // Every RedisStore operation is one of these scripts, so each check-and-change is atomic on the
 // server. The key layout they work on is described in key-layout.ts.
 //
-// Calling convention, shared by every script built on LIB:
+// Calling convention, shared by every script built on LUA_LIBRARY:
 //   ARGV[1] key prefix, ARGV[2] audit retention (ms), ARGV[3] bucket, ARGV[4] session id,
 //   then the operation's own arguments from ARGV[5]; '' stands for "none".
 //
@@ -19,10 +19,11 @@ import { createHash } from 'node:crypto';
 //   write, and nothing after the first write can fail for a reason other than the server dying.
 // - Out of memory (noeviction), Redis refuses a script's first memory-growing write but lets a
 //   script finish once it has written. So reads come first, an end starts with removals (allowed
-//   when full) and thus succeeds on a full server, and an insert starts with HSET and so fails
-//   whole, never half-written.
+//   when full) and thus succeeds on a full server, and an insert starts with a memory-growing
+//   write and so fails whole, never half-written.
 
-const LIB = `
+/** The helpers every store script starts with (exported for the benchmark's bulk loader). @internal */
+export const LUA_LIBRARY = `
 local P = ARGV[1]
 local RETENTION = tonumber(ARGV[2])
 local FIELDS = {'id', 'th', 'uid', 'uh', 'tid', 'app', 'ip', 'ua', 'c', 'la', 'ax', 'ea', 'er'}
@@ -32,10 +33,12 @@ local function opt(s) if s == nil or s == '' then return nil end return tonumber
 local function bkey(b, suffix) return P .. '{' .. b .. '}:' .. suffix end
 local function member(rec) return rec.uh .. ':' .. rec.id end
 
--- Never shortens a TTL, so an index always outlives the records it lists.
+-- Never shortens a TTL, so an index always outlives the records it lists. The hour of headroom
+-- spares the next writes to the same index a PEXPIRE each; an index outliving its last entry by
+-- up to an hour costs nothing.
 local function extend(key, ms)
   if ms < 1 then ms = 1 end
-  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, fmt(ms)) end
+  if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, fmt(ms + 3600000)) end
 end
 
 local function load(b, id)
@@ -74,28 +77,91 @@ local function tenant_ok(rec, mode, value)
   return true
 end
 
-local function finish(b, rec, reason, at, now)
-  local m = member(rec)
-  redis.call('SREM', bkey(b, 'u:' .. rec.uh), rec.id)
-  redis.call('ZREM', bkey(b, 'exp'), m)
-  redis.call('ZREM', bkey(b, 'act'), m)
-  local skey = bkey(b, 's:' .. rec.id)
-  rec.ea = fmt(at)
-  rec.er = reason
-  redis.call('HSET', skey, 'ea', rec.ea, 'er', reason)
-  local keep = at + RETENTION - now
-  if keep < 1 then keep = 1 end
-  redis.call('PEXPIRE', skey, fmt(keep))
+-- Ends sessions of one bucket: \`ended\` is a list of {record, reason, moment}; \`gone\` a list of
+-- {member, user key, id} of index entries whose record no longer exists, pruned on the way. One
+-- removal per index for the lot: a sweep ends up to a hundred sessions per call.
+local function finish_many(b, ended, gone, now)
+  local members = {}
+  for _, g in ipairs(gone) do members[#members + 1] = g[1] end
+  for _, e in ipairs(ended) do members[#members + 1] = member(e[1]) end
+  if #members == 0 then return end
+  -- Removals first: they are allowed when Redis is out of memory, and once a script has written,
+  -- Redis lets it finish, so a revocation still succeeds on a full server.
+  redis.call('ZREM', bkey(b, 'exp'), unpack(members))
+  redis.call('ZREM', bkey(b, 'act'), unpack(members))
+  for _, g in ipairs(gone) do
+    if g[2] then redis.call('SREM', bkey(b, 'u:' .. g[2]), g[3]) end
+  end
+  if #ended == 0 then return end
+  local scores = {}
+  local longest = 1
+  for _, e in ipairs(ended) do
+    local rec, reason, at = e[1], e[2], e[3]
+    redis.call('SREM', bkey(b, 'u:' .. rec.uh), rec.id)
+    local skey = bkey(b, 's:' .. rec.id)
+    rec.ea = fmt(at)
+    rec.er = reason
+    redis.call('HSET', skey, 'ea', rec.ea, 'er', reason)
+    local keep = at + RETENTION - now
+    if keep < 1 then keep = 1 end
+    if keep > longest then longest = keep end
+    redis.call('PEXPIRE', skey, fmt(keep))
+    scores[#scores + 1] = rec.ea
+    scores[#scores + 1] = member(rec)
+  end
   local ekey = bkey(b, 'end')
-  redis.call('ZADD', ekey, rec.ea, m)
-  extend(ekey, keep)
+  redis.call('ZADD', ekey, unpack(scores))
+  extend(ekey, longest)
   -- Entries ended longer ago than the retention point at records Redis has expired already.
   redis.call('ZREMRANGEBYSCORE', ekey, '-inf', '(' .. fmt(now - RETENTION))
 end
 
-local function end_with_rule(b, rec, reason, now, idle)
+-- The ExpiryRule first: an expired session ends with its timeout and moment, never \`reason\`.
+local function with_rule(rec, reason, now, idle)
   local r, at = expiry(rec, now, idle)
-  if r then finish(b, rec, r, at, now) else finish(b, rec, reason, now, now) end
+  if r then return {rec, r, at} end
+  return {rec, reason, now}
+end
+
+-- Adds one session. With the pointer keys (single Redis) it claims them too (SET NX, the first
+-- write, so a duplicate or a full server changes nothing); without (cluster) the caller has
+-- claimed them already.
+local function insert(b, id, now, fields, tkey, ikey)
+  local rec = {}
+  for i = 1, #fields, 2 do rec[fields[i]] = fields[i + 1] end
+  local keep = tonumber(rec.ea or rec.ax) + RETENTION - now
+  if keep < 1 then keep = 1 end
+  local live = tonumber(rec.ax) - now
+  if live < 1 then live = 1 end
+  local skey = bkey(b, 's:' .. id)
+  if tkey then
+    if not redis.call('SET', tkey, b .. ':' .. id, 'NX', 'PX', fmt(live)) then
+      return redis.error_reply('CURFEW_DUPLICATE token hash')
+    end
+    if not redis.call('SET', ikey, b, 'NX', 'PX', fmt(keep)) then
+      redis.call('DEL', tkey)
+      return redis.error_reply('CURFEW_DUPLICATE session id')
+    end
+    -- The id pointer outlives the record, so with it claimed the record cannot exist.
+  elseif redis.call('EXISTS', skey) == 1 then
+    return redis.error_reply('CURFEW_DUPLICATE session id')
+  end
+  redis.call('HSET', skey, unpack(fields))
+  redis.call('PEXPIRE', skey, fmt(keep))
+  local m = member(rec)
+  if rec.ea then
+    redis.call('ZADD', bkey(b, 'end'), rec.ea, m)
+    extend(bkey(b, 'end'), keep)
+  else
+    local ukey = bkey(b, 'u:' .. rec.uh)
+    redis.call('SADD', ukey, id)
+    extend(ukey, keep)
+    redis.call('ZADD', bkey(b, 'exp'), rec.ax, m)
+    extend(bkey(b, 'exp'), keep)
+    redis.call('ZADD', bkey(b, 'act'), rec.la, m)
+    extend(bkey(b, 'act'), keep)
+  end
+  return fmt(live)
 end
 
 local function split(s)
@@ -142,7 +208,7 @@ if rec.ea then return {'ended', reply(rec)} end
 local now = tonumber(ARGV[6])
 local reason, at = expiry(rec, now, opt(ARGV[7]))
 if reason then
-  finish(b, rec, reason, at, now)
+  finish_many(b, {{rec, reason, at}}, {}, now)
   return {'expired', reply(rec)}
 end
 local touch = opt(ARGV[8])
@@ -168,49 +234,11 @@ return {'valid', touched, reply(rec)}
 // ARGV[5] the insert's "now" (the latest time in the record), [6..] field/value pairs.
 // Reply: the token pointer's TTL in ms; errors start with CURFEW_DUPLICATE.
 const INSERT = `
-if SINGLE then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('CURFEW_DUPLICATE token hash') end
-  if redis.call('EXISTS', KEYS[2]) == 1 then return redis.error_reply('CURFEW_DUPLICATE session id') end
-end
 local b, id = target()
-local skey = bkey(b, 's:' .. id)
-if redis.call('EXISTS', skey) == 1 then return redis.error_reply('CURFEW_DUPLICATE session id') end
-local now = tonumber(ARGV[5])
 local fields = {}
-local rec = {}
-for i = 6, #ARGV, 2 do
-  fields[#fields + 1] = ARGV[i]
-  fields[#fields + 1] = ARGV[i + 1]
-  rec[ARGV[i]] = ARGV[i + 1]
-end
-redis.call('HSET', skey, unpack(fields))
-local m = member(rec)
-local keep
-if rec.ea then
-  keep = tonumber(rec.ea) + RETENTION - now
-  if keep < 1 then keep = 1 end
-  redis.call('PEXPIRE', skey, fmt(keep))
-  redis.call('ZADD', bkey(b, 'end'), rec.ea, m)
-  extend(bkey(b, 'end'), keep)
-else
-  keep = tonumber(rec.ax) + RETENTION - now
-  if keep < 1 then keep = 1 end
-  redis.call('PEXPIRE', skey, fmt(keep))
-  local ukey = bkey(b, 'u:' .. rec.uh)
-  redis.call('SADD', ukey, id)
-  extend(ukey, keep)
-  redis.call('ZADD', bkey(b, 'exp'), rec.ax, m)
-  extend(bkey(b, 'exp'), keep)
-  redis.call('ZADD', bkey(b, 'act'), rec.la, m)
-  extend(bkey(b, 'act'), keep)
-end
-local live = tonumber(rec.ax) - now
-if live < 1 then live = 1 end
-if SINGLE then
-  redis.call('SET', KEYS[1], b .. ':' .. id, 'PX', fmt(live))
-  redis.call('SET', KEYS[2], b, 'PX', fmt(keep))
-end
-return fmt(live)
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+if SINGLE then return insert(b, id, tonumber(ARGV[5]), fields, KEYS[1], KEYS[2]) end
+return insert(b, id, tonumber(ARGV[5]), fields)
 `;
 
 // KEYS (single) [1] old token pointer, [2] new token pointer.
@@ -265,7 +293,8 @@ if not rec or rec.ea then return false end
 if ARGV[5] ~= '' and rec.th ~= ARGV[5] then return false end
 if ARGV[6] ~= '' and rec.uid ~= ARGV[6] then return false end
 if not tenant_ok(rec, ARGV[7], ARGV[8]) then return false end
-end_with_rule(b, rec, ARGV[11], tonumber(ARGV[9]), opt(ARGV[10]))
+local now = tonumber(ARGV[9])
+finish_many(b, {with_rule(rec, ARGV[11], now, opt(ARGV[10]))}, {}, now)
 return reply(rec)
 `;
 
@@ -276,16 +305,20 @@ local b = ARGV[3]
 local ukey = bkey(b, 'u:' .. ARGV[5])
 local now = tonumber(ARGV[10])
 local idle = opt(ARGV[11])
-local out = {}
+local ended = {}
+local stale = {}
 for _, id in ipairs(redis.call('SMEMBERS', ukey)) do
   local rec = load(b, id)
   if not rec or rec.ea then
-    redis.call('SREM', ukey, id)
+    stale[#stale + 1] = id
   elseif rec.uid == ARGV[6] and id ~= ARGV[9] and tenant_ok(rec, ARGV[7], ARGV[8]) then
-    end_with_rule(b, rec, ARGV[12], now, idle)
-    out[#out + 1] = reply(rec)
+    ended[#ended + 1] = with_rule(rec, ARGV[12], now, idle)
   end
 end
+finish_many(b, ended, {}, now)
+if #stale > 0 then redis.call('SREM', ukey, unpack(stale)) end
+local out = {}
+for _, e in ipairs(ended) do out[#out + 1] = reply(e[1]) end
 return out
 `;
 
@@ -302,14 +335,18 @@ return out
 `;
 
 // KEYS[1] the first bucket's exp index. ARGV[3] buckets (comma-separated), [5] which indexes
-// ('a' absolute, 'i' idle, 'ai' both, in that order), [6] now, [7] idle timeout, [8] budget.
+// ('a' absolute, 'i' idle, 'ai' both, in that order), [6] now, [7] idle timeout, [8] budget,
+// [9] where in the bucket list to start (1-based), so that a caller continuing a sweep does not
+// look again at the buckets it has emptied.
 // Ends at most [8] expired sessions, examining at most [8] index entries.
-// Reply: {done, ended records}; done = 1 when nothing due is left in those buckets.
+// Reply: {done, ended records, phase, position}; done = 1 when nothing due is left in those
+// buckets; otherwise the phase ('a' or 'i') and bucket position to continue from.
 const SWEEP = `
 local buckets = list(ARGV[3])
 local now = tonumber(ARGV[6])
 local idle = opt(ARGV[7])
 local budget = tonumber(ARGV[8])
+local first = tonumber(ARGV[9]) or 1
 local out = {}
 local spent = 0
 local function drain(b, index, upto)
@@ -317,42 +354,43 @@ local function drain(b, index, upto)
   while spent < budget do
     local due = redis.call('ZRANGEBYSCORE', key, '-inf', fmt(upto), 'LIMIT', 0, budget - spent)
     if #due == 0 then return true end
+    local ended, gone, fixed = {}, {}, {}
     for _, m in ipairs(due) do
       spent = spent + 1
       local uh, id = split(m)
       local rec = id and load(b, id)
       if not rec or rec.ea then
         -- The record expired by TTL or the entry is stale: prune every index that could list it.
-        redis.call('ZREM', bkey(b, 'exp'), m)
-        redis.call('ZREM', bkey(b, 'act'), m)
-        if uh then redis.call('SREM', bkey(b, 'u:' .. uh), id) end
+        gone[#gone + 1] = {m, uh, id}
       else
         local r, at = expiry(rec, now, idle)
-        if r then
-          finish(b, rec, r, at, now)
-          out[#out + 1] = reply(rec)
-        else
-          -- The index disagreed with the record: trust the record, so this entry is not due again.
-          redis.call('ZADD', bkey(b, 'exp'), 'XX', rec.ax, m)
-          redis.call('ZADD', bkey(b, 'act'), 'XX', rec.la, m)
-        end
+        if r then ended[#ended + 1] = {rec, r, at} else fixed[#fixed + 1] = rec end
       end
+    end
+    finish_many(b, ended, gone, now)
+    for _, e in ipairs(ended) do out[#out + 1] = reply(e[1]) end
+    for _, rec in ipairs(fixed) do
+      -- The index disagreed with the record: trust the record, so this entry is not due again.
+      redis.call('ZADD', bkey(b, 'exp'), 'XX', rec.ax, member(rec))
+      redis.call('ZADD', bkey(b, 'act'), 'XX', rec.la, member(rec))
     end
   end
   return false
 end
-local done = true
-if string.find(ARGV[5], 'a', 1, true) then
-  for _, b in ipairs(buckets) do
-    if not drain(b, 'exp', now) then done = false break end
+local phases = {}
+if string.find(ARGV[5], 'a', 1, true) then phases[#phases + 1] = {'a', 'exp', now} end
+if idle and string.find(ARGV[5], 'i', 1, true) then
+  phases[#phases + 1] = {'i', 'act', now - idle}
+end
+for _, phase in ipairs(phases) do
+  for k = first, #buckets do
+    if not drain(buckets[k], phase[2], phase[3]) then return {0, out, phase[1], k} end
+  end
+  for k = 1, first - 1 do
+    if not drain(buckets[k], phase[2], phase[3]) then return {0, out, phase[1], k} end
   end
 end
-if done and idle and string.find(ARGV[5], 'i', 1, true) then
-  for _, b in ipairs(buckets) do
-    if not drain(b, 'act', now - idle) then done = false break end
-  end
-end
-return {done and 1 or 0, out}
+return {1, out, '', 1}
 `;
 
 // KEYS[1] the bucket's exp index. ARGV[3] bucket, [6] now, [7] idle timeout.
@@ -421,7 +459,7 @@ function lua(name: string, source: string): LuaScript {
 function build(name: string, single: boolean, resolve: string, body: string): LuaScript {
   return lua(
     `${name}:${single ? 'single' : 'bucket'}`,
-    `${LIB}\nlocal SINGLE = ${single}\n${resolve}\n${body}`,
+    `${LUA_LIBRARY}\nlocal SINGLE = ${single}\n${resolve}\n${body}`,
   );
 }
 
