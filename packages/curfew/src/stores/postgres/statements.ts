@@ -96,7 +96,8 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
   // - `written` ends an expired session or records activity. Its row lock is what makes "ended
   //   once" and "never backwards" hold: a concurrent writer makes it wait, and PostgreSQL then
   //   re-checks the WHERE on the newest version of the row, so a session ended or touched
-  //   meanwhile is not written again.
+  //   meanwhile is not written again. Its EXISTS on `snapshot` is evaluated once, before the
+  //   scan: when no write is due, the UPDATE does not even look the row up a second time.
   // - `latest` runs only when a write was due but `written` changed nothing: someone else changed
   //   the row after the snapshot. A lock read returns the newest committed version, so the
   //   answer says what really happened (ended by a concurrent call, touched, rotated away). It
@@ -112,6 +113,7 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
         ${endWithRule(v, 'NULL')},
         last_activity_at = CASE WHEN ${expired(v)} THEN last_activity_at ELSE ${v.now} END
       WHERE token_hash = $1::text AND ${wantsWrite}
+        AND EXISTS (SELECT FROM snapshot WHERE wants_write)
       RETURNING ${SESSION_COLUMNS}
     ), latest AS (
       SELECT ${SESSION_COLUMNS} FROM ${t}
