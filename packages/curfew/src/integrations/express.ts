@@ -171,18 +171,21 @@ export function createSessionMiddleware(
   const make = (route: SessionRouteOptions | undefined): ExpressSessionHandler => {
     const resolved = resolveRoute(route);
     return function curfewSession(req, res, next) {
-      authenticate(integration, resolved, view(req), sink(res)).then((outcome) => {
-        if (!outcome.ok) {
-          res.statusCode = outcome.problem.status;
-          res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
-          res.end(JSON.stringify(outcome.problem));
-          return;
-        }
-        bindState(req, outcome.state);
-        req.session = outcome.state.session ?? undefined;
-        req.sessionRefusal = outcome.state.refusal ?? undefined;
-        next();
-      }, next);
+      authenticate(integration, resolved, view(req), sink(res))
+        .then((outcome) => {
+          if (!outcome.ok) {
+            res.statusCode = outcome.problem.status;
+            res.setHeader('Content-Type', PROBLEM_CONTENT_TYPE);
+            res.end(JSON.stringify(outcome.problem));
+            return;
+          }
+          bindState(req, outcome.state);
+          req.session = outcome.state.session ?? undefined;
+          req.sessionRefusal = outcome.state.refusal ?? undefined;
+          next();
+        })
+        // Express 4 does not catch a rejected promise; nothing here may become an unhandled one.
+        .catch(next);
     };
   };
   return Object.assign(make(undefined), { with: make });
