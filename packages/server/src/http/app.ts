@@ -117,6 +117,19 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   });
   app.addHook('onResponse', async (request, reply) => logRequest(request, reply, metrics));
 
+  // Node's server.close() drops only the connections idle at that moment; a keep-alive
+  // connection whose request was in flight would then hold the shutdown open until its idle
+  // timeout. Answering those requests with Connection: close lets them go as soon as they finish.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
+
   app.setErrorHandler((error, request, reply) => {
     const problem = toHttpProblem(error, BODY_LIMIT);
     logFailure(request, problem, error);
