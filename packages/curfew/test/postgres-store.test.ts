@@ -441,6 +441,21 @@ suite('PostgresStore', () => {
     );
   });
 
+  it('is published as curfew/postgres, from dist', async () => {
+    const published = await import('curfew/postgres');
+    expect(Object.keys(published).sort()).toEqual([
+      'POSTGRES_SCHEMA_VERSION',
+      'PostgresStore',
+      'migratePostgres',
+    ]);
+    const curfew = await import('curfew');
+    const sessions = new curfew.SessionManager({
+      store: await published.PostgresStore.open(db, { schema: name, migrate: false }),
+    });
+    const { token } = await sessions.create({ userId: 'dist' });
+    expect(await sessions.validate(token)).toMatchObject({ valid: true });
+  });
+
   it('accepts a pg Pool and PoolClient by their types alone', () => {
     expectTypeOf<pg.Pool>().toMatchTypeOf<PostgresPool>();
   });
