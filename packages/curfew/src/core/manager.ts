@@ -448,7 +448,11 @@ export class SessionManager {
     const found = await this.#call('getSession', () =>
       this.#store.validate(row.tokenHash, { ...this.#rule(now), touchInterval: null }),
     );
-    if (found.status === 'missing') return null;
+    if (found.status === 'missing') {
+      // Rotated between the two reads: the id still names the session, under a new hash.
+      const rotated = await this.#call('getSession', () => this.#store.findById(id));
+      return rotated === null ? null : toSession(rotated);
+    }
     if (found.status === 'expired' && found.endedNow) this.#ended(found.session);
     return toSession(found.session);
   }

@@ -63,7 +63,13 @@ const APP_TYPE_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** @internal */
 export function checkUserId(value: unknown, field = 'userId'): string {
-  if (typeof value !== 'string' || value.length < 1 || value.length > 255) {
+  // A lone surrogate cannot be stored as UTF-8: refuse it rather than let a store mangle it.
+  if (
+    typeof value !== 'string' ||
+    value.length < 1 ||
+    value.length > 255 ||
+    !value.isWellFormed()
+  ) {
     throw invalidArgument(field, 'expected a string of 1 to 255 characters');
   }
   return value;
@@ -72,7 +78,12 @@ export function checkUserId(value: unknown, field = 'userId'): string {
 /** @internal */
 export function checkTenantId(value: unknown, field = 'tenantId'): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || value.length < 1 || value.length > 255) {
+  if (
+    typeof value !== 'string' ||
+    value.length < 1 ||
+    value.length > 255 ||
+    !value.isWellFormed()
+  ) {
     throw invalidArgument(field, 'expected a string of 1 to 255 characters, or null');
   }
   return value;
@@ -108,8 +119,11 @@ export function checkAppType(value: unknown): string {
 export function truncateUserAgent(value: unknown, maxLength: number): string | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'string') throw invalidArgument('userAgent', 'expected a string or null');
-  if (value.length <= maxLength) return value;
-  let cut = value.slice(0, maxLength);
+  // A user agent is client-supplied text kept for display: mend lone surrogates (to U+FFFD)
+  // instead of refusing a sign-in over them, so every store round-trips it exactly.
+  const text = value.toWellFormed();
+  if (text.length <= maxLength) return text;
+  let cut = text.slice(0, maxLength);
   const last = cut.charCodeAt(cut.length - 1);
   // A lone high surrogate at the end would be half a character: drop it.
   if (last >= 0xd800 && last <= 0xdbff) cut = cut.slice(0, -1);

@@ -52,7 +52,9 @@ export interface StoreValidateInput extends ExpiryRule {
  * - `ended`: it had ended before this call (`session` as stored);
  * - `expired`: it was active but expired, and this call (`endedNow: true`) or a concurrent one
  *   (`endedNow: false`) ended it; `session` as ended;
- * - `valid`: it is valid; `session` as stored after any activity write, `touched` whether one was made.
+ * - `valid`: it is valid; `session` as stored after any activity write; `touched` whether
+ *   activity was due (the stored time was at least `touchInterval` old); a due touch at the very
+ *   millisecond already stored need not write.
  */
 export type StoreValidateResult =
   | { status: 'missing' }
@@ -174,11 +176,16 @@ export interface SessionStore {
   /**
    * Ends up to `limit` expired active sessions, absolute expiries first, and returns them. Safe to
    * run from several processes at once: no session is ended, or returned, twice. The manager
-   * calls it repeatedly; one call must not hold a lock for long.
+   * calls it repeatedly until a call returns fewer than `limit`, so a call must return
+   * `min(limit, expired sessions left)` (those a concurrent sweeper took aside); one call must
+   * not hold a lock for long.
    */
   sweep(input: StoreSweepInput): Promise<EndedSession[]>;
 
-  /** Deletes up to `limit` sessions that ended before `endedBefore`; returns how many. */
+  /**
+   * Deletes up to `limit` sessions that ended before `endedBefore`; returns how many. As with
+   * {@link sweep}, fewer than `limit` means none are left.
+   */
   purgeEnded(input: { endedBefore: number; limit: number }): Promise<number>;
 
   /** Resolves when the store can serve requests; throws otherwise. Used by readiness checks. */
