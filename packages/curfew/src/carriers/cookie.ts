@@ -42,7 +42,14 @@ export interface CookieCarrierOptions {
   clearSiteData?: boolean | undefined;
 }
 
-/** The cookie name used when none is given. */
+/**
+ * The cookie name used when none is given.
+ *
+ * @example
+ * ```ts
+ * createCookieCarrier({ name: DEFAULT_COOKIE_NAME }); // the same as createCookieCarrier()
+ * ```
+ */
 export const DEFAULT_COOKIE_NAME = '__Host-session';
 
 const COOKIE_NAME_SHAPE = /^__Host-[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/;

@@ -118,13 +118,29 @@ export interface EndSessionOptions {
   reason?: EndReason | undefined;
 }
 
-/** The media type of refusals. */
+/**
+ * The media type of refusals.
+ *
+ * @example
+ * ```ts
+ * if (response.headers.get('content-type') === PROBLEM_CONTENT_TYPE) showProblem(await response.json());
+ * ```
+ */
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
 
 /**
  * The response headers an authenticated response carries: seconds until the session ends by
  * either timeout, by each, and the warning when one is near. Relative seconds need no clock
- * agreement: a front end adds them to its own monotonic time.
+ * agreement: a front end adds them to its own monotonic time. A front end on another origin
+ * must be allowed to read them (`Access-Control-Expose-Headers`).
+ *
+ * @example
+ * ```ts
+ * // In the browser:
+ * const left = Number(response.headers.get(SESSION_HEADERS.expiresIn));
+ * const deadline = performance.now() + left * 1000;
+ * if (response.headers.get(SESSION_HEADERS.warning)) showBanner();
+ * ```
  */
 export const SESSION_HEADERS = {
   expiresIn: 'Session-Expires-In',
