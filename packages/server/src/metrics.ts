@@ -48,9 +48,10 @@ export class Metrics {
       histogram = { counts: LATENCY_BUCKETS.map(() => 0), sum: 0, count: 0 };
       this.#storeLatency.set(operation, histogram);
     }
-    for (let i = 0; i < LATENCY_BUCKETS.length; i += 1) {
-      if (seconds <= LATENCY_BUCKETS[i]!) histogram.counts[i]! += 1;
-    }
+    // One bucket per observation (the first that holds it); render() makes them cumulative.
+    let bucket = 0;
+    while (bucket < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[bucket]!) bucket += 1;
+    if (bucket < LATENCY_BUCKETS.length) histogram.counts[bucket]! += 1;
     histogram.sum += seconds;
     histogram.count += 1;
   }
@@ -99,8 +100,10 @@ export class Metrics {
     header(lines, name, 'histogram', 'Time spent in session store calls, by operation.');
     for (const [operation, histogram] of this.#storeLatency) {
       const op = `operation="${escapeLabel(operation)}"`;
+      let cumulative = 0;
       LATENCY_BUCKETS.forEach((bound, i) => {
-        lines.push(`${name}_bucket{${op},le="${bound}"} ${histogram.counts[i]}`);
+        cumulative += histogram.counts[i]!;
+        lines.push(`${name}_bucket{${op},le="${bound}"} ${cumulative}`);
       });
       lines.push(`${name}_bucket{${op},le="+Inf"} ${histogram.count}`);
       lines.push(`${name}_sum{${op}} ${histogram.sum}`);

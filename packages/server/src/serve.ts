@@ -102,7 +102,7 @@ export async function startServer(
           await running.close();
           opened.close();
           logger.info('stopped');
-          logger.flush();
+          await new Promise<void>((resolve) => logger.flush(() => resolve()));
         })();
         return closing;
       },

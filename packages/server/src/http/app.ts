@@ -111,11 +111,16 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.decorateRequest('caller', null);
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback-style hooks: these run on every request, and an async hook costs a promise each.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('cache-control', 'no-store');
     reply.header('x-request-id', request.id);
+    done();
   });
-  app.addHook('onResponse', async (request, reply) => logRequest(request, reply, metrics));
+  app.addHook('onResponse', (request, reply, done) => {
+    logRequest(request, reply, metrics);
+    done();
+  });
 
   // Node's server.close() drops only the connections idle at that moment; a keep-alive
   // connection whose request was in flight would then hold the shutdown open until its idle
@@ -177,8 +182,9 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
     ...(route.body === undefined
       ? {}
       : {
-          preValidation: async (request: FastifyRequest) => {
+          preValidation: (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
             if (request.body === undefined) request.body = {};
+            done();
           },
         }),
     handler: (request: FastifyRequest, reply: FastifyReply) => route.handler(request, reply),
