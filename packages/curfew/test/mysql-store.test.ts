@@ -266,6 +266,34 @@ suite('MysqlStore on MariaDB', () => {
     expect(await explain(PURGE, [Date.now() + MINUTE, 10])).toBe('curfew_sessions_absolute');
   });
 
+  it('works whatever the pool does with rows and big numbers', async () => {
+    const { db } = await migrated();
+    const clock = new ManualClock();
+    for (const options of [
+      { rowsAsArray: true },
+      { nestTables: true },
+      { supportBigNumbers: true, bigNumberStrings: true },
+      { namedPlaceholders: true },
+    ]) {
+      const sessions = new SessionManager({
+        store: new MysqlStore(db.pool(options)),
+        clock: clock.now,
+      });
+      const { token, session } = await sessions.create({ userId: 'erin', tenantId: 'acme' });
+      clock.advance(MINUTE);
+      const result = await sessions.validate(token);
+      expect(result).toMatchObject({ valid: true, session: { id: session.id, userId: 'erin' } });
+      if (result.valid) expect(result.session.lastActivityAt.getTime()).toBe(clock.now());
+      expect((await sessions.listUserSessions('erin')).map((s) => s.id)).toContain(session.id);
+      clock.advance(31 * MINUTE);
+      expect(await sessions.sweepExpired()).toMatchObject({ idle: 1 });
+      expect(await sessions.getSession(session.id)).toMatchObject({
+        endReason: 'idle_timeout',
+        endedAt: new Date(clock.now() - MINUTE),
+      });
+    }
+  });
+
   it('tells users apart by case and by trailing spaces', async () => {
     const { pool } = await migrated();
     const sessions = new SessionManager({ store: new MysqlStore(pool) });

@@ -1,5 +1,5 @@
 import { CurfewError } from '../../core/errors.js';
-import { type MysqlPool, type MysqlPoolConnection, type MysqlValue, rowsOf } from './pool.js';
+import { type MysqlPool, type MysqlPoolConnection, type MysqlValue, read, rowsOf } from './pool.js';
 
 interface Migration {
   version: number;
@@ -240,12 +240,11 @@ export async function checkSchemaCurrent(pool: MysqlPool): Promise<void> {
 async function pickTextCollation(connection: MysqlPoolConnection): Promise<string> {
   // NO PAD matters: with a PAD SPACE collation such as utf8mb4_bin, 'alice' = 'alice ' is true,
   // so revoking one user's sessions would end another's.
-  const [result] = await connection.query({
-    sql: `SELECT COLLATION_NAME FROM information_schema.COLLATIONS
-          WHERE COLLATION_NAME IN ('utf8mb4_0900_bin', 'utf8mb4_nopad_bin')`,
-    rowsAsArray: true,
-  });
-  const names = (result as unknown[][]).map((row) => String(row[0]));
+  const result = await connection.query(
+    read(`SELECT COLLATION_NAME FROM information_schema.COLLATIONS
+          WHERE COLLATION_NAME IN ('utf8mb4_0900_bin', 'utf8mb4_nopad_bin')`),
+  );
+  const names = rowsOf(result).map((row) => String(row[0]));
   const name = ['utf8mb4_0900_bin', 'utf8mb4_nopad_bin'].find((n) => names.includes(n));
   if (name === undefined) {
     throw new CurfewError(
@@ -265,7 +264,7 @@ async function single(
   sql: string,
   values?: MysqlValue[],
 ): Promise<unknown> {
-  const rows = rowsOf(await on.query({ sql, rowsAsArray: true }, values));
+  const rows = rowsOf(await on.query(read(sql), values));
   return rows[0]?.[0] ?? null;
 }
 

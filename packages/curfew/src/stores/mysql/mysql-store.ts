@@ -21,6 +21,7 @@ import {
   type MysqlPoolConnection,
   type MysqlQueryable,
   type MysqlValue,
+  read,
   rowsOf,
 } from './pool.js';
 import { decodeEndRow, decodeSession, type EndRow, insertValues, type SessionRow } from './rows.js';
@@ -125,8 +126,9 @@ interface Plan<T> {
  * suits loopback or one LAN), `connectionLimit` at least the concurrency you expect (default 10;
  * beyond it calls queue), `enableKeepAlive: true` (the default) so that dead peers are noticed,
  * and `maxIdle`/`idleTimeout` below the server's `wait_timeout`. Keep mysql2's defaults for
- * `charset` (utf8mb4) and autocommit: the store's single statements rely on committing on their
- * own. On the server, a lower `innodb_lock_wait_timeout` (default 50 s) keeps a stuck transaction
+ * `charset` (utf8mb4: a 3-byte charset cannot hold emoji in user agents), `typeCast`, and
+ * autocommit (the store's single statements rely on committing on their own); `rowsAsArray`,
+ * `nestTables`, `namedPlaceholders` and `bigNumberStrings` may be set as you like. On the server, a lower `innodb_lock_wait_timeout` (default 50 s) keeps a stuck transaction
  * of someone else's from holding a session row past `timeout`, and `binlog_format` must be ROW or
  * MIXED (the defaults) for the READ COMMITTED transactions. When the server restarts, the pool
  * drops broken connections and opens new ones: the store recovers without help.
@@ -265,9 +267,7 @@ export class MysqlStore implements SessionStore {
     const values = tenantId === undefined ? [scope.userId] : [scope.userId, tenantId];
     return this.#bounded((lease) =>
       inTransaction(lease, async (connection) => {
-        const locked = rowsOf(
-          await connection.execute({ sql: LOCK_USER[scoped ? 1 : 0], rowsAsArray: true }, values),
-        );
+        const locked = rowsOf(await connection.execute(read(LOCK_USER[scoped ? 1 : 0]), values));
         const rows = locked.map(decodeEndRow).filter((row) => row.id !== input.exceptId);
         await endLocked(connection, rows, input);
         return rows.map((row) => toEnded(row, input));
@@ -292,7 +292,7 @@ export class MysqlStore implements SessionStore {
       String(rule.limit),
     ];
     const result = await this.#bounded(() =>
-      this.#pool.execute({ sql: LIST_USER[scoped ? 1 : 0], rowsAsArray: true }, values),
+      this.#pool.execute(read(LIST_USER[scoped ? 1 : 0]), values),
     );
     return rowsOf(result).map((row) => decodeSession(row).session);
   }
@@ -327,7 +327,7 @@ export class MysqlStore implements SessionStore {
   }
 
   async ping(): Promise<void> {
-    await this.#bounded(() => this.#pool.execute({ sql: PING, rowsAsArray: true }));
+    await this.#bounded(() => this.#pool.execute(read(PING)));
   }
 
   #bounded<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
@@ -367,7 +367,7 @@ const LOCK_USER = [lockUser(false), lockUser(true)] as const;
 const LIST_USER = [listUser(false), listUser(true)] as const;
 
 async function readOne(on: MysqlQueryable, sql: string, key: string): Promise<SessionRow | null> {
-  const row = rowsOf(await on.execute({ sql, rowsAsArray: true }, [key]))[0];
+  const row = rowsOf(await on.execute(read(sql), [key]))[0];
   return row === undefined ? null : decodeSession(row);
 }
 
@@ -481,7 +481,7 @@ async function lockExpired(
   sql: string,
   values: MysqlValue[],
 ): Promise<EndRow[]> {
-  return rowsOf(await connection.execute({ sql, rowsAsArray: true }, values)).map(decodeEndRow);
+  return rowsOf(await connection.execute(read(sql), values)).map(decodeEndRow);
 }
 
 /** Ends rows this transaction has locked, with the same rule {@link toEnded} applies. */

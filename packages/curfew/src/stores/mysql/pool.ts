@@ -1,16 +1,18 @@
 /**
- * A statement as curfew hands it to the driver: the SQL with `?` placeholders, and
- * `rowsAsArray: true` on every read so that rows come back the same way whatever the pool's own
- * `rowsAsArray` or `nestTables` settings.
+ * A statement as curfew hands it to the driver: the SQL with `?` placeholders, and, on every
+ * read, `rowsAsArray: true` with `nestTables: false`, so that rows come back as arrays in column
+ * order whatever the pool's own settings (in mysql2, a pool's `nestTables` would otherwise win
+ * over `rowsAsArray`).
  *
  * @example
  * ```ts
- * const statement: MysqlStatement = { sql: 'SELECT 1', rowsAsArray: true };
+ * const statement: MysqlStatement = { sql: 'SELECT 1', rowsAsArray: true, nestTables: false };
  * ```
  */
 export interface MysqlStatement {
   sql: string;
   rowsAsArray?: boolean;
+  nestTables?: boolean;
 }
 
 /**
@@ -94,7 +96,12 @@ export interface MysqlWriteResult {
   affectedRows: number;
 }
 
-/** Rows of a read made with `rowsAsArray: true`. @internal */
+/** A read statement: rows as arrays in column order, whatever the pool's settings. @internal */
+export function read(sql: string): MysqlStatement {
+  return { sql, rowsAsArray: true, nestTables: false };
+}
+
+/** Rows of a statement made with {@link read}. @internal */
 export function rowsOf(result: MysqlResult): unknown[][] {
   return result[0] as unknown[][];
 }

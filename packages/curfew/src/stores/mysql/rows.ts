@@ -32,7 +32,7 @@ function nullableText(value: unknown): string | null {
   return value === null ? null : String(value);
 }
 
-/** Decodes a row read with statements.ts SESSION_COLUMNS and `rowsAsArray: true`. */
+/** Decodes a row read with statements.ts SESSION_COLUMNS read as arrays (pool.ts `read`). */
 export function decodeSession(row: unknown[]): SessionRow {
   return {
     seq: time(row[0]),
@@ -53,7 +53,7 @@ export function decodeSession(row: unknown[]): SessionRow {
   };
 }
 
-/** Decodes a row read with statements.ts END_COLUMNS and `rowsAsArray: true`. */
+/** Decodes a row read with statements.ts END_COLUMNS read as arrays (pool.ts `read`). */
 export function decodeEndRow(row: unknown[]): EndRow {
   return {
     seq: time(row[0]),
