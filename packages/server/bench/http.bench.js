@@ -4,17 +4,17 @@
 // the built dist/, with curfew in its default configuration (info request logs, to /dev/null).
 //
 //   npm run build && npm run bench -w @curfew/server
-//   BENCH_SECONDS=10 npm run bench -w @curfew/server
+//   BENCH_SECONDS=10 BENCH_ROUNDS=3 npm run bench -w @curfew/server
 import { spawn } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
-const CONNECTIONS = 50;
-const ROUNDS = 2;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 10;
 const KEY = 'bench-key-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -23,6 +23,7 @@ const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'curfew-bench-'));
 const children = [];
 
+/** Starts a server process and resolves with its URL and pid once it says it is listening. */
 function start(args, env = {}) {
   const child = spawn(process.execPath, args, {
     env: { PATH: process.env.PATH, ...env },
@@ -33,17 +34,27 @@ function start(args, env = {}) {
   let output = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no start in 15 s:\n${output}`)), 15_000);
-    const onData = (chunk) => {
+    child.stderr.on('data', (chunk) => {
       output += chunk;
       const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve(match[1]);
+        resolve({ url: match[1], pid: child.pid });
       }
-    };
-    child.stderr.on('data', onData);
+    });
     child.once('exit', (code) => reject(new Error(`exited with ${code}:\n${output}`)));
   });
+}
+
+// CPU time a process has used, in milliseconds (Linux /proc; null elsewhere). On a shared
+// machine req/s moves with other load; CPU time per request moves much less.
+function cpuMs(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return null;
+  }
 }
 
 function run(url, { title, body, headers, seconds }) {
@@ -63,26 +74,31 @@ function run(url, { title, body, headers, seconds }) {
   });
 }
 
-function summary(result) {
+async function measure(server, options) {
+  const before = cpuMs(server.pid);
+  const result = await run(server.url, options);
+  const after = cpuMs(server.pid);
   if (result.errors > 0 || result.non2xx > 0 || result.timeouts > 0) {
     throw new Error(
       `${result.title}: ${result.errors} errors, ${result.non2xx} non-2xx, ${result.timeouts} timeouts`,
     );
   }
-  return { rps: result.requests.average, p99: result.latency.p99, p50: result.latency.p50 };
+  const cpuUs =
+    before === null || after === null ? null : ((after - before) * 1000) / result.requests.total;
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, cpuUs };
 }
 
 try {
-  const curfewUrl = await start([here('../dist/cli.js'), 'serve'], {
+  const curfewServer = await start([here('../dist/cli.js'), 'serve'], {
     CURFEW_HOST: '127.0.0.1',
     CURFEW_PORT: '0',
     CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}`,
     CURFEW_API_KEYS: `bench:${KEY}`,
     CURFEW_SWEEP_INTERVAL: '0',
   });
-  const bareUrl = await start([here('./bare-server.js')]);
+  const bareServer = await start([here('./bare-server.js')]);
 
-  const created = await fetch(`${curfewUrl}/v1/sessions`, {
+  const created = await fetch(`${curfewServer.url}/v1/sessions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
     body: JSON.stringify({ userId: '42' }),
@@ -93,25 +109,28 @@ try {
   const bare = { title: 'bare', body, headers: {} };
 
   // Warm both up (JIT, SQLite page cache), then alternate rounds so drift hits both alike.
-  await run(bareUrl, { ...bare, seconds: 1 });
-  await run(curfewUrl, { ...curfew, seconds: 1 });
+  await run(bareServer.url, { ...bare, seconds: 1 });
+  await run(curfewServer.url, { ...curfew, seconds: 1 });
   const results = { bare: [], curfew: [] };
   for (let round = 0; round < ROUNDS; round += 1) {
-    results.bare.push(summary(await run(bareUrl, { ...bare, seconds: SECONDS })));
-    results.curfew.push(summary(await run(curfewUrl, { ...curfew, seconds: SECONDS })));
+    results.bare.push(await measure(bareServer, { ...bare, seconds: SECONDS }));
+    results.curfew.push(await measure(curfewServer, { ...curfew, seconds: SECONDS }));
   }
   const best = (list) => list.reduce((a, b) => (b.rps > a.rps ? b : a));
   const b = best(results.bare);
   const c = best(results.curfew);
   const ratio = c.rps / b.rps;
   const mark = (ok) => (ok ? 'ok' : 'MISSED');
+  const cpu = (r) => (r.cpuUs === null ? '-' : r.cpuUs.toFixed(0));
 
   console.log(
-    `\nHTTP: POST /v1/sessions/validate, ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds (best round), loopback`,
+    `\nHTTP: POST /v1/sessions/validate, ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds (best round), loopback, load average ${loadavg()[0].toFixed(1)}`,
   );
-  console.log('  server                                req/s     p50 ms   p99 ms');
+  console.log(
+    '  server                                 req/s    p50 ms   p99 ms  server CPU us/req',
+  );
   const row = (name, r) =>
-    `  ${name.padEnd(36)}${r.rps.toFixed(0).padStart(8)}${r.p50.toFixed(2).padStart(10)}${r.p99.toFixed(2).padStart(9)}`;
+    `  ${name.padEnd(36)}${r.rps.toFixed(0).padStart(8)}${r.p50.toFixed(2).padStart(10)}${r.p99.toFixed(2).padStart(9)}${cpu(r).padStart(19)}`;
   console.log(row('bare Fastify route (fixed JSON body)', b));
   console.log(row('curfew serve, SQLite, touch: true', c));
   console.log(
@@ -120,14 +139,16 @@ try {
   console.log(
     `  curfew p99: ${c.p99.toFixed(2)} ms (target < ${TARGET_P99_MS} ms: ${mark(c.p99 < TARGET_P99_MS)})`,
   );
-  console.log(
-    `  rounds: bare ${results.bare.map((r) => r.rps.toFixed(0)).join(', ')}; curfew ${results.curfew.map((r) => r.rps.toFixed(0)).join(', ')}`,
-  );
+  if (b.cpuUs !== null && c.cpuUs !== null) {
+    console.log(`  CPU-time ratio bare / curfew per request: ${(b.cpuUs / c.cpuUs).toFixed(2)}`);
+  }
+  const list = (rs) => rs.map((r) => r.rps.toFixed(0)).join(', ');
+  console.log(`  every round, req/s: bare ${list(results.bare)}; curfew ${list(results.curfew)}`);
 } finally {
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(
     children.map((child) =>
-      child.exitCode === null ? new Promise((r) => child.once('exit', r)) : null,
+      child.exitCode === null ? new Promise((resolve) => child.once('exit', resolve)) : null,
     ),
   );
   rmSync(dir, { recursive: true, force: true });

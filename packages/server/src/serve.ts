@@ -66,15 +66,12 @@ export async function startServer(
       onEvent: metrics.onEvent,
     });
     app = buildApp({ manager, keys: keys.keyring, logger, metrics, version: VERSION });
-    await app.listen({
-      host: config.host,
-      port: config.port,
-      listenTextResolver: (address) => `listening on ${address}`,
-    });
+    await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
+    logger.info({ url, store: opened.description, policy: config.policy.preset }, 'listening');
 
     const stopSweep =
       config.sweepInterval > 0

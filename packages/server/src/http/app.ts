@@ -1,11 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { SessionManager } from 'curfew';
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-} from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiKeyring } from '../api-keys.js';
 import { Metrics } from '../metrics.js';
@@ -71,13 +66,10 @@ export interface BuildAppOptions {
 export function buildApp(options: BuildAppOptions): FastifyInstance {
   const metrics = options.metrics ?? new Metrics();
   const clock = options.clock ?? Date.now;
+  // Fastify gets no logger: it would make a child logger per request and write its own lines.
+  // The app writes one line per request itself, from chosen fields: never a body, token or key.
+  const logger = options.logger;
   const app = Fastify({
-    ...(options.logger === undefined ? {} : { loggerInstance: options.logger }),
-    // One line per request, written below from chosen fields: never a body, token or key.
-    logController: new LogController({
-      disableRequestLogging: true,
-      requestIdLogLabel: 'requestId',
-    }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_SHAPE.test(given) ? given : randomUUID();
@@ -90,7 +82,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     // Fastify answers these before routing, so no hook runs: log and count them here.
     frameworkErrors: (error, request, reply) => {
       sendProblem(reply, toHttpProblem(error, BODY_LIMIT));
-      logRequest(request, reply, metrics);
+      logRequest(logger, request, reply, metrics);
     },
     ajv: {
       customOptions: {
@@ -118,7 +110,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     done();
   });
   app.addHook('onResponse', (request, reply, done) => {
-    logRequest(request, reply, metrics);
+    logRequest(logger, request, reply, metrics);
     done();
   });
 
@@ -137,7 +129,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   app.setErrorHandler((error, request, reply) => {
     const problem = toHttpProblem(error, BODY_LIMIT);
-    logFailure(request, problem, error);
+    logFailure(logger, request, problem, error);
     return sendProblem(reply, problem);
   });
   app.setNotFoundHandler((_request, reply) => {
@@ -195,11 +187,17 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
  * The one log line per request, from chosen fields only. The route is the pattern, never the
  * raw path: raw paths may hold anything a client typed, a token included.
  */
-function logRequest(request: FastifyRequest, reply: FastifyReply, metrics: Metrics): void {
+function logRequest(
+  logger: Logger | undefined,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  metrics: Metrics,
+): void {
   const route = request.routeOptions?.url ?? '(unmatched)';
   metrics.countRequest(request.method, route, reply.statusCode);
-  request.log.info(
+  logger?.info(
     {
+      requestId: request.id,
       method: request.method,
       route,
       status: reply.statusCode,
@@ -211,14 +209,22 @@ function logRequest(request: FastifyRequest, reply: FastifyReply, metrics: Metri
   );
 }
 
-function logFailure(request: FastifyRequest, problem: HttpProblem, error: unknown): void {
-  if (problem.status < 500) return;
+function logFailure(
+  logger: Logger | undefined,
+  request: FastifyRequest,
+  problem: HttpProblem,
+  error: unknown,
+): void {
+  if (problem.status < 500 || logger === undefined) return;
   if (problem.code === 'STORE_UNAVAILABLE') {
     // The library has logged the store failure without the driver's message (which can quote
     // row data); repeat only the error's name and code here.
     const cause = (error as { cause?: { name?: unknown; code?: unknown } }).cause;
-    request.log.warn({ cause: { name: cause?.name, code: cause?.code } }, 'store unavailable');
+    logger.warn(
+      { requestId: request.id, cause: { name: cause?.name, code: cause?.code } },
+      'store unavailable',
+    );
     return;
   }
-  request.log.error({ err: error }, 'request failed');
+  logger.error({ requestId: request.id, err: error }, 'request failed');
 }
