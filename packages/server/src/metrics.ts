@@ -24,7 +24,8 @@ interface Histogram {
  * ```
  */
 export class Metrics {
-  readonly #requests = new Map<string, number>();
+  // method → route → status → count: counting allocates nothing on the request path.
+  readonly #requests = new Map<string, Map<string, Map<number, number>>>();
   readonly #validations = new Map<string, number>();
   readonly #ended = new Map<string, number>();
   readonly #storeLatency = new Map<string, Histogram>();
@@ -32,8 +33,17 @@ export class Metrics {
 
   /** Counts one answered HTTP request. `route` is the route pattern, never the raw path. */
   countRequest(method: string, route: string, status: number): void {
-    const key = `method="${method}",route="${escapeLabel(route)}",status="${status}"`;
-    this.#requests.set(key, (this.#requests.get(key) ?? 0) + 1);
+    let byRoute = this.#requests.get(method);
+    if (byRoute === undefined) {
+      byRoute = new Map();
+      this.#requests.set(method, byRoute);
+    }
+    let byStatus = byRoute.get(route);
+    if (byStatus === undefined) {
+      byStatus = new Map();
+      byRoute.set(route, byStatus);
+    }
+    byStatus.set(status, (byStatus.get(status) ?? 0) + 1);
   }
 
   /** Counts one validation by its result: `valid`, `not_found`, `idle` or `absolute`. */
@@ -75,8 +85,14 @@ export class Metrics {
       'counter',
       'HTTP requests answered, by route and status.',
     );
-    for (const [labels, value] of this.#requests)
-      lines.push(`curfew_http_requests_total{${labels}} ${value}`);
+    for (const [method, byRoute] of this.#requests) {
+      for (const [route, byStatus] of byRoute) {
+        for (const [status, value] of byStatus) {
+          const labels = `method="${escapeLabel(method)}",route="${escapeLabel(route)}",status="${status}"`;
+          lines.push(`curfew_http_requests_total{${labels}} ${value}`);
+        }
+      }
+    }
 
     header(lines, 'curfew_validations_total', 'counter', 'Session validations, by result.');
     for (const [result, value] of this.#validations) {

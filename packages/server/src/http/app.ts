@@ -102,6 +102,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   // Responses are built field by field by the handlers; the schemas document them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.decorateRequest('caller', null);
+  app.decorateRequest('routeUrl', null);
 
   // Callback-style hooks: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
@@ -179,7 +180,11 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
             done();
           },
         }),
-    handler: (request: FastifyRequest, reply: FastifyReply) => route.handler(request, reply),
+    handler: (request: FastifyRequest, reply: FastifyReply) => {
+      // Fastify's routeOptions getter builds a fresh object each time; the log line only needs this.
+      request.routeUrl = route.url;
+      return route.handler(request, reply);
+    },
   });
 }
 
@@ -193,7 +198,7 @@ function logRequest(
   reply: FastifyReply,
   metrics: Metrics,
 ): void {
-  const route = request.routeOptions?.url ?? '(unmatched)';
+  const route = request.routeUrl ?? request.routeOptions?.url ?? '(unmatched)';
   metrics.countRequest(request.method, route, reply.statusCode);
   logger?.info(
     {

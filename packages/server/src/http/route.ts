@@ -56,6 +56,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The authenticated API key's caller; `null` on public routes. */
     caller: ApiCaller | null;
+    /** The route pattern, set when the handler runs; `null` before. */
+    routeUrl: string | null;
   }
 }
 
