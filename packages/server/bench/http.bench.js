@@ -7,7 +7,7 @@
 //   BENCH_SECONDS=10 BENCH_ROUNDS=3 npm run bench -w @curfew/server
 import { spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
@@ -143,6 +143,12 @@ try {
     console.log(`  CPU-time ratio bare / curfew per request: ${(b.cpuUs / c.cpuUs).toFixed(2)}`);
   }
   const list = (rs) => rs.map((r) => r.rps.toFixed(0)).join(', ');
+  const load = loadavg()[0];
+  if (load > cpus().length) {
+    console.log(
+      `  note: other work was running (load average ${load.toFixed(1)} on ${cpus().length} cores); req/s and p99 are not reliable, CPU per request is less affected`,
+    );
+  }
   console.log(`  every round, req/s: bare ${list(results.bare)}; curfew ${list(results.curfew)}`);
 } finally {
   for (const child of children) child.kill('SIGTERM');
