@@ -6,6 +6,11 @@ import { dirname } from 'node:path';
  * A configured API key, as the service keeps it: a name for logs, the tenant it is bound to
  * (`null` for an admin key that sees every tenant), and the SHA-256 of the key. The key itself
  * is never kept.
+ *
+ * @example
+ * ```ts
+ * const billing: ApiKey = { name: 'billing', tenantId: 'acme', sha256: hashApiKey(key) };
+ * ```
  */
 export interface ApiKey {
   readonly name: string;
@@ -35,7 +40,18 @@ const KEY_SHAPE = /^[^\s,:]+$/;
 const NAME_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/;
 const HASH_SHAPE = /^[0-9a-f]{64}$/;
 
-/** Why a key list could not be read; `message` is one line and never contains a key. */
+/**
+ * Why a key list could not be read; `message` is one line and never contains a key.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseApiKeyList('ops:short');
+ * } catch (error) {
+ *   if (error instanceof ApiKeyError) console.error(error.message); // "entry 1 (ops): the key must be…"
+ * }
+ * ```
+ */
 export class ApiKeyError extends Error {
   constructor(message: string) {
     super(message);

@@ -1,6 +1,13 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
 
-/** The log levels `CURFEW_LOG_LEVEL` accepts. */
+/**
+ * The log levels `CURFEW_LOG_LEVEL` accepts.
+ *
+ * @example
+ * ```ts
+ * if (!LOG_LEVELS.includes(level)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}`);
+ * ```
+ */
 export const LOG_LEVELS: readonly LevelWithSilent[] = [
   'fatal',
   'error',

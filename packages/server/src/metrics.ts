@@ -129,7 +129,14 @@ export class Metrics {
   }
 }
 
-/** The media type of {@link Metrics.render}'s output. */
+/**
+ * The media type of {@link Metrics.render}'s output.
+ *
+ * @example
+ * ```ts
+ * reply.type(METRICS_CONTENT_TYPE).send(metrics.render());
+ * ```
+ */
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 function header(lines: string[], name: string, type: string, help: string): void {

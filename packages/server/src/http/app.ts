@@ -14,7 +14,14 @@ import { sessionRoutes } from './routes/sessions.js';
 import { userRoutes } from './routes/users.js';
 import { TokenAccess } from './token-access.js';
 
-/** The largest request body accepted: 16 KiB. A session request is a few hundred bytes. */
+/**
+ * The largest request body accepted: 16 KiB. A session request is a few hundred bytes.
+ *
+ * @example
+ * ```ts
+ * if (Buffer.byteLength(body) > BODY_LIMIT) throw new Error('curfew would answer 413');
+ * ```
+ */
 export const BODY_LIMIT = 16 * 1024;
 
 const REQUEST_ID_SHAPE = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -4,6 +4,12 @@ import type { FastifyReply } from 'fastify';
 /**
  * The stable codes an error response can carry in its `code` member. Clients switch on these,
  * never on `detail`.
+ *
+ * @example
+ * ```ts
+ * const problem = (await response.json()) as Problem;
+ * if (problem.code === 'STORE_UNAVAILABLE') retryAfter(response.headers.get('retry-after'));
+ * ```
  */
 export type ProblemCode =
   | 'INVALID_ARGUMENT'
