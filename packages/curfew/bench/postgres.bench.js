@@ -2,21 +2,22 @@
 // run: the very statement the store sends (same text, same prepared-statement name, same
 // values), issued by hand through the bare pg pool, after hashing the token as curfew does.
 //
-// - 1 and 64 validations in flight, at 10,000 and at 1,000,000 stored sessions. Tokens are drawn
-//   at random from the whole table. The clock is held still 1 s after the rows' last activity,
-//   so no activity write is due: the coalesced path, which all but one validation per session
-//   per minute takes. Ours and floor run in alternating slices, round after round, and each
-//   ratio is the median of the per-round ratios, so drift hits both sides alike.
+// - 1 and 64 validations in flight, on a table of 10,000 and one of 1,000,000 sessions, both
+//   loaded side by side. Tokens are drawn at random from the whole table. The clock is held
+//   still 1 s after the rows' last activity, so no activity write is due: the coalesced path,
+//   which all but one validation per session per minute takes. Ours and floor, at both sizes,
+//   run in alternating slices round after round in an order that rotates; every ratio and
+//   slowdown is the median of per-round values, so drift (other load, caches) hits both sides.
 // - Then 1,000,000 expired sessions are swept through SessionManager in batches of 1,000 while
 //   validations of live sessions arrive at a fixed rate; their latency is measured from the
 //   moment each was due (open loop), so a stall cannot hide by delaying the next request.
 //
-// Loopback only (127.0.0.1:5432, database `test`, user `postgres`), in a schema of its own that
-// is dropped at the end. Imports the built library: `npm run build` first.
-// Exits 1 when a count is wrong or a validation fails; a ratio below target prints MISS.
+// Loopback only (127.0.0.1:5432, database `test`, user `postgres`), in schemas of its own that
+// are dropped at the end, Ctrl-C included. Imports the built library: `npm run build` first.
+// Exits 1 when a count is wrong or a validation fails; a figure off target prints MISS.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import pg from 'pg';
 import { SessionManager } from '../dist/index.js';
 import { migratePostgres, PostgresStore } from '../dist/stores/postgres/index.js';
@@ -30,6 +31,7 @@ const ROUNDS = 6;
 const SLICE_MS = 400;
 const SWEEP_BATCH = 1_000;
 const SWEEP_VALIDATIONS_PER_SECOND = 1_000;
+const BASELINE_MS = 5_000;
 const TARGET_RATIO = 0.7;
 const TARGET_SLOWDOWN = 0.3;
 const TARGET_P99_MS = 20;
@@ -39,39 +41,42 @@ const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const NOW = T0 + 1_000; // every stored session last active at T0: no write due
 const IDLE = 30 * 60_000;
 const INTERVAL = 60_000;
-const SCHEMA = `curfew_bench_${process.pid}`;
-const require = createRequire(import.meta.url);
+const SCHEMAS = {
+  small: `curfew_bench_${process.pid}_small`,
+  large: `curfew_bench_${process.pid}_large`,
+};
 
+const require = createRequire(import.meta.url);
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const pct = (x) => `${(x * 100).toFixed(1)}%`;
 const progress = (message) => process.stderr.write(`… ${message}\n`);
 const sha256 = (token) => createHash('sha256').update(token, 'utf8').digest('hex');
-/** Session i's token: known without storing a million of them. */
+/** Session i's token: known without keeping a million of them. */
 const token = (i) => `bench-token-${String(i).padStart(12, '0')}`;
 const TOKEN_SQL = `'bench-token-' || lpad(i::text, 12, '0')`;
 
+const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
 const pool = new pg.Pool({
-  host: '127.0.0.1',
-  port: 5432,
-  user: 'postgres',
-  database: 'test',
+  ...connection,
   max: POOL_MAX,
   connectionTimeoutMillis: 5_000,
-  query_timeout: 60_000,
+  query_timeout: 120_000,
 });
 pool.on('error', (error) => progress(`idle connection error: ${error.message}`));
+
+async function dropSchemas(db) {
+  for (const schema of Object.values(SCHEMAS)) {
+    await db.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  }
+}
+
 // Ctrl-C must not leave a million rows behind in the shared database.
 process.once('SIGINT', () => {
-  progress(`interrupted: dropping schema ${SCHEMA}`);
-  const admin = new pg.Client({
-    host: '127.0.0.1',
-    port: 5432,
-    user: 'postgres',
-    database: 'test',
-  });
-  admin
+  progress('interrupted: dropping the bench schemas');
+  const admin = new pg.Client(connection);
+  void admin
     .connect()
-    .then(() => admin.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`))
+    .then(() => dropSchemas(admin))
     .finally(() => process.exit(130));
 });
 
@@ -79,78 +84,66 @@ process.once('SIGINT', () => {
  * Sessions [from, to), all valid at NOW. The live ones expire at T0 + 12 h; the filler between
  * T0 + 10 min and T0 + 1 h, spread to the millisecond as real expiries are.
  */
-async function load(db, from, to, live) {
+async function insert(db, schema, from, to, live) {
   await db.query(
-    `INSERT INTO "${SCHEMA}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
+    `INSERT INTO "${schema}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
        ip_address, user_agent, created_at, last_activity_at, absolute_expires_at)
      SELECT gen_random_uuid()::text, encode(sha256(convert_to(${TOKEN_SQL}, 'UTF8')), 'hex'),
        'user-' || (i % 100000), CASE WHEN i % 3 = 0 THEN NULL ELSE 'tenant-' || (i % 50) END,
        'control_panel', '203.0.113.7',
        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)',
        $1::bigint, $1::bigint,
-       CASE WHEN $2::boolean THEN $1::bigint + ${12 * HOUR} ELSE $1::bigint + ${HOUR} - (i % 3000000) END
+       CASE WHEN $2::boolean THEN $1::bigint + ${12 * HOUR}
+         ELSE $1::bigint + ${HOUR} - (i % 3000000) END
      FROM generate_series($3::integer, $4::integer - 1) AS i`,
     [T0, live, from, to],
   );
 }
 
-/** A connection for loading: bulk work need not wait for each commit to reach the disk. */
-async function loader() {
-  const client = await pool.connect();
-  await client.query(`SET synchronous_commit = off`);
-  await client.query(`SET maintenance_work_mem = '256MB'`);
-  return client;
-}
-
 /**
- * Loads many rows the way a bulk import would: without the table's indexes and unique
- * constraints, which are then built again from their own definitions (a sorted build is many
- * times faster than a million random inserts), so the schema ends exactly as migrated.
+ * Loads rows on a connection of its own, where bulk work need not wait for each commit to reach
+ * the disk. With `rebuild`, the way a bulk import would: without the table's indexes and unique
+ * constraints, built again afterwards from their own definitions (a sorted build is many times
+ * faster than a million random inserts), so the schema ends exactly as migrated.
  */
-async function bulkLoad(from, to) {
-  const db = await loader();
+async function load(schema, batches, { rebuild = false } = {}) {
+  const db = await pool.connect();
   try {
-    const table = `"${SCHEMA}".curfew_sessions`;
-    const { rows: constraints } = await db.query(
-      `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
-       WHERE conrelid = $1::regclass AND contype IN ('p', 'u')`,
-      [table],
-    );
-    const { rows: indexes } = await db.query(
-      `SELECT indexname, indexdef FROM pg_indexes
-       WHERE schemaname = $1 AND tablename = 'curfew_sessions' AND indexname <> ALL ($2)`,
-      [SCHEMA, constraints.map((c) => c.conname)],
-    );
-    for (const { indexname } of indexes) await db.query(`DROP INDEX "${SCHEMA}"."${indexname}"`);
+    await db.query(`SET synchronous_commit = off`);
+    await db.query(`SET maintenance_work_mem = '256MB'`);
+    const table = `"${schema}".curfew_sessions`;
+    const { rows: constraints } = rebuild
+      ? await db.query(
+          `SELECT conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
+           WHERE conrelid = $1::regclass AND contype IN ('p', 'u')`,
+          [table],
+        )
+      : { rows: [] };
+    const { rows: indexes } = rebuild
+      ? await db.query(
+          `SELECT indexname, indexdef FROM pg_indexes
+           WHERE schemaname = $1 AND tablename = 'curfew_sessions' AND indexname <> ALL ($2)`,
+          [schema, constraints.map((c) => c.conname)],
+        )
+      : { rows: [] };
+    for (const { indexname } of indexes) await db.query(`DROP INDEX "${schema}"."${indexname}"`);
     for (const { conname } of constraints) {
       await db.query(`ALTER TABLE ${table} DROP CONSTRAINT "${conname}"`);
     }
-    await load(db, from, to, false);
+    for (const [from, to, live] of batches) await insert(db, schema, from, to, live);
     for (const { conname, def } of constraints) {
       await db.query(`ALTER TABLE ${table} ADD CONSTRAINT "${conname}" ${def}`);
     }
     for (const { indexdef } of indexes) await db.query(indexdef);
+    // Sets hint bits and the visibility map once, instead of leaving it to the first readers.
+    await db.query(`VACUUM (ANALYZE) ${table}`);
   } finally {
     db.release();
   }
-}
-
-async function smallLoad(from, to, live) {
-  const db = await loader();
-  try {
-    await load(db, from, to, live);
-  } finally {
-    db.release();
-  }
-}
-
-async function vacuum() {
-  // Sets hint bits and the visibility map once, instead of leaving it to the first readers.
-  await pool.query(`VACUUM (ANALYZE) "${SCHEMA}".curfew_sessions`);
 }
 
 /** The exact statement PostgresStore sends to validate, captured from the store itself. */
-async function captureValidateStatement() {
+async function captureValidateStatement(schema) {
   let captured;
   const recording = {
     query: (config) => {
@@ -159,7 +152,7 @@ async function captureValidateStatement() {
     },
     connect: () => pool.connect(),
   };
-  const store = new PostgresStore(recording, { schema: SCHEMA });
+  const store = new PostgresStore(recording, { schema });
   await store.validate(sha256(token(0)), { now: NOW, idleTimeout: IDLE, touchInterval: INTERVAL });
   const values = [sha256(token(0)), NOW, IDLE, INTERVAL];
   if (JSON.stringify(captured.values) !== JSON.stringify(values)) {
@@ -195,82 +188,103 @@ function percentile(sorted, p) {
 
 let failures = 0;
 
-/** Ours and floor at one table size, for each in-flight count, in alternating slices. */
-async function compare(size, statement) {
+/** Ours (through SessionManager) and floor (the bare statement) on one table. */
+async function contestants(schema, size) {
+  const statement = await captureValidateStatement(schema);
   const sessions = new SessionManager({
-    store: new PostgresStore(pool, { schema: SCHEMA }),
+    store: new PostgresStore(pool, { schema }),
     clock: () => NOW,
   });
   const pick = () => token(Math.floor(Math.random() * size));
-  const ours = async () => {
-    const result = await sessions.validate(pick());
-    if (!result.valid) {
-      failures += 1;
-      throw new Error(`ours: ${result.reason}`);
-    }
-  };
-  const floor = async () => {
-    const { rows } = await pool.query({
-      ...statement,
-      values: [sha256(pick()), NOW, IDLE, INTERVAL],
-    });
-    if (rows[0]?.source !== 'snapshot' || rows[0].ended_at !== null) {
-      failures += 1;
-      throw new Error('floor: not a valid session');
-    }
-  };
-  const results = [];
-  for (const inFlight of IN_FLIGHT) {
-    progress(`${fmt(size)} stored, ${inFlight} in flight`);
-    await rate(ours, inFlight, SLICE_MS); // warm: every pooled connection prepares the statement
-    await rate(floor, inFlight, SLICE_MS);
-    const samples = { ours: [], floor: [], ratio: [] };
-    for (let round = 0; round < ROUNDS; round += 1) {
-      let o;
-      let f;
-      if (round % 2 === 0) {
-        o = await rate(ours, inFlight, SLICE_MS);
-        f = await rate(floor, inFlight, SLICE_MS);
-      } else {
-        f = await rate(floor, inFlight, SLICE_MS);
-        o = await rate(ours, inFlight, SLICE_MS);
+  return {
+    size,
+    async ours() {
+      const result = await sessions.validate(pick());
+      if (!result.valid) {
+        failures += 1;
+        throw new Error(`ours: ${result.reason}`);
       }
-      samples.ours.push(o);
-      samples.floor.push(f);
-      samples.ratio.push(o / f);
-    }
-    results.push({
-      size,
-      inFlight,
-      ours: median(samples.ours),
-      floor: median(samples.floor),
-      ratio: median(samples.ratio),
-      oursSamples: samples.ours,
-    });
-  }
-  return results;
+    },
+    async floor() {
+      const { rows } = await pool.query({
+        ...statement,
+        values: [sha256(pick()), NOW, IDLE, INTERVAL],
+      });
+      if (rows[0]?.source !== 'snapshot' || rows[0].ended_at !== null) {
+        failures += 1;
+        throw new Error('floor: not a valid session');
+      }
+    },
+  };
 }
 
-/** Sweeps everything expired while validations of live sessions arrive at a fixed rate. */
-async function sweepUnderLoad(liveCount) {
-  const sweeper = new SessionManager({
-    store: new PostgresStore(pool, { schema: SCHEMA }),
-    // Past the filler's absolute expiry, before the live sessions'; no idle rule, so only the
-    // filler is due and the live sessions stay valid for the validations below.
-    clock: () => T0 + 2 * HOUR,
-    policy: { idleTimeout: null, custom: true },
-  });
+/** Both tables, ours and floor, per in-flight count, in rotating order, round after round. */
+async function compare(tables) {
+  const rows = [];
+  const slowdowns = [];
+  for (const inFlight of IN_FLIGHT) {
+    progress(`${inFlight} in flight`);
+    for (const table of tables) {
+      // Warm: every pooled connection prepares the statement, caches fill.
+      await rate(table.ours, inFlight, SLICE_MS);
+      await rate(table.floor, inFlight, SLICE_MS);
+    }
+    const samples = tables.map(() => ({ ours: [], floor: [], ratio: [] }));
+    const perRound = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      const order = round % 2 === 0 ? [0, 1] : [1, 0];
+      for (const [position, i] of order.entries()) {
+        const table = tables[i];
+        let ours;
+        let floor;
+        if ((round + position) % 2 === 0) {
+          ours = await rate(table.ours, inFlight, SLICE_MS);
+          floor = await rate(table.floor, inFlight, SLICE_MS);
+        } else {
+          floor = await rate(table.floor, inFlight, SLICE_MS);
+          ours = await rate(table.ours, inFlight, SLICE_MS);
+        }
+        samples[i].ours.push(ours);
+        samples[i].floor.push(floor);
+        samples[i].ratio.push(ours / floor);
+      }
+      perRound.push(1 - samples[1].ours[round] / samples[0].ours[round]);
+    }
+    for (const [i, s] of samples.entries()) {
+      rows.push({
+        size: tables[i].size,
+        inFlight,
+        ours: median(s.ours),
+        floor: median(s.floor),
+        ratio: median(s.ratio),
+      });
+    }
+    slowdowns.push({
+      inFlight,
+      small: median(samples[0].ours),
+      large: median(samples[1].ours),
+      slowdown: median(perRound),
+    });
+  }
+  return { rows, slowdowns };
+}
+
+/**
+ * Validations of live sessions arriving at a fixed rate until `until` settles; returns their
+ * latencies, sorted, each measured from the moment it was due.
+ */
+async function validationsArriving(schema, liveCount, until) {
   const validator = new SessionManager({
-    store: new PostgresStore(pool, { schema: SCHEMA }),
+    store: new PostgresStore(pool, { schema }),
     clock: () => NOW,
   });
   const latencies = [];
-  let sweeping = true;
   const pending = [];
-  const load = (async () => {
+  let going = true;
+  const arrivals = (async () => {
     const every = 1_000 / SWEEP_VALIDATIONS_PER_SECOND;
     const start = performance.now();
-    for (let n = 0; sweeping; n += 1) {
+    for (let n = 0; going; n += 1) {
       const due = start + n * every;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -282,14 +296,66 @@ async function sweepUnderLoad(liveCount) {
       );
     }
   })();
-  const started = performance.now();
-  const swept = await sweeper.sweepExpired({ batchSize: SWEEP_BATCH });
-  const sweepMs = performance.now() - started;
-  sweeping = false;
-  await load;
+  const outcome = await until;
+  going = false;
+  await arrivals;
   await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
-  return { swept, sweepMs, latencies };
+  return { outcome, latencies: latencies.sort((a, b) => a - b) };
+}
+
+/** Sweeps everything expired while validations of live sessions arrive at a fixed rate. */
+async function sweepUnderLoad(schema, liveCount) {
+  // The same arrivals with no sweep first: what this machine gives them anyway.
+  const baseline = await validationsArriving(
+    schema,
+    liveCount,
+    new Promise((resolve) => setTimeout(resolve, BASELINE_MS)),
+  );
+  const store = new PostgresStore(pool, { schema });
+  const batches = [];
+  const sweeper = new SessionManager({
+    // Timed per store call: one batch is one statement, holding its row locks that long.
+    store: new Proxy(store, {
+      get(target, property) {
+        if (property === 'sweep') {
+          return async (input) => {
+            const started = performance.now();
+            const ended = await target.sweep(input);
+            batches.push(performance.now() - started);
+            return ended;
+          };
+        }
+        const value = target[property];
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }),
+    // Past every filler expiry, before the live sessions'; no idle rule, so only the filler is
+    // due and the live sessions stay valid for the validations.
+    clock: () => T0 + 2 * HOUR,
+    policy: { idleTimeout: null, custom: true },
+  });
+  const started = performance.now();
+  const { outcome: swept, latencies } = await validationsArriving(
+    schema,
+    liveCount,
+    sweeper.sweepExpired({ batchSize: SWEEP_BATCH }),
+  );
+  const sweepMs = performance.now() - started;
+  const { rows } = await pool.query(
+    `SELECT count(*) FILTER (WHERE ended_at IS NULL)::int AS active,
+       count(*) FILTER (WHERE end_reason = 'absolute_timeout'
+         AND ended_at = absolute_expires_at)::int AS ended
+     FROM "${schema}".curfew_sessions`,
+  );
+  return {
+    swept,
+    sweepMs,
+    latencies,
+    baseline: baseline.latencies,
+    batches: batches.sort((a, b) => a - b),
+    active: rows[0].active,
+    ended: rows[0].ended,
+  };
 }
 
 function printTable(header, lines, rightAligned) {
@@ -313,11 +379,14 @@ async function main() {
   );
   console.log('curfew: PostgresStore validations and sweep against their floor');
   console.log(`node ${process.version}, ${process.platform} ${process.arch}, pid ${process.pid}`);
-  console.log(`${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})`);
+  console.log(
+    `${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'}), ` +
+      `load average at start ${loadavg()[0].toFixed(1)}`,
+  );
   console.log(
     `PostgreSQL ${server[0].version} on 127.0.0.1 (shared_buffers ${server[0].shared_buffers}, ` +
-      `synchronous_commit ${server[0].synchronous_commit}), pg ${require('pg/package.json').version}, ` +
-      `pool max ${POOL_MAX}, schema ${SCHEMA}`,
+      `synchronous_commit ${server[0].synchronous_commit}), ` +
+      `pg ${require('pg/package.json').version}, pool max ${POOL_MAX}`,
   );
 
   const setups = [];
@@ -326,45 +395,39 @@ async function main() {
     await run();
     setups.push(`${label} ${fmt(performance.now() - t)} ms`);
   };
-  const rows = [];
+  let compared;
   let sweep;
   try {
-    await migratePostgres(pool, { schema: SCHEMA });
-    progress(`loading ${fmt(SMALL)} sessions`);
-    // The first SMALL sessions are the live ones: valid until T0 + 12 h.
-    await timed(`load ${fmt(SMALL)}`, async () => {
-      await smallLoad(0, SMALL, true);
-      await vacuum();
-    });
-    const statement = await captureValidateStatement();
-    rows.push(...(await compare(SMALL, statement)));
-
-    progress(`loading up to ${fmt(LARGE)} sessions`);
-    // The rest are filler, valid now but due to expire within the hour: the sweep's backlog.
-    await timed(`load to ${fmt(LARGE)}`, async () => {
-      await bulkLoad(SMALL, LARGE);
-      await vacuum();
-    });
-    rows.push(...(await compare(LARGE, statement)));
+    await dropSchemas(pool);
+    for (const schema of Object.values(SCHEMAS)) await migratePostgres(pool, { schema });
+    progress(`loading ${fmt(SMALL)} and ${fmt(LARGE)} sessions`);
+    // In both tables the first SMALL sessions are live (valid until T0 + 12 h); in the large one
+    // the rest are filler, valid now but due to expire within the hour: the sweep's backlog.
+    await timed(fmt(SMALL), () => load(SCHEMAS.small, [[0, SMALL, true]]));
+    await timed(fmt(LARGE), () =>
+      load(
+        SCHEMAS.large,
+        [
+          [0, SMALL, true],
+          [SMALL, LARGE, false],
+        ],
+        { rebuild: true },
+      ),
+    );
+    compared = await compare([
+      await contestants(SCHEMAS.small, SMALL),
+      await contestants(SCHEMAS.large, LARGE),
+    ]);
 
     progress(`adding filler so that exactly ${fmt(SWEPT)} sessions are expired`);
-    await timed(`load to ${fmt(LARGE + SMALL)}`, async () => {
-      await smallLoad(LARGE, SWEPT + SMALL, false);
-      await vacuum();
-    });
-    progress(`sweeping ${fmt(SWEPT)} expired sessions under load`);
-    sweep = await sweepUnderLoad(SMALL);
-    const { rows: left } = await pool.query(
-      `SELECT count(*) FILTER (WHERE ended_at IS NULL)::int AS active,
-         count(*) FILTER (WHERE end_reason = 'absolute_timeout'
-           AND ended_at = absolute_expires_at)::int AS swept
-       FROM "${SCHEMA}".curfew_sessions`,
+    await timed(`+${fmt(SWEPT + SMALL - LARGE)}`, () =>
+      load(SCHEMAS.large, [[LARGE, SWEPT + SMALL, false]]),
     );
-    sweep.active = left[0].active;
-    sweep.stored = left[0].swept;
+    progress(`sweeping ${fmt(SWEPT)} expired sessions under load`);
+    sweep = await sweepUnderLoad(SCHEMAS.large, SMALL);
   } finally {
-    progress(`dropping schema ${SCHEMA}`);
-    await pool.query(`DROP SCHEMA IF EXISTS "${SCHEMA}" CASCADE`);
+    progress('dropping the bench schemas');
+    await dropSchemas(pool);
     await pool.end();
   }
 
@@ -375,7 +438,7 @@ async function main() {
   );
   printTable(
     ['stored', 'in flight', 'ours/s', 'floor/s', 'ratio', 'target', ''],
-    rows.map((r) => [
+    compared.rows.map((r) => [
       fmt(r.size),
       String(r.inFlight),
       fmt(r.ours),
@@ -387,27 +450,25 @@ async function main() {
     [1, 2, 3, 4],
   );
 
-  console.log(`\n${fmt(LARGE)} vs ${fmt(SMALL)} stored sessions, ours (median rates)`);
+  console.log(
+    `\n${fmt(LARGE)} vs ${fmt(SMALL)} stored sessions, ours. slower by: median over rounds of ` +
+      `1 - rate at ${fmt(LARGE)} / rate at ${fmt(SMALL)}, both from the same round`,
+  );
   printTable(
     ['in flight', `at ${fmt(SMALL)}/s`, `at ${fmt(LARGE)}/s`, 'slower by', 'target', ''],
-    IN_FLIGHT.map((inFlight) => {
-      const small = rows.find((r) => r.size === SMALL && r.inFlight === inFlight);
-      const large = rows.find((r) => r.size === LARGE && r.inFlight === inFlight);
-      const slowdown = 1 - large.ours / small.ours;
-      return [
-        String(inFlight),
-        fmt(small.ours),
-        fmt(large.ours),
-        slowdown >= 0 ? pct(slowdown) : `${pct(slowdown)} (faster)`,
-        `≤ ${pct(TARGET_SLOWDOWN)}`,
-        slowdown <= TARGET_SLOWDOWN ? 'ok' : 'MISS',
-      ];
-    }),
+    compared.slowdowns.map((s) => [
+      String(s.inFlight),
+      fmt(s.small),
+      fmt(s.large),
+      s.slowdown >= 0 ? pct(s.slowdown) : `${pct(s.slowdown)} (faster)`,
+      `≤ ${pct(TARGET_SLOWDOWN)}`,
+      s.slowdown <= TARGET_SLOWDOWN ? 'ok' : 'MISS',
+    ]),
     [1, 2, 3],
   );
 
   const total = sweep.swept.absolute + sweep.swept.idle;
-  const countsOk = total === SWEPT && sweep.stored === SWEPT && sweep.active === SMALL;
+  const countsOk = total === SWEPT && sweep.ended === SWEPT && sweep.active === SMALL;
   if (!countsOk) failures += 1;
   const l = sweep.latencies;
   const p99 = percentile(l, 0.99);
@@ -417,21 +478,35 @@ async function main() {
   );
   console.log(
     `ended ${fmt(total)} (absolute ${fmt(sweep.swept.absolute)}, idle ${fmt(sweep.swept.idle)}); ` +
-      `in the table: ${fmt(sweep.stored)} ended at their expiry, ${fmt(sweep.active)} active ` +
+      `in the table: ${fmt(sweep.ended)} ended at their expiry, ${fmt(sweep.active)} active ` +
       `${countsOk ? 'ok' : 'WRONG'}`,
   );
+  const b = sweep.batches;
   console.log(
-    `took ${(sweep.sweepMs / 1000).toFixed(1)} s in ${fmt(Math.ceil(total / SWEEP_BATCH))} ` +
-      `batches (${fmt((total / sweep.sweepMs) * 1000)} sessions/s)`,
+    `took ${(sweep.sweepMs / 1000).toFixed(1)} s in ${fmt(b.length)} batches ` +
+      `(${fmt((total / sweep.sweepMs) * 1000)} sessions/s); one batch, one statement: ` +
+      `p50 ${percentile(b, 0.5).toFixed(0)} ms, p99 ${percentile(b, 0.99).toFixed(0)} ms, ` +
+      `max ${b[b.length - 1].toFixed(0)} ms`,
+  );
+  const latency = (sorted) =>
+    `p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms, ` +
+    `max ${sorted[sorted.length - 1].toFixed(1)} ms`;
+  console.log(
+    `validations of live sessions arriving at ${fmt(SWEEP_VALIDATIONS_PER_SECOND)}/s, latency ` +
+      'from when each was due:',
   );
   console.log(
-    `validations meanwhile: ${fmt(l.length)} arriving at ${fmt(SWEEP_VALIDATIONS_PER_SECOND)}/s, ` +
-      `latency from when each was due: p50 ${percentile(l, 0.5).toFixed(1)} ms, ` +
-      `p99 ${p99.toFixed(1)} ms (target < ${TARGET_P99_MS} ms) ${p99 < TARGET_P99_MS ? 'ok' : 'MISS'}, ` +
-      `max ${l[l.length - 1].toFixed(1)} ms`,
+    `  during the sweep (${fmt(l.length)}): ${latency(l)}; ` +
+      `p99 target < ${TARGET_P99_MS} ms ${p99 < TARGET_P99_MS ? 'ok' : 'MISS'}`,
   );
-  console.log(`\nsetup: ${setups.join('; ')}`);
-  console.log(`total ${((performance.now() - started) / 1000).toFixed(0)} s`);
+  console.log(
+    `  before it, no sweep, same machine (${fmt(sweep.baseline.length)}): ${latency(sweep.baseline)}`,
+  );
+  console.log(`\nloaded: ${setups.join('; ')}`);
+  console.log(
+    `total ${((performance.now() - started) / 1000).toFixed(0)} s, ` +
+      `load average at end ${loadavg()[0].toFixed(1)}`,
+  );
   if (failures > 0) {
     console.error(`${failures} failure(s): see above`);
     process.exit(1);
