@@ -69,16 +69,28 @@ export function decodeSessions(reply: unknown): StoredSession[] {
   return reply.map(decodeSession);
 }
 
-/** @internal */
-export function toEnded(session: StoredSession): EndedSession {
-  if (session.endedAt === null || session.endReason === null) {
+/** Decodes an ended session as the end and sweep scripts reply with it (`brief`). @internal */
+export function decodeEnded(reply: unknown): EndedSession {
+  if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected a session');
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), String(reply[i + 1]));
+  const id = map.get('id');
+  const userId = map.get('uid');
+  const endedAt = map.get('ea');
+  const endReason = map.get('er');
+  if (
+    id === undefined ||
+    userId === undefined ||
+    endedAt === undefined ||
+    endReason === undefined
+  ) {
     throw new Error('unexpected reply from Redis: the session was not ended');
   }
-  return {
-    id: session.id,
-    userId: session.userId,
-    tenantId: session.tenantId,
-    endReason: session.endReason,
-    endedAt: session.endedAt,
-  };
+  return { id, userId, tenantId: map.get('tid') ?? null, endReason, endedAt: Number(endedAt) };
+}
+
+/** @internal */
+export function decodeEndedList(reply: unknown): EndedSession[] {
+  if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected sessions');
+  return reply.map(decodeEnded);
 }

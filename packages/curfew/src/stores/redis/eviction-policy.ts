@@ -67,6 +67,14 @@ export async function checkRedisEvictionPolicy(
       ? client.nodes('master').map((server) => ({ node: nameOf(server), server }))
       : [{ node: nameOf(client), server: client }];
   const nodes = await Promise.all(servers.map(({ node, server }) => inspect(node, server)));
+  if (nodes.length === 0) {
+    // A Cluster client that has not connected yet knows no node: not having asked is not "safe".
+    return {
+      status: 'unknown',
+      nodes,
+      message: 'No Redis node to ask about its eviction policy yet: check it once connected.',
+    };
+  }
   const atRisk = nodes.filter((n) => n.atRisk === true);
   const unknown = nodes.filter((n) => n.atRisk === null);
   if (atRisk.length > 0) {

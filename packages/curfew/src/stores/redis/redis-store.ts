@@ -15,7 +15,13 @@ import {
   type UserScope,
 } from '../../core/store.js';
 import { type RedisClientLike, runScript } from './client.js';
-import { decodeSession, decodeSessions, encodeSession, toEnded } from './codec.js';
+import {
+  decodeEnded,
+  decodeEndedList,
+  decodeSession,
+  decodeSessions,
+  encodeSession,
+} from './codec.js';
 import { checkRedisEvictionPolicy, type RedisEvictionReport } from './eviction-policy.js';
 import {
   allBuckets,
@@ -406,7 +412,7 @@ export class RedisStore implements SessionStore {
         [...this.#base('', target.id), ...tail],
       );
     }
-    return reply === null ? null : toEnded(decodeSession(reply));
+    return reply === null ? null : decodeEnded(reply);
   }
 
   async endUserSessions(
@@ -428,7 +434,7 @@ export class RedisStore implements SessionStore {
         input.reason,
       ],
     );
-    return decodeSessions(reply).map(toEnded);
+    return decodeEndedList(reply);
   }
 
   async listUserSessions(
@@ -472,7 +478,7 @@ export class RedisStore implements SessionStore {
           ],
         ),
       );
-      for (const row of decodeSessions(reply[1])) ended.push(toEnded(row));
+      ended.push(...decodeEndedList(reply[1]));
       return { done: reply[0] === 1, phase: String(reply[2]), position: Number(reply[3]) };
     };
 

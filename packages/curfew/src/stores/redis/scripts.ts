@@ -60,6 +60,17 @@ local function reply(rec)
   return out
 end
 
+-- What a caller needs of an ended session (EndedSession): a fifth of the record, which matters
+-- when a sweep returns a hundred at a time.
+local function brief(rec)
+  local out = {'id', rec.id, 'uid', rec.uid, 'ea', rec.ea, 'er', rec.er}
+  if rec.tid then
+    out[#out + 1] = 'tid'
+    out[#out + 1] = rec.tid
+  end
+  return out
+end
+
 -- The ExpiryRule of core/store.ts: absolute first, then idle; returns the reason and the moment.
 local function expiry(rec, now, idle)
   local ax = tonumber(rec.ax)
@@ -284,7 +295,7 @@ return reply(rec)
 
 // ARGV[5] token hash ('' when found by id), [6] owner user id (''), [7] owner tenant mode
 // ('' any, 'n' none, 'v' the value), [8] tenant value, [9] now, [10] idle timeout, [11] reason.
-// Reply: the record as ended, or nil.
+// Reply: the ended session (brief), or nil.
 const END = `
 local b, id = target()
 if not b then return false end
@@ -295,11 +306,12 @@ if ARGV[6] ~= '' and rec.uid ~= ARGV[6] then return false end
 if not tenant_ok(rec, ARGV[7], ARGV[8]) then return false end
 local now = tonumber(ARGV[9])
 finish_many(b, {with_rule(rec, ARGV[11], now, opt(ARGV[10]))}, {}, now)
-return reply(rec)
+return brief(rec)
 `;
 
 // KEYS[1] the user index. ARGV[5] user key, [6] user id, [7] tenant mode, [8] tenant value,
-// [9] session id to keep (''), [10] now, [11] idle timeout, [12] reason. Reply: ended records.
+// [9] session id to keep (''), [10] now, [11] idle timeout, [12] reason. Reply: ended sessions
+// (brief).
 const END_USER = `
 local b = ARGV[3]
 local ukey = bkey(b, 'u:' .. ARGV[5])
@@ -318,7 +330,7 @@ end
 finish_many(b, ended, {}, now)
 if #stale > 0 then redis.call('SREM', ukey, unpack(stale)) end
 local out = {}
-for _, e in ipairs(ended) do out[#out + 1] = reply(e[1]) end
+for _, e in ipairs(ended) do out[#out + 1] = brief(e[1]) end
 return out
 `;
 
@@ -339,7 +351,7 @@ return out
 // [9] where in the bucket list to start (1-based), so that a caller continuing a sweep does not
 // look again at the buckets it has emptied.
 // Ends at most [8] expired sessions, examining at most [8] index entries.
-// Reply: {done, ended records, phase, position}; done = 1 when nothing due is left in those
+// Reply: {done, ended sessions (brief), phase, position}; done = 1 when nothing due is left in those
 // buckets; otherwise the phase ('a' or 'i') and bucket position to continue from.
 const SWEEP = `
 local buckets = list(ARGV[3])
@@ -368,7 +380,7 @@ local function drain(b, index, upto)
       end
     end
     finish_many(b, ended, gone, now)
-    for _, e in ipairs(ended) do out[#out + 1] = reply(e[1]) end
+    for _, e in ipairs(ended) do out[#out + 1] = brief(e[1]) end
     for _, rec in ipairs(fixed) do
       -- The index disagreed with the record: trust the record, so this entry is not due again.
       redis.call('ZADD', bkey(b, 'exp'), 'XX', rec.ax, member(rec))
