@@ -178,8 +178,9 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
     url: route.url,
     schema,
     ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access) }),
-    // An empty POST is validated as `{}`, so the answer names the missing field.
-    ...(route.body === undefined
+    // A POST without a body is taken as `{}` where every field is optional (a bulk revoke);
+    // elsewhere it answers 400 naming the body.
+    ...(route.body === undefined || (route.body.required as string[] | undefined)?.length
       ? {}
       : {
           preValidation: (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {

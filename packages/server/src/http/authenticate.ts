@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiKeyring } from '../api-keys.js';
 import { HttpProblem } from './problems.js';
 import type { RouteAccess } from './route.js';
@@ -17,27 +17,33 @@ const CHALLENGE = 'Bearer realm="curfew"';
 export function authenticate(
   keys: ApiKeyring,
   access: Exclude<RouteAccess, 'public'>,
-): (request: FastifyRequest) => Promise<void> {
-  return async (request) => {
+): (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void {
+  // Callback style: it runs on every request, and an async hook costs a promise each time.
+  return (request, _reply, done) => {
     const presented = bearerToken(request.headers.authorization);
     if (presented === null) {
-      throw new HttpProblem(
-        401,
-        'UNAUTHENTICATED',
-        'send an API key as Authorization: Bearer <key>',
-        { headers: { 'www-authenticate': CHALLENGE } },
+      done(
+        new HttpProblem(401, 'UNAUTHENTICATED', 'send an API key as Authorization: Bearer <key>', {
+          headers: { 'www-authenticate': CHALLENGE },
+        }),
       );
+      return;
     }
     const caller = keys.authenticate(presented);
     if (caller === null) {
-      throw new HttpProblem(401, 'UNAUTHENTICATED', 'the API key is not valid', {
-        headers: { 'www-authenticate': `${CHALLENGE}, error="invalid_token"` },
-      });
+      done(
+        new HttpProblem(401, 'UNAUTHENTICATED', 'the API key is not valid', {
+          headers: { 'www-authenticate': `${CHALLENGE}, error="invalid_token"` },
+        }),
+      );
+      return;
     }
     if (access === 'admin' && caller.tenantId !== null) {
-      throw new HttpProblem(403, 'FORBIDDEN', 'this operation needs an admin API key');
+      done(new HttpProblem(403, 'FORBIDDEN', 'this operation needs an admin API key'));
+      return;
     }
     request.caller = caller;
+    done();
   };
 }
 
