@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/core/events.js';
 import { type IssuedSession, SessionManager } from '../../src/core/manager.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
+import { BUCKET_SCRIPTS, POINTER_SCRIPTS, SINGLE_SCRIPTS } from '../../src/stores/redis/scripts.js';
 import { ManualClock } from '../../src/testing/index.js';
-import { deleteKeys, inspectKeys, scanKeys, uniquePrefix } from './redis.js';
+import { deleteKeys, inspectKeys, scanKeys, serversOf, uniquePrefix } from './redis.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -254,6 +255,103 @@ export function runRedisInvariants(options: {
         await deleteKeys(options.client(), prefix);
       }
     }, 180_000);
+
+    it('takes the documented number of round trips per operation', async () => {
+      const client = options.client();
+      const cluster = client.isCluster;
+      const prefix = uniquePrefix('trips');
+      let calls = 0;
+      // Every store command is an EVALSHA (or EVAL, the first time a server sees a script).
+      const counting = new Proxy(client, {
+        get(target, property) {
+          const value = Reflect.get(target, property);
+          if (property !== 'evalsha' && property !== 'eval') return value;
+          return (...args: unknown[]) => {
+            calls += 1;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const count = async (run: () => Promise<unknown>) => {
+        calls = 0;
+        await run();
+        return calls;
+      };
+      const clock = new ManualClock();
+      const policy = { activityWriteInterval: 0 };
+      const sessions = new SessionManager({
+        store: new RedisStore(counting, { prefix }),
+        clock: clock.now,
+        policy,
+      });
+      try {
+        // Load every script on every server first, so no count includes a NOSCRIPT retry.
+        const scripts = [SINGLE_SCRIPTS, BUCKET_SCRIPTS, POINTER_SCRIPTS].flatMap(Object.values);
+        for (const server of serversOf(client)) {
+          for (const script of scripts) await server.script('LOAD', script.source);
+        }
+
+        let issued: IssuedSession | undefined;
+        const create = await count(async () => {
+          issued = await sessions.create({ userId: 'trips' });
+        });
+        const { token, session } = issued!;
+        clock.advance(1);
+        const measured = {
+          create,
+          validate: await count(() => sessions.validate(token)),
+          validateCold: await count(() =>
+            new SessionManager({
+              store: new RedisStore(counting, { prefix }),
+              clock: clock.now,
+            }).validate(token),
+          ),
+          getSession: await count(() => sessions.getSession(session.id)),
+          list: await count(() => sessions.listUserSessions('trips')),
+          rotate: 0,
+          revoke: 0,
+          revokeUser: await count(() => sessions.revokeUserSessions('nobody')),
+          sweep: await count(() => sessions.sweepExpired()),
+          purge: await count(() => sessions.purgeEnded({ endedBefore: 0 })),
+        };
+        let rotated = '';
+        measured.rotate = await count(async () => {
+          rotated = (await sessions.rotate(token))!.token;
+        });
+        measured.revoke = await count(() => sessions.revoke(rotated));
+        // Single Redis: one script each. Cluster: pointer lookups (cached after the first use in
+        // a process), pointer claims, and one peek per bucket for sweeps and purges.
+        expect(measured).toEqual(
+          cluster
+            ? {
+                create: 3, // token and id pointers claimed in parallel, then the record
+                validate: 1,
+                validateCold: 2,
+                getSession: 1,
+                list: 1,
+                rotate: 4, // check, claim the new pointer, switch, drop the old pointer
+                revoke: 1,
+                revokeUser: 1,
+                sweep: 128, // a peek per bucket, in parallel; nothing due
+                purge: 128,
+              }
+            : {
+                create: 1,
+                validate: 1,
+                validateCold: 1,
+                getSession: 1,
+                list: 1,
+                rotate: 1,
+                revoke: 1,
+                revokeUser: 1,
+                sweep: 1,
+                purge: 1,
+              },
+        );
+      } finally {
+        await deleteKeys(client, prefix);
+      }
+    });
 
     it('reports its eviction policy for a start-up warning', async () => {
       const store = new RedisStore(options.client());
