@@ -96,6 +96,15 @@ try {
     CURFEW_API_KEYS: `bench:${KEY}`,
     CURFEW_SWEEP_INTERVAL: '0',
   });
+  // The same service on memory:, to show how much of the difference is the store.
+  const memoryServer = await start([here('../dist/cli.js'), 'serve'], {
+    CURFEW_HOST: '127.0.0.1',
+    CURFEW_PORT: '0',
+    CURFEW_STORE: 'memory:',
+    CURFEW_API_KEYS: `bench:${KEY}`,
+    CURFEW_SWEEP_INTERVAL: '0',
+    CURFEW_API_KEYS_FILE: join(dir, 'no-such-file'),
+  });
   const bareServer = await start([here('./bare-server.js')]);
 
   const created = await fetch(`${curfewServer.url}/v1/sessions`, {
@@ -106,15 +115,27 @@ try {
   const { token } = await created.json();
   const body = JSON.stringify({ token });
   const curfew = { title: 'curfew', body, headers: { authorization: `Bearer ${KEY}` } };
+  const createdInMemory = await fetch(`${memoryServer.url}/v1/sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: '42' }),
+  });
+  const memory = {
+    title: 'memory',
+    body: JSON.stringify({ token: (await createdInMemory.json()).token }),
+    headers: { authorization: `Bearer ${KEY}` },
+  };
   const bare = { title: 'bare', body, headers: {} };
 
   // Warm both up (JIT, SQLite page cache), then alternate rounds so drift hits both alike.
   await run(bareServer.url, { ...bare, seconds: 1 });
   await run(curfewServer.url, { ...curfew, seconds: 1 });
-  const results = { bare: [], curfew: [] };
+  await run(memoryServer.url, { ...memory, seconds: 1 });
+  const results = { bare: [], curfew: [], memory: [] };
   for (let round = 0; round < ROUNDS; round += 1) {
     results.bare.push(await measure(bareServer, { ...bare, seconds: SECONDS }));
     results.curfew.push(await measure(curfewServer, { ...curfew, seconds: SECONDS }));
+    results.memory.push(await measure(memoryServer, { ...memory, seconds: SECONDS }));
   }
   const best = (list) => list.reduce((a, b) => (b.rps > a.rps ? b : a));
   const b = best(results.bare);
@@ -133,6 +154,7 @@ try {
     `  ${name.padEnd(36)}${r.rps.toFixed(0).padStart(8)}${r.p50.toFixed(2).padStart(10)}${r.p99.toFixed(2).padStart(9)}${cpu(r).padStart(19)}`;
   console.log(row('bare Fastify route (fixed JSON body)', b));
   console.log(row('curfew serve, SQLite, touch: true', c));
+  console.log(row('curfew serve, memory: (reference)', best(results.memory)));
   console.log(
     `  ratio curfew / bare: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}: ${mark(ratio >= TARGET_RATIO)})`,
   );
