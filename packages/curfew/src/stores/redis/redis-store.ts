@@ -138,12 +138,31 @@ type Pointer = { bucket: string; id: string };
  * | sweep                          | 1 per 100 sessions | 1 peek per bucket, in parallel, + 1 per 100 sessions and bucket |
  * | purgeEnded                     | 1 per 100 sessions | 1 per bucket and 100 sessions, + pointer clean-up |
  *
- * Keys, their hash tags and their expiries are described with the key layout; in short, every
- * key has a TTL: a session's token pointer expires at its absolute expiry at the latest, its
- * record and indexes at the absolute expiry plus the audit retention, an ended session's record
- * at its end plus the retention. TTLs are computed from the `now` that the caller passes, never
- * from a clock of the store's own.
+ * Key layout (`P` the prefix, `b` a bucket 0…`buckets - 1` whose `{b}` is the hash tag, `uh` the
+ * first 128 bits of the SHA-256 of the user id in base64url, `id` the session id):
  *
+ * | key              | type   | holds                                                  | expires at (TTL set from the caller's `now`) |
+ * | ---------------- | ------ | ------------------------------------------------------ | -------------------------------------------- |
+ * | `P{b}:s:<id>`    | hash   | the session: `id th uid uh tid app ip ua c la ax ea er` (absent = null; times in ms) | live: absolute expiry + retention; ended: end + retention |
+ * | `P{b}:u:<uh>`    | set    | ids of the user's active sessions                      | extended to outlive every record it lists     |
+ * | `P{b}:exp`       | zset   | `uh:id` of the bucket's active sessions, by absolute expiry | likewise                                 |
+ * | `P{b}:act`       | zset   | `uh:id` of the bucket's active sessions, by last activity   | likewise                                 |
+ * | `P{b}:end`       | zset   | `uh:id` of the bucket's ended sessions, by end (for purges) | likewise                                 |
+ * | `Pt:<tokenHash>` | string | `b:id`, the session a token hash belongs to            | the absolute expiry, never later              |
+ * | `Pi:<id>`        | string | `b`, the bucket of a session id                        | absolute expiry + retention                   |
+ *
+ * A user's bucket is fixed by their id, so one user's records, their index and the bucket's
+ * sweep indexes share a hash slot: every change to a session, including a touch that moves it in
+ * `act`, is one script in one slot, and a sweep visits `buckets` fixed places. A tag per user
+ * would leave the sweep no global index to read without a second, cross-slot write on every
+ * touch. The two pointers sit in slots of their own, since a token hash or an id is all a caller
+ * has; scripts check the record's token hash again, so a stale pointer only ever reads as
+ * missing. Every key has a TTL; the token pointer, the one key that makes a session usable,
+ * expires by the absolute expiry, so no session outlives it even if nothing ever sweeps; the
+ * record outlives it by the audit retention, so a session that timed out stays on record. No
+ * clock of the store's own is read: TTLs are computed from the `now` the caller passes (at
+ * insert, the session's own times).
+
  * Differences from `MemoryStore` that come from Redis itself: once Redis's own time passes a
  * session's absolute expiry, its token pointer is gone, so validating it answers `missing` (the
  * manager's `not_found`) rather than `expired`; the sweep still ends the record with
