@@ -735,8 +735,8 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           [{ userId: '' }, 'userId'],
           [{ userId: 'x'.repeat(256) }, 'userId'],
           [{ userId: 42 }, 'userId'],
-        [{ userId: 'lone \ud800 surrogate' }, 'userId'],
-        [{ userId: 'u', tenantId: '\udc00' }, 'tenantId'],
+          [{ userId: 'lone \ud800 surrogate' }, 'userId'],
+          [{ userId: 'u', tenantId: '\udc00' }, 'tenantId'],
           [{ userId: 'u', tenantId: '' }, 'tenantId'],
           [{ userId: 'u', tenantId: 7 }, 'tenantId'],
           [{ userId: 'u', ipAddress: '999.1.1.1' }, 'ipAddress'],
@@ -797,11 +797,11 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         const exact = await cut.create({ userId: 'u', userAgent: 'abc😀tail' });
         secrets.add(exact.token);
         expect(exact.session.userAgent).toBe('abc😀');
-      // A lone surrogate cannot be stored as UTF-8: it is mended, and reads back as stored.
-      const lone = await cut.create({ userId: 'u', userAgent: 'a\ud800b' });
-      secrets.add(lone.token);
-      expect(lone.session.userAgent).toBe('a\ufffdb');
-      expect((await cut.getSession(lone.session.id))?.userAgent).toBe('a\ufffdb');
+        // A lone surrogate cannot be stored as UTF-8: it is mended, and reads back as stored.
+        const lone = await cut.create({ userId: 'u', userAgent: 'a\ud800b' });
+        secrets.add(lone.token);
+        expect(lone.session.userAgent).toBe('a\ufffdb');
+        expect((await cut.getSession(lone.session.id))?.userAgent).toBe('a\ufffdb');
       },
     );
 
