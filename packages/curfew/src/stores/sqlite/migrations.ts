@@ -156,7 +156,29 @@ export function configureConnection(db: SqliteDatabase, busyTimeout?: number): v
   if (wanted !== current) db.pragma(`busy_timeout = ${wanted}`);
   const mode = String(db.pragma('journal_mode', { simple: true })).toLowerCase();
   // An in-memory database cannot use WAL and needs no sharing; anything else is switched.
-  if (mode !== 'wal' && mode !== 'memory') db.pragma('journal_mode = WAL');
+  if (mode !== 'wal' && mode !== 'memory') switchToWal(db, wanted);
+}
+
+const WAL_RETRY_MS = 10;
+
+/**
+ * Switching to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at once, without its
+ * busy handler, when another process holds the file: so wait and retry here, for as long as the
+ * busy timeout allows, so that several processes opening a new file together all start.
+ */
+function switchToWal(db: SqliteDatabase, busyTimeout: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; ; waited += WAL_RETRY_MS) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== 'SQLITE_BUSY' || waited >= busyTimeout) throw error;
+      // A synchronous pause: the constructor is synchronous, and this counts waits, not time.
+      Atomics.wait(pause, 0, 0, WAL_RETRY_MS);
+    }
+  }
 }
 
 /**
