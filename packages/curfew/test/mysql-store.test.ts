@@ -12,7 +12,13 @@ import {
   MysqlStore,
   migrateMysql,
 } from '../src/stores/mysql/index.js';
-import { listUser, PURGE, SELECT_BY_HASH } from '../src/stores/mysql/statements.js';
+import {
+  LOCK_ABSOLUTE,
+  listUser,
+  PURGE,
+  SELECT_BY_HASH,
+  SWEEP_ABSOLUTE_CANDIDATES,
+} from '../src/stores/mysql/statements.js';
 import { ManualClock } from '../src/testing/index.js';
 import { SHARED_MARIADB, sharedMariadbAvailable, TestDatabase } from './support/mysql.js';
 
@@ -159,6 +165,15 @@ suite('MysqlStore migrations', () => {
     await expect(MysqlStore.open(pool, { migrate: false })).resolves.toBeInstanceOf(MysqlStore);
   });
 
+  it("refuses a table of the same name that is not curfew's, and records nothing", async () => {
+    const db = await database();
+    const pool = db.pool();
+    await pool.query('CREATE TABLE curfew_sessions (x INT)');
+    await expect(migrateMysql(pool)).rejects.toThrow(/Unknown column/);
+    const [versions] = await pool.query('SELECT version FROM curfew_migrations');
+    expect(versions).toEqual([]);
+  });
+
   it('refuses a database written by a newer curfew, and a pool without a database', async () => {
     const { pool } = await migrated();
     await pool.query(
@@ -234,9 +249,10 @@ suite('MysqlStore on MariaDB', () => {
     expect(await count(() => sessions.sweepExpired())).toEqual([
       'SET TRANSACTION ISOLATION LEVEL READ COMMITTED',
       'START TRANSACTION',
-      expect.stringMatching(/FOR UPDATE SKIP LOCKED$/),
-      expect.stringMatching(/FOR UPDATE SKIP LOCKED$/),
-      expect.stringMatching(/^UPDATE /), // bob's session, idle
+      expect.stringMatching(/^SELECT seq .* absolute_expires_at <= \? ORDER BY/), // none
+      expect.stringMatching(/^SELECT seq .* last_activity_at <= \?/), // bob's session, idle
+      expect.stringMatching(/WHERE seq IN \(\?\) .* FOR UPDATE SKIP LOCKED$/),
+      expect.stringMatching(/^UPDATE /),
       'COMMIT',
     ]);
     expect(await count(() => sessions.purgeEnded({ endedBefore: clock.now() }))).toEqual([
@@ -255,15 +271,22 @@ suite('MysqlStore on MariaDB', () => {
       if (i % 2 === 0) await sessions.revoke(token);
     }
     await pool.query('ANALYZE TABLE curfew_sessions');
-    const explain = async (sql: string, values: unknown[]) => {
+    const plan = async (sql: string, values: unknown[]) => {
       const [rows] = await pool.query(`EXPLAIN ${sql}`, values);
-      return (rows as Array<{ key: string | null }>)[0]?.key;
+      return (rows as Array<{ key: string | null; Extra: string }>)[0];
     };
+    const explain = async (sql: string, values: unknown[]) => (await plan(sql, values))?.key;
     expect(await explain(SELECT_BY_HASH, [hash])).toBe('curfew_sessions_token_hash');
     expect(await explain(listUser(true), ['user-1', 't', 0, null, null, 0, 10])).toBe(
       'curfew_sessions_user',
     );
     expect(await explain(PURGE, [Date.now() + MINUTE, 10])).toBe('curfew_sessions_absolute');
+    const later = Date.now() + 13 * 60 * MINUTE;
+    expect(await explain(SWEEP_ABSOLUTE_CANDIDATES, [later, 10])).toBe('curfew_sessions_absolute');
+    // The sweep locks by primary key only, in key order: no index entry locked, no sort.
+    const lock = await plan(LOCK_ABSOLUTE, [[1, 2, 3], later, 10]);
+    expect(lock).toMatchObject({ key: 'PRIMARY' });
+    expect(lock?.Extra).not.toMatch(/filesort/);
   });
 
   it('works whatever the pool does with rows and big numbers', async () => {

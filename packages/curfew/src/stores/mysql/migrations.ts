@@ -49,6 +49,11 @@ const MIGRATIONS: readonly Migration[] = [
         CONSTRAINT curfew_sessions_hash_hex CHECK (token_hash REGEXP '^[0-9a-f]{64}$'),
         CONSTRAINT curfew_sessions_end_pair CHECK ((ended_at IS NULL) = (end_reason IS NULL))
       ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE ${textCollation}`,
+      // IF NOT EXISTS would also accept someone else's table of that name: read every column
+      // the store uses, so that such a table fails the migration instead of the first request.
+      `SELECT seq, id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent,
+         created_at, last_activity_at, absolute_expires_at, ended_at, end_reason
+       FROM curfew_sessions WHERE 1 = 0`,
     ],
   },
 ];

@@ -30,8 +30,10 @@ import {
   END_ONE,
   endWithRuleParams,
   INSERT,
+  LOCK_ABSOLUTE,
   LOCK_BY_HASH,
   LOCK_BY_ID,
+  LOCK_IDLE,
   listUser,
   lockUser,
   PING,
@@ -39,8 +41,8 @@ import {
   ROTATE,
   SELECT_BY_HASH,
   SELECT_BY_ID,
-  SWEEP_ABSOLUTE,
-  SWEEP_IDLE,
+  SWEEP_ABSOLUTE_CANDIDATES,
+  SWEEP_IDLE_CANDIDATES,
   TOUCH,
 } from './statements.js';
 
@@ -82,6 +84,10 @@ const OPTIMISTIC_ATTEMPTS = 2;
 // Sessions are ended in chunks of this many ids per UPDATE, so that a large sweep batch never
 // builds one enormous statement.
 const END_CHUNK = 1_000;
+// A sweep reads up to this many times its batch in candidates (at most the batch plus
+// SWEEP_WINDOW_EXTRA), so that rows locked by other sweepers do not leave its batch short.
+const SWEEP_WINDOW_FACTOR = 4;
+const SWEEP_WINDOW_EXTRA = 20_000;
 const TOKEN_HASH = /^[0-9a-f]{64}$/;
 // Ids are stored as ASCII; comparing that column with anything else is an error in MySQL, not a
 // miss, so such an id is answered as missing before it reaches the server.
@@ -111,11 +117,13 @@ interface Plan<T> {
  * - sign out everywhere: **5** (`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`,
  *   `START TRANSACTION`, a locking read of the user's active sessions, one `UPDATE` per 1000 of
  *   them, `COMMIT`);
- * - sweep a batch: **5–6** (the same, with `FOR UPDATE SKIP LOCKED` reads of the absolute, then
- *   if the batch has room the idle expiries), so several instances sweep at once without waiting
- *   for or double-counting each other, and validations (plain reads) never wait for a sweep. A
- *   batch skips rows another transaction holds, so it can come back short while such rows wait
- *   for the next sweep (or the next validation, which ends them itself).
+ * - sweep a batch: **6–8** (the same transaction; for the absolute expiries, then if the batch
+ *   has room the idle ones: a plain read of candidates from the expiry index, and a
+ *   `FOR UPDATE SKIP LOCKED` read of those by primary key), so several instances sweep at once
+ *   without waiting for, deadlocking with or double-counting each other, and validations (plain
+ *   reads) never wait for a sweep. A batch skips rows another transaction holds, so it can come
+ *   back short while such rows wait for the next sweep (or the next validation, which ends them
+ *   itself).
  *
  * Activity writes only move `last_activity_at` forward and only on an active, unexpired row, so a
  * late write can neither move it back nor revive a session. Times are BIGINT epoch milliseconds;
@@ -289,6 +297,8 @@ export class MysqlStore implements SessionStore {
       idle,
       idle,
       now,
+      // LIMIT values travel as strings: older mysql2 sends JavaScript numbers as DOUBLE, which
+      // MySQL 8.0.22 and later refuse for a LIMIT placeholder.
       String(rule.limit),
     ];
     const result = await this.#bounded(() =>
@@ -299,19 +309,32 @@ export class MysqlStore implements SessionStore {
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
     const { now, idleTimeout, limit } = input;
+    // Room for rows other sweepers hold right now, so that a few sweeping at once still fill
+    // their batches; bounded, so that the id list stays a modest statement.
+    const window = Math.min(limit * SWEEP_WINDOW_FACTOR, limit + SWEEP_WINDOW_EXTRA);
     return this.#bounded((lease) =>
       inTransaction(lease, async (connection) => {
-        const absolute = await lockExpired(connection, SWEEP_ABSOLUTE, [now, String(limit)]);
+        const absolute = await lockExpired(
+          connection,
+          { sql: SWEEP_ABSOLUTE_CANDIDATES, values: [now, String(window)] },
+          { sql: LOCK_ABSOLUTE, values: [now] },
+          limit,
+        );
+        const room = limit - absolute.length;
         const idle =
-          absolute.length < limit && idleTimeout !== null
-            ? await lockExpired(connection, SWEEP_IDLE, [
-                now - idleTimeout,
-                now,
-                String(limit - absolute.length),
-              ])
+          room > 0 && idleTimeout !== null
+            ? await lockExpired(
+                connection,
+                {
+                  sql: SWEEP_IDLE_CANDIDATES,
+                  values: [now - idleTimeout, now, String(window)],
+                },
+                { sql: LOCK_IDLE, values: [now - idleTimeout, now] },
+                room,
+              )
             : [];
         // Absolute expiries first, then idle, each in creation order: MemoryStore's order.
-        const rows = [...absolute.sort(bySeq), ...idle.sort(bySeq)];
+        const rows = [...absolute, ...idle];
         const rule = { ...input, reason: 'idle_timeout' };
         await endLocked(connection, rows, rule);
         return rows.map((row) => toEnded(row, rule));
@@ -476,12 +499,22 @@ function toEnded(
   };
 }
 
+/**
+ * Locks up to `limit` expired rows for this transaction, skipping rows another holds: candidates
+ * by a plain read of the expiry index, then a locking read of those by primary key (in creation
+ * order).
+ */
 async function lockExpired(
   connection: MysqlPoolConnection,
-  sql: string,
-  values: MysqlValue[],
+  candidates: { sql: string; values: MysqlValue[] },
+  lock: { sql: string; values: MysqlValue[] },
+  limit: number,
 ): Promise<EndRow[]> {
-  return rowsOf(await connection.execute(read(sql), values)).map(decodeEndRow);
+  const found = rowsOf(await connection.execute(read(candidates.sql), candidates.values));
+  if (found.length === 0) return [];
+  const seqs = found.map((row) => Number(row[0]));
+  const locked = await connection.query(read(lock.sql), [seqs, ...lock.values, limit]);
+  return rowsOf(locked).map(decodeEndRow);
 }
 
 /** Ends rows this transaction has locked, with the same rule {@link toEnded} applies. */
@@ -499,8 +532,4 @@ async function endLocked(
   if (ended !== rows.length) {
     throw new Error('session rows changed while this transaction held their locks');
   }
-}
-
-function bySeq(a: EndRow, b: EndRow): number {
-  return a.seq - b.seq;
 }

@@ -74,20 +74,35 @@ export const listUser = (scoped: boolean) => `
   ORDER BY last_activity_at DESC, id
   LIMIT ?`;
 
-// The sweep's two halves, each walking its own index from the oldest expiry so that a batch never
-// reads live rows, and SKIP LOCKED so that concurrent sweepers take disjoint batches instead of
-// queueing behind each other. The hints pin the one right plan: with most rows expired (a backlog)
-// the optimiser may otherwise pick a scan that locks far more than the batch. The idle half leaves
-// out absolute expiries so that the halves never compete for the same rows.
-export const SWEEP_ABSOLUTE = `
-  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
+// The sweep's two halves, absolute expiries first. Each finds candidates with a plain read of its
+// own index (oldest expiry first, so a batch never reads live rows), then locks them by primary
+// key with SKIP LOCKED, so that concurrent sweepers take disjoint rows instead of queueing behind
+// each other. Locking through the secondary index instead deadlocked sweepers: InnoDB keeps the
+// lock it took on an index entry whose row it then skips, and the sweeper that owns the row needs
+// that entry to end it. By primary key, a sweep locks only rows it ends. The hints pin the one
+// right plan for the candidates: with most rows expired (a backlog) a scan would read far more.
+// Candidate parameters: the bound, then how many; lock parameters: ids, the bound(s), how many.
+export const SWEEP_ABSOLUTE_CANDIDATES = `
+  SELECT seq FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
   WHERE ended_at IS NULL AND absolute_expires_at <= ?
-  ORDER BY absolute_expires_at LIMIT ?
-  FOR UPDATE SKIP LOCKED`;
-export const SWEEP_IDLE = `
-  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (curfew_sessions_idle)
+  ORDER BY absolute_expires_at LIMIT ?`;
+export const SWEEP_IDLE_CANDIDATES = `
+  SELECT seq FROM curfew_sessions FORCE INDEX (curfew_sessions_idle)
   WHERE ended_at IS NULL AND last_activity_at <= ? AND absolute_expires_at > ?
-  ORDER BY last_activity_at LIMIT ?
+  ORDER BY last_activity_at LIMIT ?`;
+// Text protocol (`query`): the id list's length varies. The primary key is forced, since the
+// optimiser would otherwise often prefer the expiry index (and lock through it, the deadlock
+// above); ORDER BY that key, so the LIMIT stops the read instead of sorting (and locking) every
+// candidate first.
+export const LOCK_ABSOLUTE = `
+  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (PRIMARY)
+  WHERE seq IN (?) AND ended_at IS NULL AND absolute_expires_at <= ?
+  ORDER BY seq LIMIT ?
+  FOR UPDATE SKIP LOCKED`;
+export const LOCK_IDLE = `
+  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (PRIMARY)
+  WHERE seq IN (?) AND ended_at IS NULL AND last_activity_at <= ? AND absolute_expires_at > ?
+  ORDER BY seq LIMIT ?
   FOR UPDATE SKIP LOCKED`;
 
 export const PURGE = `
