@@ -56,6 +56,26 @@ export async function waitForPong(port: number, timeoutMs = 10_000): Promise<voi
   }
 }
 
+/** The process id of whatever redis-server answers on `port` (INFO server), or null. */
+function answeringPid(port: number): Promise<number | null> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (pid: number | null) => {
+      socket.destroy();
+      resolve(pid);
+    };
+    socket.setTimeout(1_000, () => done(null));
+    socket.once('error', () => done(null));
+    socket.once('connect', () => socket.write('INFO server\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      const match = /process_id:(\d+)/.exec(reply);
+      if (match !== null) done(Number(match[1]));
+    });
+  });
+}
+
 function pong(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ host: '127.0.0.1', port });
@@ -82,8 +102,20 @@ export async function startPrivateRedis(
   args: string[] = [],
   options: { port?: number; name?: string } = {},
 ): Promise<PrivateRedis> {
-  const port = options.port ?? (await freePort());
-  const dir = mkdtempSync(join(tmpdir(), `curfew-${options.name ?? 'redis'}-${port}-`));
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startOn(options.port ?? (await freePort()), args, options.name);
+    } catch (error) {
+      // Another test file took the port between the check and the bind: try another one.
+      if (options.port !== undefined || attempt >= 5 || !(error instanceof PortTaken)) throw error;
+    }
+  }
+}
+
+class PortTaken extends Error {}
+
+async function startOn(port: number, args: string[], name = 'redis'): Promise<PrivateRedis> {
+  const dir = mkdtempSync(join(tmpdir(), `curfew-${name}-${port}-`));
   let child: ChildProcess | null = null;
 
   const start = async () => {
@@ -112,6 +144,11 @@ export async function startPrivateRedis(
       if (child === started) child = null;
     });
     await waitForPong(port);
+    // The PONG must come from this process, not from another test's server on the same port.
+    if ((await answeringPid(port)) !== started.pid) {
+      started.kill('SIGKILL');
+      throw new PortTaken(`port ${port} is served by another redis-server`);
+    }
   };
 
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
@@ -124,7 +161,12 @@ export async function startPrivateRedis(
     clearTimeout(timer);
   };
 
-  await start();
+  try {
+    await start();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   return {
     port,
     dir,
