@@ -61,15 +61,23 @@ export const DEFAULT_APP_TYPE = 'control_panel';
 
 const APP_TYPE_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/**
+ * A lone surrogate cannot be stored as UTF-8 and PostgreSQL refuses NUL in text: refuse both
+ * here, as bad input, rather than let one store mangle them and another fail.
+ */
+function isStorableId(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length >= 1 &&
+    value.length <= 255 &&
+    value.isWellFormed() &&
+    !value.includes('\u0000')
+  );
+}
+
 /** @internal */
 export function checkUserId(value: unknown, field = 'userId'): string {
-  // A lone surrogate cannot be stored as UTF-8: refuse it rather than let a store mangle it.
-  if (
-    typeof value !== 'string' ||
-    value.length < 1 ||
-    value.length > 255 ||
-    !value.isWellFormed()
-  ) {
+  if (!isStorableId(value)) {
     throw invalidArgument(field, 'expected a string of 1 to 255 characters');
   }
   return value;
@@ -78,12 +86,7 @@ export function checkUserId(value: unknown, field = 'userId'): string {
 /** @internal */
 export function checkTenantId(value: unknown, field = 'tenantId'): string | null {
   if (value === undefined || value === null) return null;
-  if (
-    typeof value !== 'string' ||
-    value.length < 1 ||
-    value.length > 255 ||
-    !value.isWellFormed()
-  ) {
+  if (!isStorableId(value)) {
     throw invalidArgument(field, 'expected a string of 1 to 255 characters, or null');
   }
   return value;
@@ -121,7 +124,7 @@ export function truncateUserAgent(value: unknown, maxLength: number): string | n
   if (typeof value !== 'string') throw invalidArgument('userAgent', 'expected a string or null');
   // A user agent is client-supplied text kept for display: mend lone surrogates (to U+FFFD)
   // instead of refusing a sign-in over them, so every store round-trips it exactly.
-  const text = value.toWellFormed();
+  const text = value.toWellFormed().replaceAll('\u0000', '\ufffd');
   if (text.length <= maxLength) return text;
   let cut = text.slice(0, maxLength);
   const last = cut.charCodeAt(cut.length - 1);

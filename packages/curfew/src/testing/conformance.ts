@@ -737,6 +737,8 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           [{ userId: 42 }, 'userId'],
           [{ userId: 'lone \ud800 surrogate' }, 'userId'],
           [{ userId: 'u', tenantId: '\udc00' }, 'tenantId'],
+          [{ userId: 'nul\u0000byte' }, 'userId'],
+          [{ userId: 'u', tenantId: '\u0000' }, 'tenantId'],
           [{ userId: 'u', tenantId: '' }, 'tenantId'],
           [{ userId: 'u', tenantId: 7 }, 'tenantId'],
           [{ userId: 'u', ipAddress: '999.1.1.1' }, 'ipAddress'],
@@ -798,10 +800,10 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         secrets.add(exact.token);
         expect(exact.session.userAgent).toBe('abc😀');
         // A lone surrogate cannot be stored as UTF-8: it is mended, and reads back as stored.
-        const lone = await cut.create({ userId: 'u', userAgent: 'a\ud800b' });
+        const lone = await cut.create({ userId: 'u', userAgent: 'a\ud800b\u0000' });
         secrets.add(lone.token);
-        expect(lone.session.userAgent).toBe('a\ufffdb');
-        expect((await cut.getSession(lone.session.id))?.userAgent).toBe('a\ufffdb');
+        expect(lone.session.userAgent).toBe('a\ufffdb\ufffd');
+        expect((await cut.getSession(lone.session.id))?.userAgent).toBe('a\ufffdb\ufffd');
       },
     );
 
