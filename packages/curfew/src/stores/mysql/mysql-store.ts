@@ -84,10 +84,9 @@ const OPTIMISTIC_ATTEMPTS = 2;
 // Sessions are ended in chunks of this many ids per UPDATE, so that a large sweep batch never
 // builds one enormous statement.
 const END_CHUNK = 1_000;
-// A sweep reads up to this many times its batch in candidates (at most the batch plus
-// SWEEP_WINDOW_EXTRA), so that rows locked by other sweepers do not leave its batch short.
-const SWEEP_WINDOW_FACTOR = 4;
-const SWEEP_WINDOW_EXTRA = 20_000;
+// Pages of candidates a sweep reads, each the size of its batch, when other sweepers hold the
+// first ones: past that many batches in progress elsewhere, it ends short and leaves the rest.
+const SWEEP_PAGES = 4;
 const TOKEN_HASH = /^[0-9a-f]{64}$/;
 // Ids are stored as ASCII; comparing that column with anything else is an error in MySQL, not a
 // miss, so such an id is answered as missing before it reaches the server.
@@ -118,12 +117,12 @@ interface Plan<T> {
  *   `START TRANSACTION`, a locking read of the user's active sessions, one `UPDATE` per 1000 of
  *   them, `COMMIT`);
  * - sweep a batch: **6–8** (the same transaction; for the absolute expiries, then if the batch
- *   has room the idle ones: a plain read of candidates from the expiry index, and a
- *   `FOR UPDATE SKIP LOCKED` read of those by primary key), so several instances sweep at once
- *   without waiting for, deadlocking with or double-counting each other, and validations (plain
- *   reads) never wait for a sweep. A batch skips rows another transaction holds, so it can come
- *   back short while such rows wait for the next sweep (or the next validation, which ends them
- *   itself).
+ *   has room the idle ones: a plain read of a page of candidates from the expiry index, and a
+ *   `FOR UPDATE SKIP LOCKED` read of those by primary key; 2 more per further page when other
+ *   sweepers hold the first), so several instances sweep at once without waiting for,
+ *   deadlocking with or double-counting each other, and validations (plain reads) never wait for
+ *   a sweep. A batch skips rows another transaction holds, so it can come back short while such
+ *   rows wait for the next sweep (or the next validation, which ends them itself).
  *
  * Activity writes only move `last_activity_at` forward and only on an active, unexpired row, so a
  * late write can neither move it back nor revive a session. Times are BIGINT epoch milliseconds;
@@ -309,32 +308,26 @@ export class MysqlStore implements SessionStore {
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
     const { now, idleTimeout, limit } = input;
-    // Room for rows other sweepers hold right now, so that a few sweeping at once still fill
-    // their batches; bounded, so that the id list stays a modest statement.
-    const window = Math.min(limit * SWEEP_WINDOW_FACTOR, limit + SWEEP_WINDOW_EXTRA);
     return this.#bounded((lease) =>
       inTransaction(lease, async (connection) => {
-        const absolute = await lockExpired(
-          connection,
-          { sql: SWEEP_ABSOLUTE_CANDIDATES, values: [now, String(window)] },
-          { sql: LOCK_ABSOLUTE, values: [now] },
-          limit,
-        );
+        const absolute = await lockExpired(connection, limit, {
+          candidates: SWEEP_ABSOLUTE_CANDIDATES,
+          page: (after, size) => [now, ...after, size],
+          lock: LOCK_ABSOLUTE,
+          bounds: [now],
+        });
         const room = limit - absolute.length;
         const idle =
           room > 0 && idleTimeout !== null
-            ? await lockExpired(
-                connection,
-                {
-                  sql: SWEEP_IDLE_CANDIDATES,
-                  values: [now - idleTimeout, now, String(window)],
-                },
-                { sql: LOCK_IDLE, values: [now - idleTimeout, now] },
-                room,
-              )
+            ? await lockExpired(connection, room, {
+                candidates: SWEEP_IDLE_CANDIDATES,
+                page: (after, size) => [now - idleTimeout, ...after, now, size],
+                lock: LOCK_IDLE,
+                bounds: [now - idleTimeout, now],
+              })
             : [];
         // Absolute expiries first, then idle, each in creation order: MemoryStore's order.
-        const rows = [...absolute, ...idle];
+        const rows = [...absolute.sort(bySeq), ...idle.sort(bySeq)];
         const rule = { ...input, reason: 'idle_timeout' };
         await endLocked(connection, rows, rule);
         return rows.map((row) => toEnded(row, rule));
@@ -500,21 +493,40 @@ function toEnded(
 }
 
 /**
- * Locks up to `limit` expired rows for this transaction, skipping rows another holds: candidates
- * by a plain read of the expiry index, then a locking read of those by primary key (in creation
- * order).
+ * Locks up to `limit` expired rows for this transaction, skipping rows another holds: a page of
+ * candidates by a plain read of the expiry index, then a locking read of those by primary key;
+ * the next page only when other sweepers held too many of them.
  */
 async function lockExpired(
   connection: MysqlPoolConnection,
-  candidates: { sql: string; values: MysqlValue[] },
-  lock: { sql: string; values: MysqlValue[] },
   limit: number,
+  half: {
+    candidates: string;
+    /** The candidate query's values, given the page's start (expiry, expiry, seq) and size. */
+    page: (after: MysqlValue[], size: string) => MysqlValue[];
+    lock: string;
+    bounds: MysqlValue[];
+  },
 ): Promise<EndRow[]> {
-  const found = rowsOf(await connection.execute(read(candidates.sql), candidates.values));
-  if (found.length === 0) return [];
-  const seqs = found.map((row) => Number(row[0]));
-  const locked = await connection.query(read(lock.sql), [seqs, ...lock.values, limit]);
-  return rowsOf(locked).map(decodeEndRow);
+  const locked: EndRow[] = [];
+  let after: MysqlValue[] = [Number.MIN_SAFE_INTEGER, Number.MIN_SAFE_INTEGER, 0];
+  for (let page = 0; page < SWEEP_PAGES && locked.length < limit; page += 1) {
+    const found = rowsOf(
+      await connection.execute(read(half.candidates), half.page(after, String(limit))),
+    );
+    if (found.length === 0) break;
+    const seqs = found.map((row) => Number(row[0]));
+    const rows = await connection.query(read(half.lock), [
+      seqs,
+      ...half.bounds,
+      limit - locked.length,
+    ]);
+    locked.push(...rowsOf(rows).map(decodeEndRow));
+    const last = found[found.length - 1];
+    if (found.length < limit || last === undefined) break;
+    after = [Number(last[1]), Number(last[1]), Number(last[0])];
+  }
+  return locked;
 }
 
 /** Ends rows this transaction has locked, with the same rule {@link toEnded} applies. */
@@ -532,4 +544,8 @@ async function endLocked(
   if (ended !== rows.length) {
     throw new Error('session rows changed while this transaction held their locks');
   }
+}
+
+function bySeq(a: EndRow, b: EndRow): number {
+  return a.seq - b.seq;
 }

@@ -79,21 +79,26 @@ export const listUser = (scoped: boolean) => `
 // key with SKIP LOCKED, so that concurrent sweepers take disjoint rows instead of queueing behind
 // each other. Locking through the secondary index instead deadlocked sweepers: InnoDB keeps the
 // lock it took on an index entry whose row it then skips, and the sweeper that owns the row needs
-// that entry to end it. By primary key, a sweep locks only rows it ends. The hints pin the one
-// right plan for the candidates: with most rows expired (a backlog) a scan would read far more.
-// Candidate parameters: the bound, then how many; lock parameters: ids, the bound(s), how many.
+// that entry to end it. By primary key, a sweep locks only rows it ends. A sweeper whose
+// candidates are all held by others reads the next page of them, after the last (expiry, seq)
+// it saw: the index ends in the primary key, so that order is the index's own. The hints pin
+// the one right plan: with most rows expired (a backlog) a scan would read far more.
+// Parameters: the bound, the page's start (expiry, expiry, seq), [now,] how many.
 export const SWEEP_ABSOLUTE_CANDIDATES = `
-  SELECT seq FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
+  SELECT seq, absolute_expires_at FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
   WHERE ended_at IS NULL AND absolute_expires_at <= ?
-  ORDER BY absolute_expires_at LIMIT ?`;
+    AND (absolute_expires_at > ? OR (absolute_expires_at = ? AND seq > ?))
+  ORDER BY absolute_expires_at, seq LIMIT ?`;
 export const SWEEP_IDLE_CANDIDATES = `
-  SELECT seq FROM curfew_sessions FORCE INDEX (curfew_sessions_idle)
-  WHERE ended_at IS NULL AND last_activity_at <= ? AND absolute_expires_at > ?
-  ORDER BY last_activity_at LIMIT ?`;
+  SELECT seq, last_activity_at FROM curfew_sessions FORCE INDEX (curfew_sessions_idle)
+  WHERE ended_at IS NULL AND last_activity_at <= ?
+    AND (last_activity_at > ? OR (last_activity_at = ? AND seq > ?))
+    AND absolute_expires_at > ?
+  ORDER BY last_activity_at, seq LIMIT ?`;
 // Text protocol (`query`): the id list's length varies. The primary key is forced, since the
 // optimiser would otherwise often prefer the expiry index (and lock through it, the deadlock
 // above); ORDER BY that key, so the LIMIT stops the read instead of sorting (and locking) every
-// candidate first.
+// candidate first. Parameters: ids, the bound(s), how many.
 export const LOCK_ABSOLUTE = `
   SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (PRIMARY)
   WHERE seq IN (?) AND ended_at IS NULL AND absolute_expires_at <= ?
