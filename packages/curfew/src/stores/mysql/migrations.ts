@@ -1,4 +1,4 @@
-import { CurfewError } from '../../core/errors.js';
+import { CurfewError, invalidArgument } from '../../core/errors.js';
 import { type MysqlPool, type MysqlPoolConnection, type MysqlValue, read, rowsOf } from './pool.js';
 
 interface Migration {
@@ -136,9 +136,7 @@ export async function migrateMysql(
 ): Promise<MysqlMigrationResult> {
   const lockTimeout = options.lockTimeout ?? 60;
   if (!Number.isInteger(lockTimeout) || lockTimeout < 0) {
-    throw new CurfewError('INVALID_ARGUMENT', 'lockTimeout: expected whole seconds', {
-      field: 'lockTimeout',
-    });
+    throw invalidArgument('lockTimeout', 'expected whole seconds');
   }
   const connection = await pool.getConnection();
   let clean = false;

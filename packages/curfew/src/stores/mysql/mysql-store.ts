@@ -1,4 +1,4 @@
-import { CurfewError } from '../../core/errors.js';
+import { invalidArgument } from '../../core/errors.js';
 import {
   type EndedSession,
   type ExpiryRule,
@@ -203,17 +203,14 @@ export class MysqlStore implements SessionStore {
       typeof pool.execute !== 'function' ||
       typeof pool.getConnection !== 'function'
     ) {
-      throw new CurfewError(
-        'INVALID_ARGUMENT',
-        'pool: expected a mysql2 promise pool (createPool from mysql2/promise)',
-        { field: 'pool' },
+      throw invalidArgument(
+        'pool',
+        'expected a mysql2 promise pool (createPool from mysql2/promise)',
       );
     }
     const timeout = options.timeout ?? DEFAULT_TIMEOUT_MS;
     if (!Number.isInteger(timeout) || timeout < 0 || timeout > 2_147_483_647) {
-      throw new CurfewError('INVALID_ARGUMENT', 'timeout: expected whole milliseconds, or 0', {
-        field: 'timeout',
-      });
+      throw invalidArgument('timeout', 'expected whole milliseconds, or 0');
     }
     this.#pool = pool;
     this.#timeout = timeout;

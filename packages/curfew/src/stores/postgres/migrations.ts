@@ -1,4 +1,4 @@
-import { CurfewError } from '../../core/errors.js';
+import { CurfewError, invalidArgument } from '../../core/errors.js';
 import type { PostgresPool, PostgresPoolClient } from './pool.js';
 import { type PostgresTables, resolveTables } from './tables.js';
 
@@ -229,9 +229,7 @@ export function checkPool(pool: unknown): asserts pool is PostgresPool {
     typeof candidate.query !== 'function' ||
     typeof candidate.connect !== 'function'
   ) {
-    throw new CurfewError('INVALID_ARGUMENT', 'pool: expected a node-postgres (pg) Pool', {
-      field: 'pool',
-    });
+    throw invalidArgument('pool', 'expected a node-postgres (pg) Pool');
   }
 }
 
