@@ -45,29 +45,7 @@ import {
   stateOf,
 } from './session-flow.js';
 
-export type {
-  CarrierHeader,
-  CarrierIssue,
-  CarrierReadResult,
-  CarrierRequest,
-  SessionCarrier,
-} from '../carriers/carrier.js';
-export {
-  type CookieCarrierOptions,
-  createCookieCarrier,
-  DEFAULT_COOKIE_NAME,
-} from '../carriers/cookie.js';
-export {
-  type EndSessionOptions,
-  PROBLEM_CONTENT_TYPE,
-  type RequestSession,
-  SESSION_HEADERS,
-  type SessionIntegrationOptions,
-  type SessionProblem,
-  type SessionRefusal,
-  type SessionRouteOptions,
-  type StartedSession,
-} from './session-flow.js';
+export * from './public-api.js';
 
 declare global {
   // Express's own types merge this global interface into its Request.

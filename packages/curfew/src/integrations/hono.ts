@@ -42,29 +42,7 @@ import {
   stateOf,
 } from './session-flow.js';
 
-export type {
-  CarrierHeader,
-  CarrierIssue,
-  CarrierReadResult,
-  CarrierRequest,
-  SessionCarrier,
-} from '../carriers/carrier.js';
-export {
-  type CookieCarrierOptions,
-  createCookieCarrier,
-  DEFAULT_COOKIE_NAME,
-} from '../carriers/cookie.js';
-export {
-  type EndSessionOptions,
-  PROBLEM_CONTENT_TYPE,
-  type RequestSession,
-  SESSION_HEADERS,
-  type SessionIntegrationOptions,
-  type SessionProblem,
-  type SessionRefusal,
-  type SessionRouteOptions,
-  type StartedSession,
-} from './session-flow.js';
+export * from './public-api.js';
 
 /**
  * Options for the Hono {@link createSessionMiddleware}.
