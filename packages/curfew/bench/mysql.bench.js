@@ -1,36 +1,18 @@
-// How fast SessionManager.validate is on MysqlStore, next to its floor measured in the same run:
-// the very statement the store sends to validate (captured from the store: same text, same
-// prepared statement, same options), issued by hand through the bare mysql2 pool after hashing
-// the token as curfew does, and checked to be a live session.
-//
-// - 1 and 64 validations in flight, at 10,000 and at 1,000,000 stored sessions (two databases
-//   side by side). The clock is held still 1 s after the rows' last activity, so no activity
-//   write is due: the coalesced path, which all but one validation per session per minute
-//   takes. Both sizes, ours and floor, run in alternating slices in a rotating order, round
-//   after round; each ratio (ours/floor, and 1,000,000 against 10,000) is the median of the
-//   per-round ratios, so drift in the machine's load hits both sides of a ratio alike.
-// - Tokens are drawn from the ACTIVE set: the 10,000 sessions loaded first (live until the
-//   end), spread through the first pages of the table. At 1,000,000 they are one in a hundred
-//   of the stored rows, the rest being older sessions nobody is presenting right now. That is the
-//   question the target asks (does a big table slow validation down: deeper B-trees, more
-//   index to search). Drawing uniformly from all 1,000,000 instead measures whether the whole
-//   table fits the server's buffer pool, which depends on the server, not on curfew: that figure
-//   is printed too, ours and floor alike, for information.
-// - Then 1,000,000 expired sessions are swept through SessionManager in batches of 1,000 while
-//   validations of live sessions arrive at a fixed rate; their latency is measured from the
-//   moment each was due (open loop), so a stall cannot hide by delaying the next request. The
-//   same validations run alone for 10 s first: the machine's own latency at that rate, printed
-//   next to the sweep's, so the sweep's share can be told from the host's.
-//
-// Loopback only (MariaDB or MySQL on 127.0.0.1:3306, or the port in CURFEW_BENCH_MYSQL_PORT; root,
-// empty password), in databases of its own that are dropped at the end. Imports the built
-// library: `npm run build` first. Exits 1 when a count is wrong or a validation fails; a ratio
-// below target prints MISS.
-import { createHash } from 'node:crypto';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { createPool } from 'mysql2/promise';
 import { SessionManager } from '../dist/index.js';
 import { MysqlStore, migrateMysql } from '../dist/stores/mysql/index.js';
+import {
+  fmt,
+  median,
+  pct,
+  percentile,
+  printTable,
+  progress,
+  rate,
+  sha256,
+  token,
+} from './support/measure.js';
 
 const SMALL = 10_000;
 const LARGE = 1_000_000;
@@ -51,13 +33,6 @@ const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const NOW = T0 + 1_000; // every stored session last active at T0: no write due
 const DATABASE = `curfew_bench_${process.pid}`;
 const DATABASES = { small: `${DATABASE}_small`, large: `${DATABASE}_large` };
-
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const pct = (x) => `${(x * 100).toFixed(1)}%`;
-const progress = (message) => process.stderr.write(`… ${message}\n`);
-const sha256 = (token) => createHash('sha256').update(token, 'utf8').digest('hex');
-/** Session i's token: known without storing a million of them. */
-const token = (i) => `bench-token-${String(i).padStart(12, '0')}`;
 
 // Another loopback server (say, one with a bigger buffer pool) can be named by port.
 const PORT = Number(process.env.CURFEW_BENCH_MYSQL_PORT ?? 3306);
@@ -156,31 +131,6 @@ async function captureValidateStatement(pool) {
     throw new Error('the floor would not send what the store sends');
   }
   return captured.statement;
-}
-
-/** Runs `step` with `inFlight` callers for about `ms`; returns operations per second. */
-async function rate(step, inFlight, ms) {
-  let ops = 0;
-  const start = performance.now();
-  const end = start + ms;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < end) {
-        await step();
-        ops += 1;
-      }
-    }),
-  );
-  return (ops / (performance.now() - start)) * 1000;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
 let failures = 0;
@@ -348,18 +298,6 @@ async function sweepUnderLoad(pool, liveCount) {
   const sweepMs = performance.now() - started;
   batches.sort((a, b) => a - b);
   return { swept, sweepMs, baseline, ...during, batches };
-}
-
-function printTable(header, lines, rightAligned) {
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const line = (cells) =>
-    cells
-      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const l of lines) console.log(line(l));
 }
 
 async function main() {

@@ -1,26 +1,19 @@
-// How fast SessionManager.validate is on PostgresStore, next to its floor measured in the same
-// run: the very statement the store sends (same text, same prepared-statement name, same
-// values), issued by hand through the bare pg pool, after hashing the token as curfew does.
-//
-// - 1 and 64 validations in flight, on a table of 10,000 and one of 1,000,000 sessions, both
-//   loaded side by side. Tokens are drawn at random from the whole table. The clock is held
-//   still 1 s after the rows' last activity, so no activity write is due: the coalesced path,
-//   which all but one validation per session per minute takes. Ours and floor, at both sizes,
-//   run in alternating slices round after round in an order that rotates; every ratio and
-//   slowdown is the median of per-round values, so drift (other load, caches) hits both sides.
-// - Then 1,000,000 expired sessions are swept through SessionManager in batches of 1,000 while
-//   validations of live sessions arrive at a fixed rate; their latency is measured from the
-//   moment each was due (open loop), so a stall cannot hide by delaying the next request.
-//
-// Loopback only (127.0.0.1:5432, database `test`, user `postgres`), in schemas of its own that
-// are dropped at the end, Ctrl-C included. Imports the built library: `npm run build` first.
-// Exits 1 when a count is wrong or a validation fails; a figure off target prints MISS.
-import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import pg from 'pg';
 import { SessionManager } from '../dist/index.js';
 import { migratePostgres, PostgresStore } from '../dist/stores/postgres/index.js';
+import {
+  fmt,
+  median,
+  pct,
+  percentile,
+  printTable,
+  progress,
+  rate,
+  sha256,
+  token,
+} from './support/measure.js';
 
 const SMALL = 10_000;
 const LARGE = 1_000_000;
@@ -47,12 +40,6 @@ const SCHEMAS = {
 };
 
 const require = createRequire(import.meta.url);
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const pct = (x) => `${(x * 100).toFixed(1)}%`;
-const progress = (message) => process.stderr.write(`… ${message}\n`);
-const sha256 = (token) => createHash('sha256').update(token, 'utf8').digest('hex');
-/** Session i's token: known without keeping a million of them. */
-const token = (i) => `bench-token-${String(i).padStart(12, '0')}`;
 const TOKEN_SQL = `'bench-token-' || lpad(i::text, 12, '0')`;
 
 const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
@@ -159,31 +146,6 @@ async function captureValidateStatement(schema) {
     throw new Error('the floor would not send what the store sends');
   }
   return { name: captured.name, text: captured.text };
-}
-
-/** Runs `step` with `inFlight` callers for about `ms`; returns operations per second. */
-async function rate(step, inFlight, ms) {
-  let ops = 0;
-  const start = performance.now();
-  const end = start + ms;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < end) {
-        await step();
-        ops += 1;
-      }
-    }),
-  );
-  return (ops / (performance.now() - start)) * 1000;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
 }
 
 let failures = 0;
@@ -356,18 +318,6 @@ async function sweepUnderLoad(schema, liveCount) {
     active: rows[0].active,
     ended: rows[0].ended,
   };
-}
-
-function printTable(header, lines, rightAligned) {
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const line = (cells) =>
-    cells
-      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const l of lines) console.log(line(l));
 }
 
 async function main() {

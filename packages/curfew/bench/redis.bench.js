@@ -19,7 +19,7 @@
 // on spare ports and always stops. Imports the built library: `npm run build` first.
 // Exits 1 when a count is wrong or a validation fails; a ratio below target prints MISS.
 import { spawn } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
@@ -30,6 +30,16 @@ import { encodeSession } from '../dist/stores/redis/codec.js';
 import { RECOMMENDED_REDIS_OPTIONS, RedisStore } from '../dist/stores/redis/index.js';
 import { placeUser } from '../dist/stores/redis/key-layout.js';
 import { LUA_LIBRARY, SINGLE_SCRIPTS } from '../dist/stores/redis/scripts.js';
+import {
+  fmt,
+  median,
+  pct,
+  percentile,
+  printTable,
+  rate,
+  sha256,
+  token,
+} from './support/measure.js';
 
 const SMALL = 10_000;
 const LARGE = 1_000_000;
@@ -53,14 +63,9 @@ const RETENTION = 30 * 24 * HOUR;
 const SWEEP_AT = T0 + 13 * HOUR; // every stored session is past its absolute expiry
 const PREFIX = 'curfew:';
 
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const pct = (x) => `${(x * 100).toFixed(1)}%`;
 const began = performance.now();
 const progress = (message) =>
   process.stderr.write(`… ${((performance.now() - began) / 1000).toFixed(0)} s: ${message}\n`);
-const sha256 = (token) => createHash('sha256').update(token, 'utf8').digest('hex');
-/** Session i's token: known without storing a million of them. */
-const token = (i) => `bench-token-${String(i).padStart(12, '0')}`;
 
 // ---------------------------------------------------------------------------------------------
 // Private redis-servers, always stopped: at the end, on an error, on Ctrl-C.
@@ -245,32 +250,6 @@ async function load(server, size) {
 // ---------------------------------------------------------------------------------------------
 // Measurement.
 
-/** Runs `step` with `inFlight` callers for about `ms`; operations per second. */
-async function timeSlice(step, inFlight, ms) {
-  let ops = 0;
-  const start = performance.now();
-  const deadline = start + ms;
-  await Promise.all(
-    Array.from({ length: inFlight }, async () => {
-      while (performance.now() < deadline) {
-        await step();
-        ops += 1;
-      }
-    }),
-  );
-  return (ops / (performance.now() - start)) * 1000;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
-function percentile(values, p) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))];
-}
-
 function contestants(target) {
   const sessions = new SessionManager({ store: target.store, clock: () => NOW });
   const validate = SINGLE_SCRIPTS.validate;
@@ -304,8 +283,8 @@ function contestants(target) {
 async function compare(targets, inFlight) {
   const runs = targets.map((target) => contestants(target));
   for (const run of runs) {
-    await timeSlice(run.ours, inFlight, SLICE_MS / 2); // warm both paths
-    await timeSlice(run.floor, inFlight, SLICE_MS / 2);
+    await rate(run.ours, inFlight, SLICE_MS / 2); // warm both paths
+    await rate(run.floor, inFlight, SLICE_MS / 2);
   }
   const samples = runs.map(() => ({ ours: [], floor: [], ratio: [] }));
   const slowdowns = [];
@@ -316,11 +295,11 @@ async function compare(targets, inFlight) {
       let ours;
       let floor;
       if ((round + position) % 2 === 0) {
-        ours = await timeSlice(run.ours, inFlight, SLICE_MS);
-        floor = await timeSlice(run.floor, inFlight, SLICE_MS);
+        ours = await rate(run.ours, inFlight, SLICE_MS);
+        floor = await rate(run.floor, inFlight, SLICE_MS);
       } else {
-        floor = await timeSlice(run.floor, inFlight, SLICE_MS);
-        ours = await timeSlice(run.ours, inFlight, SLICE_MS);
+        floor = await rate(run.floor, inFlight, SLICE_MS);
+        ours = await rate(run.ours, inFlight, SLICE_MS);
       }
       samples[i].ours.push(ours);
       samples[i].floor.push(floor);
@@ -380,13 +359,14 @@ async function openLoop(sessions, tokens, work) {
     clearInterval(ticker);
   }
   while (pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
+  const sorted = [...latencies].sort((a, b) => a - b);
   return {
     result,
     validations: latencies.length,
     failures,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    max: latencies.reduce((a, b) => Math.max(a, b), 0),
+    p50: percentile(sorted, 0.5),
+    p99: percentile(sorted, 0.99),
+    max: sorted.at(-1) ?? 0,
   };
 }
 
@@ -423,18 +403,6 @@ async function sweepUnderLoad(target) {
     sweepScripts: scripts,
     usecPerSweepScript: (after.usec - before.usec) / Math.max(1, scripts),
   };
-}
-
-function printTable(header, lines, rightAligned) {
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const line = (cells) =>
-    cells
-      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const l of lines) console.log(line(l));
 }
 
 async function main() {

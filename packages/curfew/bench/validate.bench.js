@@ -13,7 +13,7 @@
 // count is wrong (those are exact); a ratio below target is printed as MISS, not failed on.
 //
 // Imports the built library: `npm run bench` at the root builds first.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
@@ -26,6 +26,7 @@ import {
   SessionManager,
 } from '../dist/index.js';
 import { SqliteStore } from '../dist/stores/sqlite/index.js';
+import { fmt, median, pct, printTable, progress, sha256 } from './support/measure.js';
 
 const SMALL = 10_000;
 const LARGE = 1_000_000;
@@ -40,11 +41,6 @@ const TARGET_SLOWDOWN = 0.3;
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 let now = T0;
 const clock = () => now;
-
-const sha256 = (token) => createHash('sha256').update(token, 'utf8').digest('hex');
-const fmt = (n) => Math.round(n).toLocaleString('en-US');
-const pct = (x) => `${(x * 100).toFixed(1)}%`;
-const progress = (message) => process.stderr.write(`… ${message}\n`);
 
 /** The rows of a table of `size` sessions; the working set's tokens are known, evenly spaced. */
 function* sessionRows(size, tokens) {
@@ -174,11 +170,6 @@ function timeSync(step, ms) {
   return (ops / elapsed) * 1000;
 }
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
-}
-
 /** What one slice runs for a target in a mode: ours through SessionManager, and the floor. */
 function contestants(target, mode) {
   let next = 0;
@@ -298,18 +289,6 @@ function sqliteSettings(db) {
     `synchronous=${['OFF', 'NORMAL', 'FULL', 'EXTRA'][pragma('synchronous')]}, ` +
     `cache_size=${pragma('cache_size')}, page_size=${pragma('page_size')}; file in ${tmpdir()}`
   );
-}
-
-function printTable(header, lines, rightAligned) {
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const line = (cells) =>
-    cells
-      .map((c, i) => (rightAligned.includes(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
-      .join('  ')
-      .trimEnd();
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const l of lines) console.log(line(l));
 }
 
 async function main() {
