@@ -43,6 +43,7 @@ export {
   type ExpiryRule,
   findExpiry,
   matchesOwner,
+  type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { type Duration, parseDuration } from './duration.js';
 import { checkEndReason, type EndReason } from './end-reason.js';
 import { CurfewError, invalidArgument } from './errors.js';
 import type { Logger, SessionEvent, SessionEventListener } from './events.js';
@@ -20,6 +21,7 @@ import {
   type ExpiryRule,
   findExpiry,
   matchesOwner,
+  type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
@@ -546,6 +548,34 @@ export class SessionManager {
       if (deleted < limit) break;
     }
     return total;
+  }
+
+  /**
+   * Counts for an operator's report: sessions valid now, and sessions that ended within the last
+   * `endedWithin` (default 24 h), by end reason. It may scan the store, so call it from a report
+   * or a periodic job, not per request. Throws `INVALID_ARGUMENT` (field `store`) for a custom
+   * store without `countSessions`.
+   *
+   * @example
+   * ```ts
+   * const { active, endedByReason } = await sessions.countSessions({ endedWithin: '24h' });
+   * console.log(`${active} active; ${endedByReason.logout ?? 0} logouts today`);
+   * ```
+   */
+  async countSessions(
+    options: { endedWithin?: Duration } = {},
+  ): Promise<SessionCounts & { endedSince: Date }> {
+    const store = this.#store;
+    if (typeof store.countSessions !== 'function') {
+      throw invalidArgument('store', 'this store cannot count sessions (no countSessions method)');
+    }
+    const window = parseDuration(options?.endedWithin ?? '24h', 'endedWithin');
+    const now = this.#now();
+    const endedSince = now - window;
+    const counts = await this.#call('countSessions', () =>
+      store.countSessions!({ ...this.#rule(now), endedSince }),
+    );
+    return { ...counts, endedSince: new Date(endedSince) };
   }
 
   /**

@@ -188,8 +188,30 @@ export interface SessionStore {
    */
   purgeEnded(input: { endedBefore: number; limit: number }): Promise<number>;
 
+  /**
+   * Counts for an operator's report: sessions valid under the rule, and sessions that ended in
+   * `[endedSince, now]`, by end reason. Read only; it may scan, so it is not for request paths.
+   * Optional for custom stores; every store curfew ships has it.
+   */
+  countSessions?(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts>;
+
   /** Resolves when the store can serve requests; throws otherwise. Used by readiness checks. */
   ping?(): Promise<void>;
+}
+
+/**
+ * What {@link SessionStore.countSessions} reports.
+ *
+ * @example
+ * ```ts
+ * const counts: SessionCounts = { active: 12, endedByReason: { logout: 3, idle_timeout: 1 } };
+ * ```
+ */
+export interface SessionCounts {
+  /** Sessions valid now: active and within both timeouts. */
+  active: number;
+  /** Sessions ended in the window, by end reason; reasons with none are left out. */
+  endedByReason: Partial<Record<EndReason, number>>;
 }
 
 /**

@@ -4,6 +4,7 @@ import {
   type ExpiryRule,
   findExpiry,
   matchesOwner,
+  type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
@@ -133,6 +134,19 @@ export class MemoryStore implements SessionStore {
     return [...absolute, ...idle]
       .slice(0, input.limit)
       .map((row) => endWithRule(row, { ...input, reason: 'idle_timeout' }));
+  }
+
+  async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
+    const counts: Required<SessionCounts> = { active: 0, endedByReason: {} };
+    for (const row of this.#byId.values()) {
+      if (row.endedAt === null) {
+        if (findExpiry(row, input) === null) counts.active += 1;
+      } else if (row.endedAt >= input.endedSince && row.endedAt <= input.now) {
+        const reason = row.endReason!;
+        counts.endedByReason[reason] = (counts.endedByReason[reason] ?? 0) + 1;
+      }
+    }
+    return counts;
   }
 
   async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {

@@ -39,6 +39,7 @@ export type ConformanceCase =
   | 'rotate'
   | 'sweep'
   | 'purge'
+  | 'count'
   | 'round-trip'
   | 'hash-only'
   | 'duplicate-hash'
@@ -631,6 +632,45 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await sessions.validate(active.token)).valid).toBe(true);
       expect(await sessions.purgeEnded({ endedBefore: cutoff + 10 * 24 * HOUR })).toBe(1);
       expect((await sessions.validate(active.token)).valid).toBe(true);
+    });
+
+    test('count', 'counts valid sessions and those ended in the window, by reason', async () => {
+      if (typeof current.store.countSessions !== 'function') {
+        throw new Error('countSessions is missing; skip this case for a store without it');
+      }
+      const sessions = manager(); // the default: idle 30 min, absolute 12 h
+      const start = clock.now();
+      const loggedOut = await create(sessions, 'user-1');
+      const kept = await create(sessions, 'user-2', 'tenant-a');
+      const idle = await create(sessions, 'user-3');
+      await sessions.revoke(loggedOut.token);
+      clock.advance(20 * MINUTE);
+      await sessions.touch(kept.token);
+      clock.advance(11 * MINUTE);
+      // `idle` expired at start + 30 min but nothing has ended it yet: not valid, not ended.
+      expect(await sessions.countSessions({ endedWithin: '1h' })).toMatchObject({
+        active: 1,
+        endedByReason: { logout: 1 },
+      });
+      await sessions.sweepExpired();
+      const all = await sessions.countSessions({ endedWithin: '1h' });
+      expect(all).toEqual({
+        active: 1,
+        endedByReason: { logout: 1, idle_timeout: 1 },
+        endedSince: new Date(clock.now() - HOUR),
+      });
+      // The window is inclusive at both ends: the idle end is recorded at start + 30 min.
+      const since = clock.now() - (start + 30 * MINUTE);
+      expect((await sessions.countSessions({ endedWithin: since })).endedByReason).toEqual({
+        idle_timeout: 1,
+      });
+      expect((await sessions.countSessions({ endedWithin: since - 1 })).endedByReason).toEqual({});
+      await sessions.revokeUserSessions('user-2', { reason: 'password_change' });
+      expect(await sessions.countSessions({ endedWithin: '1h' })).toMatchObject({
+        active: 0,
+        endedByReason: { logout: 1, idle_timeout: 1, password_change: 1 },
+      });
+      expect((await sessions.validate(idle.token)).valid).toBe(false);
     });
 
     test(

@@ -4,6 +4,7 @@ import {
   type EndedSession,
   type ExpiryRule,
   findExpiry,
+  type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
@@ -116,6 +117,8 @@ export class SqliteStore implements SessionStore {
   readonly #listUserInTenant: SqliteStatement;
   readonly #sweep: SqliteStatement;
   readonly #purge: SqliteStatement;
+  readonly #countActive: SqliteStatement;
+  readonly #countEnded: SqliteStatement;
   readonly #ping: SqliteStatement;
   readonly #validateLocked: SqliteTransaction<[string, StoreValidateInput], StoreValidateResult>;
 
@@ -217,6 +220,15 @@ export class SqliteStore implements SessionStore {
         SELECT rowid FROM curfew_sessions
         WHERE ended_at IS NOT NULL AND ended_at < @endedBefore
         ORDER BY ended_at LIMIT @limit)`);
+    // Reports only: both walk a partial index (active rows by absolute expiry, ended by end time).
+    this.#countActive = prepare(`
+      SELECT count(*) AS n FROM curfew_sessions
+      WHERE ended_at IS NULL AND absolute_expires_at > @now
+        AND (@idle IS NULL OR last_activity_at > @now - @idle)`);
+    this.#countEnded = prepare(`
+      SELECT end_reason AS reason, count(*) AS n FROM curfew_sessions
+      WHERE ended_at IS NOT NULL AND ended_at >= @since AND ended_at <= @now
+      GROUP BY end_reason`);
     this.#ping = prepare('SELECT 1');
     // Only for a validation whose write lost a race: under the write lock nothing can change
     // between the read and the write, so the second try always settles.
@@ -313,6 +325,16 @@ export class SqliteStore implements SessionStore {
 
   async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {
     return this.#purge.run({ endedBefore: input.endedBefore, limit: input.limit }).changes;
+  }
+
+  async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
+    const params = { now: input.now, idle: input.idleTimeout, since: input.endedSince };
+    const { n } = this.#countActive.get(params) as { n: number };
+    const ended = this.#countEnded.all(params) as { reason: EndReason; n: number }[];
+    return {
+      active: n,
+      endedByReason: Object.fromEntries(ended.map((row) => [row.reason, row.n])),
+    };
   }
 
   async ping(): Promise<void> {
