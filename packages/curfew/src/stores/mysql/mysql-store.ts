@@ -1,9 +1,11 @@
+import type { EndReason } from '../../core/end-reason.js';
 import { invalidArgument } from '../../core/errors.js';
 import {
   type EndedSession,
   type ExpiryRule,
   findExpiry,
   matchesOwner,
+  type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
@@ -26,6 +28,8 @@ import {
 } from './pool.js';
 import { decodeEndRow, decodeSession, type EndRow, insertValues, type SessionRow } from './rows.js';
 import {
+  COUNT_ACTIVE,
+  COUNT_ENDED,
   END_LOCKED,
   END_ONE,
   endWithRuleParams,
@@ -337,6 +341,22 @@ export class MysqlStore implements SessionStore {
       this.#pool.execute({ sql: PURGE }, [input.endedBefore, String(input.limit)]),
     );
     return affectedRows(result);
+  }
+
+  async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
+    const { now, idleTimeout: idle } = input;
+    const [active, ended] = await this.#bounded(() =>
+      Promise.all([
+        this.#pool.execute(read(COUNT_ACTIVE), [now, idle, idle, now]),
+        this.#pool.execute(read(COUNT_ENDED), [input.endedSince, now]),
+      ]),
+    );
+    return {
+      active: Number(rowsOf(active)[0]![0]),
+      endedByReason: Object.fromEntries(
+        rowsOf(ended).map(([reason, n]) => [reason as EndReason, Number(n)]),
+      ),
+    };
   }
 
   async ping(): Promise<void> {

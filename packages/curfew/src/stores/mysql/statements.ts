@@ -113,4 +113,16 @@ export const LOCK_IDLE = `
 export const PURGE = `
   DELETE FROM curfew_sessions WHERE ended_at < ? ORDER BY ended_at LIMIT ?`;
 
+// Reports only. The absolute index starts with ended_at, so the active count reads only active
+// rows; the ended count reads ended rows through the same index's ended_at prefix.
+// COUNT_ACTIVE: now, idle, idle, now. COUNT_ENDED: since, now.
+export const COUNT_ACTIVE = `
+  SELECT count(*) FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
+  WHERE ended_at IS NULL AND absolute_expires_at > ?
+    AND (? IS NULL OR last_activity_at + ? > ?)`;
+export const COUNT_ENDED = `
+  SELECT end_reason, count(*) FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
+  WHERE ended_at >= ? AND ended_at <= ?
+  GROUP BY end_reason`;
+
 export const PING = 'SELECT 1';

@@ -4,6 +4,7 @@ import { invalidArgument } from '../../core/errors.js';
 import type {
   EndedSession,
   ExpiryRule,
+  SessionCounts,
   SessionOwner,
   SessionStore,
   StoredSession,
@@ -187,6 +188,8 @@ export class PostgresStore implements SessionStore {
       endById: statement(sql.endById),
       sweep: statement(sql.sweep),
       purge: statement(sql.purge),
+      countActive: statement(sql.countActive),
+      countEnded: statement(sql.countEnded),
       ping: statement(sql.ping),
     };
     this.#endUser = variants(sql.endUser);
@@ -314,6 +317,19 @@ export class PostgresStore implements SessionStore {
   async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {
     const { rowCount } = await this.#run(this.#statements.purge, [input.endedBefore, input.limit]);
     return rowCount ?? 0;
+  }
+
+  async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
+    const [active, ended] = await Promise.all([
+      this.#run(this.#statements.countActive, [input.now, input.idleTimeout]),
+      this.#run(this.#statements.countEnded, [input.endedSince, input.now]),
+    ]);
+    // count(*) is a bigint, which node-postgres returns as a string.
+    const rows = ended.rows as { reason: EndReason; n: string }[];
+    return {
+      active: Number((active.rows[0] as { n: string }).n),
+      endedByReason: Object.fromEntries(rows.map((row) => [row.reason, Number(row.n)])),
+    };
   }
 
   async ping(): Promise<void> {

@@ -16,6 +16,8 @@ export interface PostgresStatements {
   listUser: TenantVariants;
   sweep: string;
   purge: string;
+  countActive: string;
+  countEnded: string;
   ping: string;
 }
 
@@ -238,6 +240,16 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
     },
     sweep,
     purge,
+    // Reports only. countActive: $1 now, $2 idle. countEnded: $1 since, $2 now. Each walks a
+    // partial index (active rows by absolute expiry; ended rows by end time).
+    countActive: `
+      SELECT count(*) AS n FROM ${t}
+      WHERE ended_at IS NULL AND absolute_expires_at > $1::bigint
+        AND ($2::bigint IS NULL OR last_activity_at > $1::bigint - $2::bigint)`,
+    countEnded: `
+      SELECT end_reason AS reason, count(*) AS n FROM ${t}
+      WHERE ended_at IS NOT NULL AND ended_at >= $1::bigint AND ended_at <= $2::bigint
+      GROUP BY end_reason`,
     ping: 'SELECT 1',
   };
 }

@@ -1,10 +1,12 @@
 import { type Duration, parseDuration } from '../../core/duration.js';
+import type { EndReason } from '../../core/end-reason.js';
 import { invalidArgument } from '../../core/errors.js';
 import {
   type EndedSession,
   type ExpiryRule,
   findExpiry,
   matchesOwner,
+  type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
@@ -38,7 +40,13 @@ import {
   userIndexKey,
 } from './key-layout.js';
 import { PointerCache } from './pointer-cache.js';
-import { BUCKET_SCRIPTS, type LuaScript, POINTER_SCRIPTS, SINGLE_SCRIPTS } from './scripts.js';
+import {
+  BUCKET_SCRIPTS,
+  type LuaScript,
+  POINTER_SCRIPTS,
+  REPORT_SCRIPTS,
+  SINGLE_SCRIPTS,
+} from './scripts.js';
 
 /**
  * Options for {@link RedisStore}.
@@ -573,6 +581,35 @@ export class RedisStore implements SessionStore {
       if (deleted >= input.limit) break;
     }
     return deleted;
+  }
+
+  async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
+    const counts: Required<SessionCounts> = { active: 0, endedByReason: {} };
+    // One script per bucket, all in flight at once: on a cluster each runs in its bucket's slot.
+    const replies = await Promise.all(
+      this.#buckets.map((bucket) =>
+        this.#run(
+          REPORT_SCRIPTS.count,
+          [bucketKey(this.#layout, bucket, 'exp')],
+          [
+            this.#layout.prefix,
+            bucket,
+            String(input.now),
+            optional(input.idleTimeout),
+            String(input.endedSince),
+          ],
+        ),
+      ),
+    );
+    for (const reply of replies) {
+      const [active, ...pairs] = asArray(reply);
+      counts.active += Number(active);
+      for (let i = 0; i < pairs.length; i += 2) {
+        const reason = String(pairs[i]) as EndReason;
+        counts.endedByReason[reason] = (counts.endedByReason[reason] ?? 0) + Number(pairs[i + 1]);
+      }
+    }
+    return counts;
   }
 
   async ping(): Promise<void> {

@@ -457,6 +457,37 @@ end
 return {deleted, done, pointers}
 `;
 
+// Counts for an operator's report, in one bucket (KEYS[1] its `exp` key, for the slot).
+// ARGV: prefix, bucket, now, idle timeout or '', ended since. Reply: {active, reason, n, ...}.
+// Read only. It walks the bucket's live and recently ended entries, which is fine for a report
+// and is why nothing on a request path calls it.
+const COUNT = `
+local P, B, NOW, IDLE, SINCE = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
+local function bkey(suffix) return P .. '{' .. B .. '}:' .. suffix end
+local active = 0
+if IDLE == '' then
+  active = redis.call('ZCOUNT', bkey('exp'), '(' .. ARGV[3], '+inf')
+else
+  local floor = string.format('%.0f', NOW - tonumber(IDLE))
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', bkey('act'), '(' .. floor, '+inf')) do
+    local ax = redis.call('ZSCORE', bkey('exp'), m)
+    if ax and tonumber(ax) > NOW then active = active + 1 end
+  end
+end
+local counts, order = {}, {}
+for _, m in ipairs(redis.call('ZRANGEBYSCORE', bkey('end'), SINCE, ARGV[3])) do
+  local id = string.sub(m, string.find(m, ':', 1, true) + 1)
+  local reason = redis.call('HGET', bkey('s:' .. id), 'er')
+  if reason then
+    if not counts[reason] then order[#order + 1] = reason; counts[reason] = 0 end
+    counts[reason] = counts[reason] + 1
+  end
+end
+local out = {active}
+for _, reason in ipairs(order) do out[#out + 1] = reason; out[#out + 1] = counts[reason] end
+return out
+`;
+
 /** A Lua script and its SHA-1, which is how Redis caches it. @internal */
 export interface LuaScript {
   readonly name: string;
@@ -501,6 +532,11 @@ export const BUCKET_SCRIPTS = {
   sweep: build('sweep', false, FROM_ARGS, SWEEP),
   sweepPeek: build('sweep-peek', false, FROM_ARGS, SWEEP_PEEK),
   purge: build('purge', false, FROM_ARGS, PURGE),
+} as const;
+
+/** Reports: the count script, the same on a single Redis and a cluster. @internal */
+export const REPORT_SCRIPTS = {
+  count: lua('count', COUNT),
 } as const;
 
 /**
