@@ -12,12 +12,13 @@ import {
 import type { LevelWithSilent } from 'pino';
 import { type ApiKey, ApiKeyError, parseApiKeyList } from './api-keys.js';
 import { LOG_LEVELS } from './logger.js';
+import { DEFAULT_STORE_CONNECTION, dataDirectory, type StoreConnection } from './open-store.js';
 import {
   DEFAULT_STORE_URL,
-  dataDirectory,
   parseStoreUrl,
+  redactStoreUrl,
   type StoreLocation,
-} from './open-store.js';
+} from './store-url.js';
 
 /**
  * One setting: its environment variable, its equal CLI flag, and what it accepts. This table
@@ -54,8 +55,24 @@ export const SETTINGS = {
     env: 'CURFEW_STORE',
     flag: 'store',
     value: 'URL',
-    description: 'Where sessions live: sqlite:PATH or memory:.',
+    description:
+      'Where sessions live: sqlite:PATH, memory:, postgres://…, mysql://…/DATABASE, redis://… or redis+cluster://HOST:PORT,HOST:PORT.',
     defaultText: DEFAULT_STORE_URL,
+  },
+  storePoolSize: {
+    env: 'CURFEW_STORE_POOL_SIZE',
+    flag: 'store-pool-size',
+    value: 'N',
+    description: 'Connections per process to PostgreSQL or MySQL (1 to 1000).',
+    defaultText: String(DEFAULT_STORE_CONNECTION.poolSize),
+  },
+  storeTimeout: {
+    env: 'CURFEW_STORE_TIMEOUT',
+    flag: 'store-timeout',
+    value: 'DURATION',
+    description:
+      'Longest a store call may take, connecting included, before it answers 503 (100ms to 1m).',
+    defaultText: '2s',
   },
   policy: {
     env: 'CURFEW_POLICY',
@@ -143,8 +160,11 @@ export type SettingName = keyof typeof SETTINGS;
 export interface ServerConfig {
   host: string;
   port: number;
+  /** The store URL as it may be shown: any password replaced by `***`. */
   storeUrl: string;
   store: StoreLocation;
+  /** Pool size and per-call time bound for the network stores. */
+  storeConnection: StoreConnection;
   policy: Policy;
   /** Milliseconds between sweeps; 0: no sweeping. */
   sweepInterval: number;
@@ -206,6 +226,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
   } catch (error) {
     throw new ConfigError(`${storeSetting.label}: ${(error as Error).message}`);
   }
+  const storeConnection = readStoreConnection(read);
   const policy = readPolicy(read);
   const sweep = read('sweepInterval');
   const sweepInterval = sweep === undefined ? 60_000 : duration(sweep);
@@ -235,8 +256,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
   return {
     host,
     port,
-    storeUrl: storeSetting.value,
+    storeUrl: redactStoreUrl(storeSetting.value),
     store,
+    storeConnection,
     policy,
     sweepInterval,
     apiKeys,
@@ -248,6 +270,20 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
 }
 
 type Reader = (name: SettingName) => { value: string; label: string } | undefined;
+
+function readStoreConnection(read: Reader): StoreConnection {
+  const size = read('storePoolSize');
+  const timeout = read('storeTimeout');
+  const poolSize = size === undefined ? DEFAULT_STORE_CONNECTION.poolSize : Number(size.value);
+  if (!/^\d+$/.test(size?.value ?? '1') || poolSize < 1 || poolSize > 1000) {
+    throw new ConfigError(`${size!.label}: expected a whole number from 1 to 1000`);
+  }
+  const ms = timeout === undefined ? DEFAULT_STORE_CONNECTION.timeout : duration(timeout);
+  if (ms < 100 || ms > 60_000) {
+    throw new ConfigError(`${timeout!.label}: expected a duration from 100ms to 1m`);
+  }
+  return { poolSize, timeout: ms };
+}
 
 const POLICY_DURATIONS = [
   'idleTimeout',

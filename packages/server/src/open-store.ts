@@ -2,69 +2,339 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { MemoryStore, type SessionStore } from 'curfew';
-import { migrateSqlite, type SqliteMigrationResult, SqliteStore } from 'curfew/sqlite';
+import { migrateSqlite, SqliteStore } from 'curfew/sqlite';
+import type { StoreLocation } from './store-url.js';
 
-/** The default store: a SQLite file under `./data`. */
-export const DEFAULT_STORE_URL = 'sqlite:./data/curfew.db';
+export {
+  type ClusterNode,
+  DEFAULT_STORE_URL,
+  parseStoreUrl,
+  redactStoreUrl,
+  type StoreLocation,
+} from './store-url.js';
 
 /**
- * Where sessions live, from a `CURFEW_STORE` URL: `sqlite:PATH` (a file, created with its folder;
- * `sqlite::memory:` for a private in-memory database) or `memory:`.
+ * Pool size and time bounds for the network stores; `curfew serve` takes them from
+ * `CURFEW_STORE_POOL_SIZE` and `CURFEW_STORE_TIMEOUT`.
+ *
+ * @example
+ * ```ts
+ * const connection: StoreConnection = { poolSize: 10, timeout: 2_000 };
+ * ```
  */
-export type StoreLocation = { kind: 'sqlite'; path: string } | { kind: 'memory' };
-
-/** Counts for `curfew stats`. */
-export interface StoreStats {
-  /** Sessions valid now (active and within both timeouts). */
-  activeNow: number;
-  /** Sessions that ended since `since`, by end reason. */
-  endedByReason: Record<string, number>;
+export interface StoreConnection {
+  /** Connections per process to PostgreSQL or MySQL (Redis multiplexes one). */
+  poolSize: number;
+  /**
+   * Milliseconds one store call may take, connecting or waiting for a pooled connection
+   * included; past it the call fails with `STORE_UNAVAILABLE` (a 503) instead of hanging.
+   */
+  timeout: number;
 }
+
+/** The defaults the README names: 10 connections, 2 s. */
+export const DEFAULT_STORE_CONNECTION: StoreConnection = Object.freeze({
+  poolSize: 10,
+  timeout: 2_000,
+});
 
 /**
  * An open store and what the server needs around it.
  *
  * @example
  * ```ts
- * const opened = openStore(parseStoreUrl('sqlite:./data/curfew.db'));
+ * const opened = await openStore(parseStoreUrl('sqlite:./data/curfew.db'));
  * const sessions = new SessionManager({ store: opened.store });
  * // …
- * opened.close();
+ * await opened.close();
  * ```
  */
 export interface OpenedStore {
   store: SessionStore;
-  /** A human description for the start-up banner. */
-  description: string;
-  /** Counts for `curfew stats`, as of `now`. */
-  stats(rule: { now: number; idleTimeout: number | null; since: number }): StoreStats;
-  /** Releases the store (closes the database file). Idempotent. */
-  close(): void;
+  /** What to say about the store at start-up, e.g. a Redis eviction policy that loses sessions. */
+  warnings: string[];
+  /** Releases the store: closes the database file, ends the pool, quits the client. Idempotent. */
+  close(): Promise<void>;
 }
 
 /**
- * Reads a store URL, or throws an `Error` whose message says what is accepted.
+ * What {@link migrateStore} did: schema versions before and after, and those applied.
  *
  * @example
  * ```ts
- * parseStoreUrl('sqlite:./data/curfew.db'); // { kind: 'sqlite', path: './data/curfew.db' }
- * parseStoreUrl('memory:'); // { kind: 'memory' }
+ * const { from, to, applied }: MigrationOutcome = (await migrateStore(location))!;
  * ```
  */
-export function parseStoreUrl(url: string): StoreLocation {
-  if (url === 'memory:') return { kind: 'memory' };
-  if (url.startsWith('sqlite:')) {
-    // Accept sqlite:PATH and sqlite://PATH (the form some tools write).
-    const path = url.slice('sqlite:'.length).replace(/^\/\/(?=[^/])/, '');
-    if (path.length === 0) throw new Error('expected sqlite:PATH with a file path, or memory:');
-    return { kind: 'sqlite', path };
+export interface MigrationOutcome {
+  from: number;
+  to: number;
+  applied: number[];
+}
+
+/**
+ * Options for {@link openStore}.
+ *
+ * @example
+ * ```ts
+ * const options: OpenStoreOptions = { migrate: false, connection: { poolSize: 20, timeout: 1_000 } };
+ * ```
+ */
+export interface OpenStoreOptions {
+  /** Run pending migrations first (default `true`); SQL stores only. */
+  migrate?: boolean | undefined;
+  connection?: StoreConnection | undefined;
+  /** Called when the driver reports trouble outside any call (a dropped idle connection). */
+  onDriverError?: ((error: Error) => void) | undefined;
+}
+
+/**
+ * Opens the store at a location, runs pending migrations (SQL stores, unless `migrate: false`)
+ * and, for the network stores, waits until the server answers, so that a wrong URL stops
+ * start-up instead of turning every request into a 503.
+ *
+ * Drivers load only for the store that is used. Each is set up to fail fast rather than queue:
+ * a call that cannot finish within `connection.timeout` fails, and the service answers it with
+ * a 503; the pool or client reconnects by itself when the server is back.
+ *
+ * @example
+ * ```ts
+ * const opened = await openStore({ kind: 'postgres', url: 'postgres://curfew@db/app' });
+ * ```
+ */
+export async function openStore(
+  location: StoreLocation,
+  options: OpenStoreOptions = {},
+): Promise<OpenedStore> {
+  const connection = options.connection ?? DEFAULT_STORE_CONNECTION;
+  const onDriverError = options.onDriverError ?? (() => {});
+  const migrate = options.migrate ?? true;
+  switch (location.kind) {
+    case 'memory':
+      return { store: new MemoryStore(), warnings: [], close: async () => {} };
+    case 'sqlite': {
+      const db = openDatabase(location.path);
+      try {
+        return {
+          store: new SqliteStore(db, { migrate }),
+          warnings: [],
+          close: async () => {
+            if (db.open) db.close();
+          },
+        };
+      } catch (error) {
+        db.close();
+        throw error;
+      }
+    }
+    case 'postgres': {
+      const { PostgresStore } = await import('curfew/postgres');
+      const pool = await postgresPool(location.url, connection, onDriverError);
+      return openPooled(() => PostgresStore.open(pool, { migrate: false }), {
+        migrate: migrate ? () => migratePostgresAt(location.url, connection) : undefined,
+        close: () => pool.end(),
+      });
+    }
+    case 'mysql': {
+      const { MysqlStore } = await import('curfew/mysql');
+      const pool = await mysqlPool(location.url, connection, onDriverError);
+      return openPooled(
+        () => MysqlStore.open(pool, { migrate: false, timeout: connection.timeout }),
+        {
+          migrate: migrate ? () => migrateMysqlAt(location.url, connection) : undefined,
+          close: () => pool.end(),
+        },
+      );
+    }
+    case 'redis':
+    case 'redis-cluster':
+      return openRedis(location, connection, onDriverError);
   }
-  if (/^(postgres|postgresql|mysql|mariadb|redis):/.test(url)) {
-    throw new Error(
-      `${url.split(':')[0]} stores are not available in this version; expected sqlite:PATH or memory:`,
-    );
+}
+
+/**
+ * Brings a store's schema up to date; `null` for stores without one (`memory:`, Redis).
+ * Migrations run without the per-call timeout: an index build on a large table may take long,
+ * and a second process waits for the first one's lock.
+ *
+ * @example
+ * ```ts
+ * const result = await migrateStore({ kind: 'sqlite', path: './data/curfew.db' });
+ * ```
+ */
+export async function migrateStore(
+  location: StoreLocation,
+  connection: StoreConnection = DEFAULT_STORE_CONNECTION,
+): Promise<MigrationOutcome | null> {
+  switch (location.kind) {
+    case 'sqlite': {
+      const db = openDatabase(location.path);
+      try {
+        return migrateSqlite(db);
+      } finally {
+        db.close();
+      }
+    }
+    case 'postgres':
+      return migratePostgresAt(location.url, connection);
+    case 'mysql':
+      return migrateMysqlAt(location.url, connection);
+    default:
+      return null;
   }
-  throw new Error('expected sqlite:PATH (for example sqlite:./data/curfew.db) or memory:');
+}
+
+async function openPooled(
+  open: () => Promise<SessionStore>,
+  steps: { migrate: (() => Promise<unknown>) | undefined; close: () => Promise<void> },
+): Promise<OpenedStore> {
+  try {
+    if (steps.migrate !== undefined) await steps.migrate();
+    const store = await open();
+    let closing: Promise<void> | undefined;
+    return {
+      store,
+      warnings: [],
+      close: () => {
+        closing ??= steps.close();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await steps.close().catch(() => {});
+    throw error;
+  }
+}
+
+async function postgresPool(
+  url: string,
+  connection: StoreConnection,
+  onDriverError: (error: Error) => void,
+  bounded = true,
+) {
+  const { default: pg } = await import('pg');
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: connection.poolSize,
+    // Waiting for a pooled connection, or for a new one, counts against the bound.
+    connectionTimeoutMillis: connection.timeout,
+    // The client gives up on a query after the bound even if the server never answers (a
+    // half-open connection); the server cancels the statement itself a little earlier.
+    ...(bounded
+      ? {
+          query_timeout: connection.timeout,
+          statement_timeout: Math.max(1, connection.timeout - 250),
+        }
+      : {}),
+    idleTimeoutMillis: 30_000,
+    application_name: 'curfew',
+  });
+  // A pooled connection that the server drops while idle is reported here; without a listener
+  // node-postgres would crash the process.
+  pool.on('error', onDriverError);
+  return pool;
+}
+
+async function migratePostgresAt(
+  url: string,
+  connection: StoreConnection,
+): Promise<MigrationOutcome> {
+  const { migratePostgres } = await import('curfew/postgres');
+  const pool = await postgresPool(url, { ...connection, poolSize: 1 }, () => {}, false);
+  try {
+    return await migratePostgres(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function mysqlPool(
+  url: string,
+  connection: StoreConnection,
+  onDriverError: (error: Error) => void,
+) {
+  const { createPool } = await import('mysql2/promise');
+  const pool = createPool({
+    uri: url,
+    connectionLimit: connection.poolSize,
+    connectTimeout: connection.timeout,
+    // Calls wait for a free connection; MysqlStore bounds the wait by its own timeout.
+    waitForConnections: true,
+    enableKeepAlive: true,
+  });
+  (pool as unknown as NodeJS.EventEmitter).on?.('error', onDriverError);
+  return pool;
+}
+
+async function migrateMysqlAt(url: string, connection: StoreConnection): Promise<MigrationOutcome> {
+  const { migrateMysql } = await import('curfew/mysql');
+  const pool = await mysqlPool(url, { ...connection, poolSize: 1 }, () => {});
+  try {
+    return await migrateMysql(pool);
+  } finally {
+    await pool.end();
+  }
+}
+
+async function openRedis(
+  location: Extract<StoreLocation, { kind: 'redis' | 'redis-cluster' }>,
+  connection: StoreConnection,
+  onDriverError: (error: Error) => void,
+): Promise<OpenedStore> {
+  const [{ Redis, Cluster }, { RECOMMENDED_REDIS_OPTIONS, RedisStore }] = await Promise.all([
+    import('ioredis'),
+    import('curfew/redis'),
+  ]);
+  const clientOptions = {
+    ...RECOMMENDED_REDIS_OPTIONS,
+    commandTimeout: connection.timeout,
+    connectTimeout: connection.timeout,
+    // Keep trying every second at most, forever: the service must recover by itself.
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+    lazyConnect: true,
+  };
+  const client =
+    location.kind === 'redis'
+      ? new Redis(location.url, clientOptions)
+      : new Cluster(location.nodes, {
+          enableOfflineQueue: false,
+          lazyConnect: true,
+          clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+          redisOptions: {
+            ...clientOptions,
+            ...(location.username === undefined ? {} : { username: location.username }),
+            ...(location.password === undefined ? {} : { password: location.password }),
+            ...(location.tls ? { tls: {} } : {}),
+          },
+        });
+  // ioredis reports every failed reconnect here; unheard, it prints them itself.
+  client.on('error', onDriverError);
+  const close = async () => {
+    client.disconnect();
+  };
+  try {
+    await withTimeout(client.connect(), connection.timeout * 2, 'Redis did not answer');
+    const store = new RedisStore(client);
+    await store.ping();
+    const report = await store.checkEvictionPolicy();
+    return { store, warnings: report.message === null ? [] : [report.message], close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -83,90 +353,7 @@ export function dataDirectory(location: StoreLocation): string {
   return resolve('data');
 }
 
-/**
- * Opens the store at a location. For SQLite it creates the folder, opens the file (WAL mode) and
- * runs pending migrations unless `migrate: false`.
- *
- * @example
- * ```ts
- * const opened = openStore({ kind: 'memory' });
- * ```
- */
-export function openStore(
-  location: StoreLocation,
-  options: { migrate?: boolean } = {},
-): OpenedStore {
-  if (location.kind === 'memory') {
-    return {
-      store: new MemoryStore(),
-      description: 'memory: (sessions are lost when the process ends)',
-      // A MemoryStore cannot be enumerated from outside, and a new process has none anyway.
-      stats: () => ({ activeNow: 0, endedByReason: {} }),
-      close() {},
-    };
-  }
-  const db = openDatabase(location.path);
-  try {
-    const store = new SqliteStore(db, { migrate: options.migrate ?? true });
-    return {
-      store,
-      description: `sqlite:${location.path}`,
-      stats: (rule) => sqliteStats(db, rule),
-      close() {
-        if (db.open) db.close();
-      },
-    };
-  } catch (error) {
-    db.close();
-    throw error;
-  }
-}
-
-/**
- * Brings a store's schema up to date; for `memory:` there is nothing to do.
- *
- * @example
- * ```ts
- * const result = migrateStore({ kind: 'sqlite', path: './data/curfew.db' });
- * ```
- */
-export function migrateStore(location: StoreLocation): SqliteMigrationResult | null {
-  if (location.kind === 'memory') return null;
-  const db = openDatabase(location.path);
-  try {
-    return migrateSqlite(db);
-  } finally {
-    db.close();
-  }
-}
-
 function openDatabase(path: string): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
   return new Database(path);
-}
-
-// Reads the table the SQLite store documents (`curfew_sessions`); the store contract has no
-// counting method, and a read-only report does not justify one in every engine yet.
-function sqliteStats(
-  db: Database.Database,
-  rule: { now: number; idleTimeout: number | null; since: number },
-): StoreStats {
-  const active = db
-    .prepare(
-      `SELECT count(*) AS n FROM curfew_sessions
-       WHERE ended_at IS NULL AND absolute_expires_at > @now
-         AND (@idle IS NULL OR last_activity_at + @idle > @now)`,
-    )
-    .get({ now: rule.now, idle: rule.idleTimeout }) as { n: number };
-  const ended = db
-    .prepare(
-      `SELECT end_reason AS reason, count(*) AS n FROM curfew_sessions
-       WHERE ended_at IS NOT NULL AND ended_at >= @since AND ended_at <= @now
-       GROUP BY end_reason ORDER BY n DESC, end_reason`,
-    )
-    .all({ since: rule.since, now: rule.now }) as { reason: string; n: number }[];
-  return {
-    activeNow: active.n,
-    endedByReason: Object.fromEntries(ended.map((row) => [row.reason, row.n])),
-  };
 }

@@ -55,7 +55,13 @@ export async function startServer(
 ): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const keys = await loadKeys(config);
-  const opened = openStore(config.store);
+  const opened = await openStore(config.store, {
+    connection: config.storeConnection,
+    onDriverError: throttled(10_000, (error: Error & { code?: unknown }) =>
+      logger.warn({ code: error.code, reason: error.message }, 'store connection trouble'),
+    ),
+  });
+  for (const warning of opened.warnings) logger.warn({ store: config.storeUrl }, warning);
   let app: FastifyInstance | undefined;
   try {
     const metrics = new Metrics();
@@ -71,7 +77,7 @@ export async function startServer(
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
     const url = `http://${host}:${port}`;
-    logger.info({ url, store: opened.description, policy: config.policy.preset }, 'listening');
+    logger.info({ url, store: config.storeUrl, policy: config.policy.preset }, 'listening');
 
     const stopSweep =
       config.sweepInterval > 0
@@ -84,7 +90,13 @@ export async function startServer(
         : async () => {};
 
     output.write(
-      banner({ config, url, sources: keys.sources, createdAdminKey: keys.createdAdminKey }),
+      banner({
+        config,
+        url,
+        sources: keys.sources,
+        createdAdminKey: keys.createdAdminKey,
+        warnings: opened.warnings,
+      }),
     );
 
     const running = app;
@@ -97,7 +109,7 @@ export async function startServer(
         closing ??= (async () => {
           await stopSweep();
           await running.close();
-          opened.close();
+          await opened.close();
           logger.info('stopped');
           await new Promise<void>((resolve) => logger.flush(() => resolve()));
         })();
@@ -106,7 +118,7 @@ export async function startServer(
     };
   } catch (error) {
     await app?.close();
-    opened.close();
+    await opened.close();
     throw error;
   }
 }
@@ -116,8 +128,9 @@ function banner(input: {
   url: string;
   sources: string[];
   createdAdminKey: string | undefined;
+  warnings: string[];
 }): string {
-  const { config, url, sources, createdAdminKey } = input;
+  const { config, url, sources, createdAdminKey, warnings } = input;
   const lines = [
     `curfew ${VERSION} listening on ${url}`,
     `  store   ${config.storeUrl}`,
@@ -125,6 +138,7 @@ function banner(input: {
     `  sweep   ${config.sweepInterval === 0 ? 'off' : `every ${formatDuration(config.sweepInterval)} (jittered)`}`,
     `  keys    ${sources.join('; ')}`,
     '  auth    send Authorization: Bearer <API key> on /v1/* and /metrics; /healthz, /readyz and /openapi.json are open',
+    ...warnings.map((warning) => `  WARNING ${warning}`),
   ];
   if (createdAdminKey !== undefined) {
     lines.push(
@@ -139,6 +153,17 @@ function banner(input: {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+// A driver that cannot reach its server reports every retry; one line per period is enough.
+function throttled<T>(period: number, write: (value: T) => void): (value: T) => void {
+  let last = -Infinity;
+  return (value) => {
+    const now = performance.now();
+    if (now - last < period) return;
+    last = now;
+    write(value);
+  };
 }
 
 /** The policy in one line, as the banner and `curfew stats` show it. */

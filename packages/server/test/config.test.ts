@@ -104,9 +104,18 @@ describe('loadConfig', () => {
   it.each([
     [{ CURFEW_PORT: 'http' }, /^CURFEW_PORT: expected a port number from 0 to 65535$/],
     [{ CURFEW_PORT: '70000' }, /^CURFEW_PORT: /],
-    [{ CURFEW_STORE: 'mongodb://x' }, /^CURFEW_STORE: expected sqlite:PATH .* or memory:$/],
-    [{ CURFEW_STORE: 'postgres://db/x' }, /^CURFEW_STORE: postgres stores are not available/],
+    [
+      { CURFEW_STORE: 'mongodb://x' },
+      /^CURFEW_STORE: expected sqlite:PATH, memory:, postgres:.* or redis\+cluster:/,
+    ],
     [{ CURFEW_STORE: 'sqlite:' }, /^CURFEW_STORE: /],
+    [{ CURFEW_STORE: 'postgres://' }, /^CURFEW_STORE: expected a URL .*, with a host$/],
+    [{ CURFEW_STORE: 'mysql://root@db' }, /^CURFEW_STORE: .*with the database named$/],
+    [{ CURFEW_STORE: 'redis+cluster://a:1,b' }, /^CURFEW_STORE: .*each node as HOST:PORT$/],
+    [{ CURFEW_STORE: 'redis+cluster://a:70000' }, /^CURFEW_STORE: .*each node as HOST:PORT$/],
+    [{ CURFEW_STORE_POOL_SIZE: '0' }, /^CURFEW_STORE_POOL_SIZE: expected a whole number/],
+    [{ CURFEW_STORE_POOL_SIZE: '2.5' }, /^CURFEW_STORE_POOL_SIZE: expected a whole number/],
+    [{ CURFEW_STORE_TIMEOUT: '10ms' }, /^CURFEW_STORE_TIMEOUT: expected a duration from 100ms/],
     [{ CURFEW_POLICY: 'strict' }, /^CURFEW_POLICY: expected one of nist-800-63b-rev3-aal2, /],
     [{ CURFEW_IDLE_TIMEOUT: 'forever' }, /^CURFEW_IDLE_TIMEOUT: expected a duration such as 90s/],
     [{ CURFEW_ABSOLUTE_WARNING: '-5m' }, /^CURFEW_ABSOLUTE_WARNING: expected a duration/],
@@ -129,6 +138,49 @@ describe('loadConfig', () => {
     ],
   ])('refuses %j in one line naming the variable', (env, pattern) => {
     expect(configError(env)).toMatch(pattern);
+  });
+
+  it.each([
+    ['postgres://curfew@db.internal:5433/app', { kind: 'postgres' }],
+    ['postgresql://db/app?sslmode=require', { kind: 'postgres' }],
+    [
+      'mysql://root@127.0.0.1:3306/test',
+      { kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/test' },
+    ],
+    ['mariadb://root@db/app', { kind: 'mysql', url: 'mysql://root@db/app' }],
+    ['redis://127.0.0.1:6379/2', { kind: 'redis' }],
+    ['rediss://:pw@cache:6380', { kind: 'redis' }],
+    [
+      'redis+cluster://ops:p%40ss@10.0.0.1:7000,[::1]:7001',
+      {
+        kind: 'redis-cluster',
+        nodes: [
+          { host: '10.0.0.1', port: 7000 },
+          { host: '::1', port: 7001 },
+        ],
+        username: 'ops',
+        password: 'p@ss',
+        tls: false,
+      },
+    ],
+  ])('reads the store URL %s', (url, expected) => {
+    expect(loadConfig({ CURFEW_STORE: url }).store).toMatchObject(expected);
+  });
+
+  it('never shows a store password: the URL is kept redacted for banners and logs', () => {
+    const config = loadConfig({ CURFEW_STORE: 'postgres://app:s3cret@db:5432/app' });
+    expect(config.storeUrl).toBe('postgres://app:***@db:5432/app');
+    expect(loadConfig({ CURFEW_STORE: 'redis+cluster://:s3cret@a:1,b:2' }).storeUrl).toBe(
+      'redis+cluster://:***@a:1,b:2',
+    );
+    expect(configError({ CURFEW_STORE: 'postgres://app:s3cret@' })).not.toContain('s3cret');
+  });
+
+  it('takes pool size and store timeout, with defaults of 10 and 2 s', () => {
+    expect(loadConfig({}).storeConnection).toEqual({ poolSize: 10, timeout: 2_000 });
+    expect(
+      loadConfig({ CURFEW_STORE_POOL_SIZE: '25' }, { storeTimeout: '500ms' }).storeConnection,
+    ).toEqual({ poolSize: 25, timeout: 500 });
   });
 
   it('names the flag when the bad value came from a flag', () => {

@@ -8,10 +8,10 @@ export const migrateCommand: Command = {
   summary:
     'Bring the store’s schema up to date. `curfew serve` does this on start too; run it alone in a deploy step.',
   flags: {},
-  settings: ['store'],
+  settings: ['store', 'storePoolSize', 'storeTimeout'],
   async run(values, io) {
     const config = loadConfig(io.env, values.settings);
-    const result = migrateStore(config.store);
+    const result = await migrateStore(config.store, config.storeConnection);
     if (result === null) {
       io.stdout.write(`${config.storeUrl}: nothing to migrate\n`);
     } else if (result.applied.length === 0) {

@@ -6,6 +6,8 @@ import type { CommandIo, ParsedFlags } from './command.js';
 /** The settings every command that works on the store reads. */
 export const STORE_SETTINGS = [
   'store',
+  'storePoolSize',
+  'storeTimeout',
   'policy',
   'idleTimeout',
   'absoluteTimeout',
@@ -36,11 +38,11 @@ export async function withSessions(
   if (config.store.kind === 'memory') {
     io.stderr.write('curfew: note: a memory: store starts empty in every process\n');
   }
-  const opened = openStore(config.store);
+  const opened = await openStore(config.store, { connection: config.storeConnection });
   try {
     const manager = new SessionManager({ store: opened.store, policy: config.policy });
     return await run({ manager, opened, config });
   } finally {
-    opened.close();
+    await opened.close();
   }
 }
