@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { MemoryStore, type SessionStore } from 'curfew';
 import { migrateSqlite, SqliteStore } from 'curfew/sqlite';
-import type { StoreLocation } from './store-url.js';
+import { redactStoreUrl, type StoreLocation } from './store-url.js';
 
 export {
   type ClusterNode,
@@ -105,6 +105,14 @@ export async function openStore(
   location: StoreLocation,
   options: OpenStoreOptions = {},
 ): Promise<OpenedStore> {
+  try {
+    return await openAt(location, options);
+  } catch (error) {
+    throw cannotOpen(location, error);
+  }
+}
+
+async function openAt(location: StoreLocation, options: OpenStoreOptions): Promise<OpenedStore> {
   const connection = options.connection ?? DEFAULT_STORE_CONNECTION;
   const onDriverError = options.onDriverError ?? (() => {});
   const migrate = options.migrate ?? true;
@@ -175,12 +183,30 @@ export async function migrateStore(
       }
     }
     case 'postgres':
-      return migratePostgresAt(location.url, connection);
+      return migratePostgresAt(location.url, connection).catch((error: unknown) => {
+        throw cannotOpen(location, error);
+      });
     case 'mysql':
-      return migrateMysqlAt(location.url, connection);
+      return migrateMysqlAt(location.url, connection).catch((error: unknown) => {
+        throw cannotOpen(location, error);
+      });
     default:
       return null;
   }
+}
+
+// One line that says which store (password hidden) and why, for the CLI's one-line failures.
+function cannotOpen(location: StoreLocation, error: unknown): Error {
+  const where =
+    location.kind === 'redis-cluster'
+      ? `the Redis Cluster at ${location.nodes.map((node) => `${node.host}:${node.port}`).join(',')}`
+      : location.kind === 'sqlite'
+        ? `sqlite:${location.path}`
+        : location.kind === 'memory'
+          ? 'memory:'
+          : redactStoreUrl(location.url);
+  const why = error instanceof Error ? error.message : String(error);
+  return new Error(`cannot open the store ${where}: ${why}`, { cause: error });
 }
 
 async function openPooled(
@@ -306,8 +332,13 @@ async function openRedis(
             ...(location.tls ? { tls: {} } : {}),
           },
         });
-  // ioredis reports every failed reconnect here; unheard, it prints them itself.
-  client.on('error', onDriverError);
+  // ioredis reports every failed reconnect here; unheard, it prints them itself. The last one
+  // says why a failed start failed better than connect()'s own "Connection is closed".
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => {
+    lastError = error;
+    onDriverError(error);
+  });
   const close = async () => {
     client.disconnect();
   };
@@ -319,7 +350,7 @@ async function openRedis(
     return { store, warnings: report.message === null ? [] : [report.message], close };
   } catch (error) {
     await close();
-    throw error;
+    throw lastError ?? error;
   }
 }
 
