@@ -42,7 +42,9 @@ const SCHEMAS = {
 const require = createRequire(import.meta.url);
 const TOKEN_SQL = `'bench-token-' || lpad(i::text, 12, '0')`;
 
-const connection = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
+// Another loopback server (say, one with shared_buffers sized for the data) can be named by port.
+const PORT = Number(process.env.CURFEW_BENCH_PG_PORT ?? 5432);
+const connection = { host: '127.0.0.1', port: PORT, user: 'postgres', database: 'test' };
 const pool = new pg.Pool({
   ...connection,
   max: POOL_MAX,
