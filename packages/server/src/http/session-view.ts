@@ -1,4 +1,5 @@
 import type { Session, SessionValidationResult } from 'curfew';
+import { formatIsoTime } from '../iso-time.js';
 
 /** A session as JSON: times as ISO 8601 UTC strings, no hash, nothing not listed here. */
 export interface SessionView {
@@ -33,11 +34,11 @@ export function toSessionView(session: Session): SessionView {
     appType: session.appType,
     ipAddress: session.ipAddress,
     userAgent: session.userAgent,
-    createdAt: session.createdAt.toISOString(),
-    lastActivityAt: session.lastActivityAt.toISOString(),
-    absoluteExpiresAt: session.absoluteExpiresAt.toISOString(),
+    createdAt: formatIsoTime(session.createdAt.getTime()),
+    lastActivityAt: formatIsoTime(session.lastActivityAt.getTime()),
+    absoluteExpiresAt: formatIsoTime(session.absoluteExpiresAt.getTime()),
     active: session.active,
-    endedAt: session.endedAt === null ? null : session.endedAt.toISOString(),
+    endedAt: session.endedAt === null ? null : formatIsoTime(session.endedAt.getTime()),
     endReason: session.endReason,
   };
 }
@@ -45,15 +46,20 @@ export function toSessionView(session: Session): SessionView {
 /**
  * The JSON answer of a validation. An invalid result says only why (`reason`), not whose session
  * it was: the same answer for every caller, whichever tenant the session belonged to.
+ * `serverTime` is epoch milliseconds.
  *
  * @example
  * ```ts
- * return toValidationView(await sessions.validate(token), new Date());
+ * return toValidationView(await sessions.validate(token), Date.now());
  * ```
  */
-export function toValidationView(result: SessionValidationResult, serverTime: Date) {
+export function toValidationView(result: SessionValidationResult, serverTime: number) {
   if (!result.valid) {
-    return { valid: false as const, reason: result.reason, serverTime: serverTime.toISOString() };
+    return {
+      valid: false as const,
+      reason: result.reason,
+      serverTime: formatIsoTime(serverTime),
+    };
   }
   return {
     valid: true as const,
@@ -62,6 +68,6 @@ export function toValidationView(result: SessionValidationResult, serverTime: Da
     idleSecondsRemaining: result.idleSecondsRemaining,
     absoluteSecondsRemaining: result.absoluteSecondsRemaining,
     warning: result.warning,
-    serverTime: serverTime.toISOString(),
+    serverTime: formatIsoTime(serverTime),
   };
 }

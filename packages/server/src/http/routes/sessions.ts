@@ -147,7 +147,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
         const body = request.body as { token: string; touch?: boolean };
         const result = await tokens.validate(caller, body.token, body.touch ?? true);
         metrics.countValidation(result.valid ? 'valid' : result.reason);
-        return toValidationView(result, new Date(clock()));
+        return toValidationView(result, clock());
       },
     },
     {
