@@ -109,6 +109,8 @@ describe('curfew serve as a process', () => {
     expect(first.stdout()).not.toContain(token);
     expect(first.stdout()).not.toContain(key!);
     expect(first.stdout()).toContain('"msg":"stopped"');
+    // Request lines are buffered for a turn of the event loop; none may be lost on the way out.
+    expect(first.stdout()).toMatch(/"route":"\/v1\/sessions\/validate","status":200/);
 
     const second = await serve(env);
     running.push(second.child);
