@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -106,7 +106,8 @@ export class ApiKeyring {
   /** The caller a presented key belongs to, or `null`. */
   authenticate(presented: string): ApiCaller | null {
     if (presented.length === 0 || presented.length > MAX_KEY_LENGTH) return null;
-    const digest = createHash('sha256').update(presented, 'utf8').digest();
+    // Every request pays for this hash: the one-shot form costs about half of createHash's.
+    const digest = hash('sha256', presented, 'buffer');
     let match: ApiCaller | null = null;
     for (const entry of this.#entries) {
       if (timingSafeEqual(digest, entry.digest)) match = entry.caller;
@@ -124,7 +125,7 @@ export class ApiKeyring {
  * ```
  */
 export function hashApiKey(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
+  return hash('sha256', key, 'hex');
 }
 
 /**
