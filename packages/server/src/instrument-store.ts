@@ -30,13 +30,21 @@ export function instrumentStore(store: SessionStore, metrics: Metrics): SessionS
   for (const method of [...METHODS, 'ping'] as const) {
     const original = store[method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
     if (typeof original !== 'function') continue;
-    wrapped[method] = async (...args: unknown[]) => {
+    // Not an async wrapper: that would add a promise and a turn of its own to every store call.
+    // The caller gets the store's own promise; the timing hangs off it.
+    wrapped[method] = (...args: unknown[]): Promise<unknown> => {
       const started = performance.now();
+      const observe = () => metrics.observeStore(method, (performance.now() - started) / 1000);
+      let pending: Promise<unknown>;
       try {
-        return await original.apply(store, args);
-      } finally {
-        metrics.observeStore(method, (performance.now() - started) / 1000);
+        // The same promise back for a native one; a thenable or a bare value is wrapped as await would.
+        pending = Promise.resolve(original.apply(store, args));
+      } catch (error) {
+        observe();
+        return Promise.reject(error);
       }
+      pending.then(observe, observe);
+      return pending;
     };
   }
   return wrapped as unknown as SessionStore;
