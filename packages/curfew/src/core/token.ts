@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes } from 'node:crypto';
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,256}$/;
@@ -31,8 +32,16 @@ export function generateSessionToken(): string {
  * ```
  */
 export function hashSessionToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+  return sha256Hex(token);
 }
+
+// Every validation hashes its token. One-shot crypto.hash (Node 20.12+) costs about half of
+// createHash().update().digest(); a namespace lookup, so that older Node 20 still loads this.
+const oneShotHash = (crypto as { hash?: (algorithm: string, data: string) => string }).hash;
+const sha256Hex: (text: string) => string =
+  typeof oneShotHash === 'function'
+    ? (text) => oneShotHash('sha256', text)
+    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
  * Whether a value has the shape of a session token: a string of 16 to 256 base64url characters.
