@@ -597,4 +597,30 @@ describe('request logs', () => {
     );
     expect(all).toContain(id);
   });
+
+  it('are one line per request, whatever the answer, with the status sent and a duration', async () => {
+    const { token } = await createSession(test, 'admin', { userId: 'one-line' });
+    const before = test.logs.length;
+    const sent = [
+      await test.call('admin', 'POST', '/v1/sessions/validate', { token }),
+      await test.call('admin', 'POST', '/v1/sessions/validate', { token: 42 }),
+      await test.call(null, 'POST', '/v1/sessions/validate', { token }),
+      await test.call('admin', 'GET', '/nowhere'),
+      await test.call('admin', 'GET', '/v1/sessions/%zz'),
+      await test.call(null, 'GET', '/healthz'),
+    ];
+    const requests = test.logs
+      .slice(before)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'request');
+    expect(requests.map((line) => line.status)).toEqual(sent.map((res) => res.statusCode));
+    expect(requests.map((line) => line.requestId)).toEqual(
+      sent.map((res) => res.headers['x-request-id']),
+    );
+    for (const line of requests) {
+      expect(line.ms).toEqual(expect.any(Number));
+      expect(line.ms).toBeGreaterThanOrEqual(0);
+      expect(line.ms).toBeLessThan(10_000);
+    }
+  });
 });

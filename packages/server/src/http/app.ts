@@ -3,6 +3,7 @@ import type { SessionManager } from 'curfew';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiKeyring } from '../api-keys.js';
+import { type RequestLogFields, requestLineWriter } from '../logger.js';
 import { Metrics } from '../metrics.js';
 import { authenticate } from './authenticate.js';
 import { buildOpenApi } from './openapi.js';
@@ -76,6 +77,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   // Fastify gets no logger: it would make a child logger per request and write its own lines.
   // The app writes one line per request itself, from chosen fields: never a body, token or key.
   const logger = options.logger;
+  const writeRequestLine = logger === undefined ? undefined : requestLineWriter(logger);
   const app = Fastify({
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -89,7 +91,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     // Fastify answers these before routing, so no hook runs: log and count them here.
     frameworkErrors: (error, request, reply) => {
       sendProblem(reply, toHttpProblem(error, BODY_LIMIT));
-      logRequest(logger, request, reply, metrics);
+      logRequest(writeRequestLine, request, reply, metrics);
     },
     ajv: {
       customOptions: {
@@ -110,15 +112,13 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.decorateRequest('caller', null);
   app.decorateRequest('routeUrl', null);
+  app.decorateRequest('startedAt', 0);
 
   // Callback-style hooks: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
+    request.startedAt = performance.now();
     reply.header('cache-control', 'no-store');
     reply.header('x-request-id', request.id);
-    done();
-  });
-  app.addHook('onResponse', (request, reply, done) => {
-    logRequest(logger, request, reply, metrics);
     done();
   });
 
@@ -130,8 +130,12 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     closing = true;
     done();
   });
-  app.addHook('onSend', (_request, reply, payload, done) => {
+  // The request line is written here, as the answer leaves, rather than from an onResponse hook:
+  // any onResponse hook makes Fastify listen for every response's 'finish' and 'error' events,
+  // which cost more than the line itself. The status is final here.
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
+    logRequest(writeRequestLine, request, reply, metrics);
     done(null, payload);
   });
 
@@ -201,25 +205,23 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
  * raw path: raw paths may hold anything a client typed, a token included.
  */
 function logRequest(
-  logger: Logger | undefined,
+  write: ((fields: RequestLogFields) => void) | undefined,
   request: FastifyRequest,
   reply: FastifyReply,
   metrics: Metrics,
 ): void {
   const route = request.routeUrl ?? request.routeOptions?.url ?? '(unmatched)';
   metrics.countRequest(request.method, route, reply.statusCode);
-  logger?.info(
-    {
-      requestId: request.id,
-      method: request.method,
-      route,
-      status: reply.statusCode,
-      ms: Math.round(reply.elapsedTime * 100) / 100,
-      key: request.caller?.name,
-      remote: request.ip,
-    },
-    'request',
-  );
+  write?.({
+    requestId: request.id,
+    method: request.method,
+    route,
+    status: reply.statusCode,
+    // No onRequest hook ran for a request Fastify refused before routing (a malformed URL).
+    ms: request.startedAt > 0 ? Math.round((performance.now() - request.startedAt) * 100) / 100 : 0,
+    key: request.caller?.name,
+    remote: request.ip,
+  });
 }
 
 function logFailure(

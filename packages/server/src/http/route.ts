@@ -58,6 +58,8 @@ declare module 'fastify' {
     caller: ApiCaller | null;
     /** The route pattern, set when the handler runs; `null` before. */
     routeUrl: string | null;
+    /** `performance.now()` when the onRequest hook ran; 0 if it did not. */
+    startedAt: number;
   }
 }
 
