@@ -125,7 +125,9 @@ try {
     body: JSON.stringify({ token: (await createdInMemory.json()).token }),
     headers: { authorization: `Bearer ${KEY}` },
   };
-  const bare = { title: 'bare', body, headers: {} };
+  // The floor gets the very same request, Authorization header included: every server parses
+  // the headers it is sent, whether or not it reads them.
+  const bare = { title: 'bare', body, headers: { authorization: `Bearer ${KEY}` } };
 
   // Warm both up (JIT, SQLite page cache), then alternate rounds so drift hits both alike.
   await run(bareServer.url, { ...bare, seconds: 1 });
