@@ -51,3 +51,26 @@ export function formatIsoTime(ms: number): string {
   const millisText = millis < 10 ? `00${millis}` : millis < 100 ? `0${millis}` : `${millis}`;
   return `${year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hours]}:${TWO_DIGITS[minutes]}:${TWO_DIGITS[seconds]}.${millisText}Z`;
 }
+
+/**
+ * {@link formatIsoTime} remembering its last answer, for the current time: a busy server asks
+ * for it many times within one millisecond (for log lines, for `serverTime`). Stored times vary
+ * from call to call; format those with `formatIsoTime`.
+ *
+ * @example
+ * ```ts
+ * const formatNow = rememberingIsoFormatter();
+ * formatNow(Date.now());
+ * ```
+ */
+export function rememberingIsoFormatter(): (ms: number) => string {
+  let lastMs = Number.NaN;
+  let lastText = '';
+  return (ms) => {
+    if (ms !== lastMs) {
+      lastText = formatIsoTime(ms);
+      lastMs = ms;
+    }
+    return lastText;
+  };
+}

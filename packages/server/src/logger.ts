@@ -1,5 +1,5 @@
 import { type DestinationStream, type LevelWithSilent, type Logger, pino } from 'pino';
-import { formatIsoTime } from './iso-time.js';
+import { rememberingIsoFormatter } from './iso-time.js';
 
 /**
  * The log levels `CURFEW_LOG_LEVEL` accepts.
@@ -97,13 +97,14 @@ export function requestLineWriter(logger: Logger): (fields: RequestLogFields) =>
  * pino's `isoTime`, formatted once per millisecond: under load a dozen lines share each one.
  */
 function isoTimestamp(): () => string {
-  let formattedAt = Number.NaN;
+  const formatNow = rememberingIsoFormatter();
+  let text = '';
   let field = '';
   return () => {
-    const now = Date.now();
-    if (now !== formattedAt) {
-      formattedAt = now;
-      field = `,"time":"${formatIsoTime(now)}"`;
+    const now = formatNow(Date.now());
+    if (now !== text) {
+      text = now;
+      field = `,"time":"${now}"`;
     }
     return field;
   };

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatIsoTime } from '../src/iso-time.js';
+import { formatIsoTime, rememberingIsoFormatter } from '../src/iso-time.js';
 
 describe('formatIsoTime', () => {
   it('writes what toISOString writes, for every millisecond from 1970 to 9999', () => {
@@ -35,5 +35,13 @@ describe('formatIsoTime', () => {
       expect(formatIsoTime(ms)).toBe(new Date(ms).toISOString());
     }
     expect(() => formatIsoTime(Number.NaN)).toThrow(RangeError);
+  });
+
+  it('remembers only its last answer when asked for the current time', () => {
+    const formatNow = rememberingIsoFormatter();
+    for (const ms of [1_000, 1_000, 1_001, 1_000, 253_402_300_800_000, 1.5]) {
+      expect(formatNow(ms)).toBe(new Date(ms).toISOString());
+    }
+    expect(() => formatNow(Number.NaN)).toThrow(RangeError);
   });
 });

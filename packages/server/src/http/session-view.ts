@@ -1,5 +1,7 @@
 import type { Session, SessionValidationResult } from 'curfew';
-import { formatIsoTime } from '../iso-time.js';
+import { formatIsoTime, rememberingIsoFormatter } from '../iso-time.js';
+
+const formatServerTime = rememberingIsoFormatter();
 
 /** A session as JSON: times as ISO 8601 UTC strings, no hash, nothing not listed here. */
 export interface SessionView {
@@ -58,7 +60,7 @@ export function toValidationView(result: SessionValidationResult, serverTime: nu
     return {
       valid: false as const,
       reason: result.reason,
-      serverTime: formatIsoTime(serverTime),
+      serverTime: formatServerTime(serverTime),
     };
   }
   return {
@@ -68,6 +70,6 @@ export function toValidationView(result: SessionValidationResult, serverTime: nu
     idleSecondsRemaining: result.idleSecondsRemaining,
     absoluteSecondsRemaining: result.absoluteSecondsRemaining,
     warning: result.warning,
-    serverTime: formatIsoTime(serverTime),
+    serverTime: formatServerTime(serverTime),
   };
 }
