@@ -252,9 +252,11 @@ async function validationsArriving(schema, liveCount, until) {
       const due = start + n * every;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+      // Sent up to 1 ms early rather than waiting on a timer: timed from when it was sent.
+      const from = Math.min(due, performance.now());
       pending.push(
         validator.validate(token(Math.floor(Math.random() * liveCount))).then((result) => {
-          latencies.push(performance.now() - due);
+          latencies.push(performance.now() - from);
           if (!result.valid) failures += 1;
         }),
       );
