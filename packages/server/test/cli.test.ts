@@ -6,7 +6,7 @@ import { SessionManager } from 'curfew';
 import { SqliteStore } from 'curfew/sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { hashApiKey } from '../src/api-keys.js';
-import { runCli } from '../src/run-cli.js';
+import { runCapturedCli } from './support/cli.js';
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
@@ -20,14 +20,7 @@ afterEach(async () => {
 });
 
 async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    env,
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
+  return runCapturedCli(env, argv);
 }
 
 /** Works on the same file as the CLI, as another process would. */

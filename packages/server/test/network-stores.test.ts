@@ -19,8 +19,8 @@ import {
 } from '../../curfew/test/support/redis-cluster.js';
 import { type PrivateRedis, startPrivateRedis } from '../../curfew/test/support/redis-server.js';
 import { loadConfig } from '../src/config.js';
-import { runCli } from '../src/run-cli.js';
 import { type RunningServer, startServer } from '../src/serve.js';
+import { runCapturedCli } from './support/cli.js';
 
 const KEY = 'network-store-key-0123456789abcdefghijkl';
 const unique = (prefix: string) => `${prefix}_${process.pid}_${randomBytes(4).toString('hex')}`;
@@ -45,14 +45,7 @@ function envFor(store: string): NodeJS.ProcessEnv {
 }
 
 async function cli(env: NodeJS.ProcessEnv, ...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(argv, {
-    env,
-    stdout: { write: (text: string) => (stdout += text) },
-    stderr: { write: (text: string) => (stderr += text) },
-  });
-  return { code, stdout, stderr };
+  return runCapturedCli(env, argv);
 }
 
 async function serve(env: NodeJS.ProcessEnv): Promise<RunningServer & { banner: string }> {
