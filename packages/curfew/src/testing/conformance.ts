@@ -652,6 +652,9 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         active: 1,
         endedByReason: { logout: 1 },
       });
+      // Without an idle timeout only the absolute one decides: `idle` is valid under that rule.
+      const noIdle = manager({ idleTimeout: null, custom: true });
+      expect((await noIdle.countSessions({ endedWithin: '1h' })).active).toBe(2);
       await sessions.sweepExpired();
       const all = await sessions.countSessions({ endedWithin: '1h' });
       expect(all).toEqual({
@@ -671,6 +674,12 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         endedByReason: { logout: 1, idle_timeout: 1, password_change: 1 },
       });
       expect((await sessions.validate(idle.token)).valid).toBe(false);
+      // The absolute expiry, to the millisecond: valid 1 ms before it, not at it.
+      await create(noIdle, 'user-4');
+      clock.advance(12 * HOUR - 1);
+      expect((await noIdle.countSessions()).active).toBe(1);
+      clock.advance(1);
+      expect((await noIdle.countSessions()).active).toBe(0);
     });
 
     test(
