@@ -135,22 +135,17 @@ async function openAt(location: StoreLocation, options: OpenStoreOptions): Promi
       }
     }
     case 'postgres': {
+      if (migrate) await migratePostgresAt(location.url, connection);
       const { PostgresStore } = await import('curfew/postgres');
       const pool = await postgresPool(location.url, connection, onDriverError);
-      return openPooled(() => PostgresStore.open(pool, { migrate: false }), {
-        migrate: migrate ? () => migratePostgresAt(location.url, connection) : undefined,
-        close: () => pool.end(),
-      });
+      return pooled(pool, () => PostgresStore.open(pool, { migrate: false }));
     }
     case 'mysql': {
+      if (migrate) await migrateMysqlAt(location.url, connection);
       const { MysqlStore } = await import('curfew/mysql');
       const pool = await mysqlPool(location.url, connection, onDriverError);
-      return openPooled(
-        () => MysqlStore.open(pool, { migrate: false, timeout: connection.timeout }),
-        {
-          migrate: migrate ? () => migrateMysqlAt(location.url, connection) : undefined,
-          close: () => pool.end(),
-        },
+      return pooled(pool, () =>
+        MysqlStore.open(pool, { migrate: false, timeout: connection.timeout }),
       );
     }
     case 'redis':
@@ -183,13 +178,13 @@ export async function migrateStore(
       }
     }
     case 'postgres':
-      return migratePostgresAt(location.url, connection).catch((error: unknown) => {
-        throw cannotOpen(location, error);
-      });
     case 'mysql':
-      return migrateMysqlAt(location.url, connection).catch((error: unknown) => {
+      try {
+        const migrate = location.kind === 'postgres' ? migratePostgresAt : migrateMysqlAt;
+        return await migrate(location.url, connection);
+      } catch (error) {
         throw cannotOpen(location, error);
-      });
+      }
     default:
       return null;
   }
@@ -209,24 +204,17 @@ function cannotOpen(location: StoreLocation, error: unknown): Error {
   return new Error(`cannot open the store ${where}: ${why}`, { cause: error });
 }
 
-async function openPooled(
+// A store on a pool that is ended if the store cannot be opened, and when it is closed.
+async function pooled(
+  pool: { end(): Promise<void> },
   open: () => Promise<SessionStore>,
-  steps: { migrate: (() => Promise<unknown>) | undefined; close: () => Promise<void> },
 ): Promise<OpenedStore> {
   try {
-    if (steps.migrate !== undefined) await steps.migrate();
     const store = await open();
     let closing: Promise<void> | undefined;
-    return {
-      store,
-      warnings: [],
-      close: () => {
-        closing ??= steps.close();
-        return closing;
-      },
-    };
+    return { store, warnings: [], close: () => (closing ??= pool.end()) };
   } catch (error) {
-    await steps.close().catch(() => {});
+    await pool.end().catch(() => {});
     throw error;
   }
 }
