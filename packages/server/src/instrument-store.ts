@@ -1,23 +1,26 @@
 import type { SessionStore } from 'curfew';
 import type { Metrics } from './metrics.js';
 
-type StoreMethod = Exclude<keyof SessionStore, 'ping'>;
-const METHODS: readonly StoreMethod[] = [
-  'insert',
-  'validate',
-  'rotate',
-  'findById',
-  'endSession',
-  'endUserSessions',
-  'listUserSessions',
-  'sweep',
-  'purgeEnded',
-];
+// Every method of the contract, optional ones included: listed as a record over the contract's
+// keys, so a method added to SessionStore does not compile until it is listed (and forwarded).
+const METHODS = Object.keys({
+  insert: true,
+  validate: true,
+  rotate: true,
+  findById: true,
+  endSession: true,
+  endUserSessions: true,
+  listUserSessions: true,
+  sweep: true,
+  purgeEnded: true,
+  countSessions: true,
+  ping: true,
+} satisfies Record<keyof SessionStore, true>) as (keyof SessionStore)[];
 
 /**
  * Wraps a store so that every call's duration lands in `metrics` (`curfew_store_duration_seconds`),
- * failed calls included. The wrapper is a plain object with the same methods, so the manager
- * cannot tell the difference.
+ * failed calls included. The wrapper is a plain object with the same methods (optional ones only
+ * when the store has them), so the manager cannot tell the difference.
  *
  * @example
  * ```ts
@@ -27,7 +30,7 @@ const METHODS: readonly StoreMethod[] = [
  */
 export function instrumentStore(store: SessionStore, metrics: Metrics): SessionStore {
   const wrapped: Record<string, unknown> = {};
-  for (const method of [...METHODS, 'ping'] as const) {
+  for (const method of METHODS) {
     const original = store[method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
     if (typeof original !== 'function') continue;
     // Not an async wrapper: that would add a promise and a turn of its own to every store call.
