@@ -272,17 +272,22 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
 type Reader = (name: SettingName) => { value: string; label: string } | undefined;
 
 function readStoreConnection(read: Reader): StoreConnection {
+  const connection = { ...DEFAULT_STORE_CONNECTION };
   const size = read('storePoolSize');
+  if (size !== undefined) {
+    connection.poolSize = Number(size.value);
+    if (!/^\d+$/.test(size.value) || connection.poolSize < 1 || connection.poolSize > 1000) {
+      throw new ConfigError(`${size.label}: expected a whole number from 1 to 1000`);
+    }
+  }
   const timeout = read('storeTimeout');
-  const poolSize = size === undefined ? DEFAULT_STORE_CONNECTION.poolSize : Number(size.value);
-  if (!/^\d+$/.test(size?.value ?? '1') || poolSize < 1 || poolSize > 1000) {
-    throw new ConfigError(`${size!.label}: expected a whole number from 1 to 1000`);
+  if (timeout !== undefined) {
+    connection.timeout = duration(timeout);
+    if (connection.timeout < 100 || connection.timeout > 60_000) {
+      throw new ConfigError(`${timeout.label}: expected a duration from 100ms to 1m`);
+    }
   }
-  const ms = timeout === undefined ? DEFAULT_STORE_CONNECTION.timeout : duration(timeout);
-  if (ms < 100 || ms > 60_000) {
-    throw new ConfigError(`${timeout!.label}: expected a duration from 100ms to 1m`);
-  }
-  return { poolSize, timeout: ms };
+  return connection;
 }
 
 const POLICY_DURATIONS = [
