@@ -298,12 +298,13 @@ async function openRedis(
     import('ioredis'),
     import('curfew/redis'),
   ]);
+  // Reconnect attempts at most a second apart, forever: the service must recover by itself.
+  const retry = (attempt: number) => Math.min(attempt * 100, 1_000);
   const clientOptions = {
     ...RECOMMENDED_REDIS_OPTIONS,
     commandTimeout: connection.timeout,
     connectTimeout: connection.timeout,
-    // Keep trying every second at most, forever: the service must recover by itself.
-    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+    retryStrategy: retry,
     lazyConnect: true,
   };
   const client =
@@ -312,7 +313,7 @@ async function openRedis(
       : new Cluster(location.nodes, {
           enableOfflineQueue: false,
           lazyConnect: true,
-          clusterRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1_000),
+          clusterRetryStrategy: retry,
           redisOptions: {
             ...clientOptions,
             ...(location.username === undefined ? {} : { username: location.username }),
