@@ -3,6 +3,7 @@ import { createPool } from 'mysql2/promise';
 import { SessionManager } from '../dist/index.js';
 import { MysqlStore, migrateMysql } from '../dist/stores/mysql/index.js';
 import {
+  alternateRounds,
   fmt,
   median,
   pct,
@@ -10,6 +11,7 @@ import {
   printTable,
   progress,
   rate,
+  roundSlowdown,
   sha256,
   token,
 } from './support/measure.js';
@@ -175,29 +177,13 @@ async function compare(targets) {
       await rate(target.ours, inFlight, SLICE_MS); // warm: every connection prepares
       await rate(target.floor, inFlight, SLICE_MS);
     }
-    const samples = targets.map(() => ({ ours: [], floor: [], ratio: [] }));
-    const perRound = [];
-    const floorPerRound = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      for (let k = 0; k < targets.length; k += 1) {
-        const i = (round + k) % targets.length;
-        const target = targets[i];
-        let o;
-        let f;
-        if ((round + k) % 2 === 0) {
-          o = await rate(target.ours, inFlight, SLICE_MS);
-          f = await rate(target.floor, inFlight, SLICE_MS);
-        } else {
-          f = await rate(target.floor, inFlight, SLICE_MS);
-          o = await rate(target.ours, inFlight, SLICE_MS);
-        }
-        samples[i].ours.push(o);
-        samples[i].floor.push(f);
-        samples[i].ratio.push(o / f);
-      }
-      perRound.push(1 - samples[1].ours[round] / samples[0].ours[round]);
-      floorPerRound.push(1 - samples[1].floor[round] / samples[0].floor[round]);
-    }
+    const samples = await alternateRounds(
+      targets.map((target) => ({
+        ours: () => rate(target.ours, inFlight, SLICE_MS),
+        floor: () => rate(target.floor, inFlight, SLICE_MS),
+      })),
+      ROUNDS,
+    );
     targets.forEach((target, i) => {
       results.push({
         size: target.size,
@@ -210,8 +196,8 @@ async function compare(targets) {
     });
     slowdowns.push({
       inFlight,
-      slowdown: median(perRound),
-      floorSlowdown: median(floorPerRound),
+      slowdown: roundSlowdown(samples[0].ours, samples[1].ours),
+      floorSlowdown: roundSlowdown(samples[0].floor, samples[1].floor),
     });
   }
   return { results, slowdowns };

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { SessionManager } from '../dist/index.js';
 import { migratePostgres, PostgresStore } from '../dist/stores/postgres/index.js';
 import {
+  alternateRounds,
   fmt,
   median,
   pct,
@@ -11,6 +12,7 @@ import {
   printTable,
   progress,
   rate,
+  roundSlowdown,
   sha256,
   token,
 } from './support/measure.js';
@@ -193,27 +195,13 @@ async function compare(tables) {
       await rate(table.ours, inFlight, SLICE_MS);
       await rate(table.floor, inFlight, SLICE_MS);
     }
-    const samples = tables.map(() => ({ ours: [], floor: [], ratio: [] }));
-    const perRound = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const order = round % 2 === 0 ? [0, 1] : [1, 0];
-      for (const [position, i] of order.entries()) {
-        const table = tables[i];
-        let ours;
-        let floor;
-        if ((round + position) % 2 === 0) {
-          ours = await rate(table.ours, inFlight, SLICE_MS);
-          floor = await rate(table.floor, inFlight, SLICE_MS);
-        } else {
-          floor = await rate(table.floor, inFlight, SLICE_MS);
-          ours = await rate(table.ours, inFlight, SLICE_MS);
-        }
-        samples[i].ours.push(ours);
-        samples[i].floor.push(floor);
-        samples[i].ratio.push(ours / floor);
-      }
-      perRound.push(1 - samples[1].ours[round] / samples[0].ours[round]);
-    }
+    const samples = await alternateRounds(
+      tables.map((table) => ({
+        ours: () => rate(table.ours, inFlight, SLICE_MS),
+        floor: () => rate(table.floor, inFlight, SLICE_MS),
+      })),
+      ROUNDS,
+    );
     for (const [i, s] of samples.entries()) {
       rows.push({
         size: tables[i].size,
@@ -227,7 +215,7 @@ async function compare(tables) {
       inFlight,
       small: median(samples[0].ours),
       large: median(samples[1].ours),
-      slowdown: median(perRound),
+      slowdown: roundSlowdown(samples[0].ours, samples[1].ours),
     });
   }
   return { rows, slowdowns };

@@ -31,12 +31,14 @@ import { RECOMMENDED_REDIS_OPTIONS, RedisStore } from '../dist/stores/redis/inde
 import { placeUser } from '../dist/stores/redis/key-layout.js';
 import { LUA_LIBRARY, SINGLE_SCRIPTS } from '../dist/stores/redis/scripts.js';
 import {
+  alternateRounds,
   fmt,
   median,
   pct,
   percentile,
   printTable,
   rate,
+  roundSlowdown,
   sha256,
   token,
 } from './support/measure.js';
@@ -286,27 +288,13 @@ async function compare(targets, inFlight) {
     await rate(run.ours, inFlight, SLICE_MS / 2); // warm both paths
     await rate(run.floor, inFlight, SLICE_MS / 2);
   }
-  const samples = runs.map(() => ({ ours: [], floor: [], ratio: [] }));
-  const slowdowns = [];
-  for (let round = 0; round < ROUNDS; round += 1) {
-    const order = round % 2 === 0 ? [0, 1] : [1, 0];
-    for (const [position, i] of order.entries()) {
-      const run = runs[i];
-      let ours;
-      let floor;
-      if ((round + position) % 2 === 0) {
-        ours = await rate(run.ours, inFlight, SLICE_MS);
-        floor = await rate(run.floor, inFlight, SLICE_MS);
-      } else {
-        floor = await rate(run.floor, inFlight, SLICE_MS);
-        ours = await rate(run.ours, inFlight, SLICE_MS);
-      }
-      samples[i].ours.push(ours);
-      samples[i].floor.push(floor);
-      samples[i].ratio.push(ours / floor);
-    }
-    slowdowns.push(1 - samples[1].ours[round] / samples[0].ours[round]);
-  }
+  const samples = await alternateRounds(
+    runs.map((run) => ({
+      ours: () => rate(run.ours, inFlight, SLICE_MS),
+      floor: () => rate(run.floor, inFlight, SLICE_MS),
+    })),
+    ROUNDS,
+  );
   return {
     sizes: samples.map((s, i) => ({
       size: targets[i].size,
@@ -314,7 +302,7 @@ async function compare(targets, inFlight) {
       floor: median(s.floor),
       ratio: median(s.ratio),
     })),
-    slowdown: median(slowdowns),
+    slowdown: roundSlowdown(samples[0].ours, samples[1].ours),
   };
 }
 

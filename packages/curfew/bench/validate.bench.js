@@ -26,7 +26,16 @@ import {
   SessionManager,
 } from '../dist/index.js';
 import { SqliteStore } from '../dist/stores/sqlite/index.js';
-import { fmt, median, pct, printTable, progress, sha256 } from './support/measure.js';
+import {
+  alternateRounds,
+  fmt,
+  median,
+  pct,
+  printTable,
+  progress,
+  roundSlowdown,
+  sha256,
+} from './support/measure.js';
 
 const SMALL = 10_000;
 const LARGE = 1_000_000;
@@ -209,27 +218,13 @@ async function compare(targets, mode) {
     await timeAsync(run.ours, SLICE_MS); // warm both paths
     timeSync(run.floor, SLICE_MS);
   }
-  const samples = runs.map(() => ({ ours: [], floor: [], ratio: [] }));
-  const slowdowns = [];
-  for (let round = 0; round < ROUNDS; round += 1) {
-    const order = round % 2 === 0 ? [0, 1] : [1, 0];
-    for (const [position, i] of order.entries()) {
-      const run = runs[i];
-      let ours;
-      let floor;
-      if ((round + position) % 2 === 0) {
-        ours = await timeAsync(run.ours, SLICE_MS);
-        floor = timeSync(run.floor, SLICE_MS);
-      } else {
-        floor = timeSync(run.floor, SLICE_MS);
-        ours = await timeAsync(run.ours, SLICE_MS);
-      }
-      samples[i].ours.push(ours);
-      samples[i].floor.push(floor);
-      samples[i].ratio.push(ours / floor);
-    }
-    slowdowns.push(1 - samples[1].ours[round] / samples[0].ours[round]);
-  }
+  const samples = await alternateRounds(
+    runs.map((run) => ({
+      ours: () => timeAsync(run.ours, SLICE_MS),
+      floor: async () => timeSync(run.floor, SLICE_MS),
+    })),
+    ROUNDS,
+  );
   return {
     sizes: samples.map((s, i) => ({
       size: targets[i].size,
@@ -237,7 +232,7 @@ async function compare(targets, mode) {
       floor: median(s.floor),
       ratio: median(s.ratio),
     })),
-    slowdown: median(slowdowns),
+    slowdown: roundSlowdown(samples[0].ours, samples[1].ours),
   };
 }
 

@@ -34,6 +34,39 @@ export async function rate(step, inFlight, ms) {
   return (ops / (performance.now() - start)) * 1000;
 }
 
+/**
+ * Measures every run's `ours` and `floor` (functions resolving with a rate), round after round,
+ * rotating which run goes first and, within a run, which of the two does: drift on a shared
+ * machine then hits every figure alike. Returns per run its rates and per-round ratios, in round
+ * order, so figures from the same round can be compared.
+ */
+export async function alternateRounds(runs, rounds) {
+  const samples = runs.map(() => ({ ours: [], floor: [], ratio: [] }));
+  for (let round = 0; round < rounds; round += 1) {
+    for (let k = 0; k < runs.length; k += 1) {
+      const i = (round + k) % runs.length;
+      let ours;
+      let floor;
+      if ((round + k) % 2 === 0) {
+        ours = await runs[i].ours();
+        floor = await runs[i].floor();
+      } else {
+        floor = await runs[i].floor();
+        ours = await runs[i].ours();
+      }
+      samples[i].ours.push(ours);
+      samples[i].floor.push(floor);
+      samples[i].ratio.push(ours / floor);
+    }
+  }
+  return samples;
+}
+
+/** The median over rounds of how much slower `large` was than `small` in the same round. */
+export function roundSlowdown(small, large) {
+  return median(small.map((rate, round) => 1 - large[round] / rate));
+}
+
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)];
