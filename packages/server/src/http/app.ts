@@ -177,10 +177,27 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
   if (route.body !== undefined) schema.body = route.body;
   if (route.query !== undefined) schema.querystring = route.query;
   if (route.params !== undefined) schema.params = route.params;
+  // Fastify serializes a status with a response schema through the route's serializer compiler;
+  // every other answer (problems included) goes through the app's JSON.stringify.
+  const serializers = new Map<number, (body: never) => string>();
+  for (const [status, response] of Object.entries(route.responses)) {
+    if (response.serialize !== undefined) serializers.set(Number(status), response.serialize);
+  }
+  if (serializers.size > 0) {
+    schema.response = Object.fromEntries(
+      [...serializers.keys()].map((status) => [status, route.responses[status]!.schema]),
+    );
+  }
   app.route({
     method: route.method,
     url: route.url,
     schema,
+    ...(serializers.size === 0
+      ? {}
+      : {
+          serializerCompiler: ({ httpStatus }: { httpStatus?: string | undefined }) =>
+            serializers.get(Number(httpStatus)) as (data: unknown) => string,
+        }),
     ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access) }),
     // A POST without a body is taken as `{}` where every field is optional (a bulk revoke);
     // elsewhere it answers 400 naming the body.

@@ -109,3 +109,45 @@ export function objectSchema(
 ): JsonSchema {
   return { type: 'object', additionalProperties: false, required: [...required], properties };
 }
+
+/** The answer to a valid token: the session, its remaining times and any warning. */
+export const validAnswerSchema: JsonSchema = objectSchema(
+  {
+    valid: { type: 'boolean', const: true },
+    session: sessionSchema,
+    secondsRemaining: { type: 'integer', description: 'the smaller of the two remainders' },
+    idleSecondsRemaining: {
+      type: ['integer', 'null'],
+      description: 'null when the policy has no idle timeout',
+    },
+    absoluteSecondsRemaining: { type: 'integer' },
+    warning: {
+      type: ['string', 'null'],
+      enum: ['absolute', 'idle', null],
+      description: 'which expiry is within its warning threshold, absolute first',
+    },
+    serverTime: serverTimeSchema,
+  },
+  [
+    'valid',
+    'session',
+    'secondsRemaining',
+    'idleSecondsRemaining',
+    'absoluteSecondsRemaining',
+    'warning',
+    'serverTime',
+  ],
+);
+
+/** The answer to a token that is not valid: only why, never whose session it was. */
+export const invalidAnswerSchema: JsonSchema = objectSchema(
+  {
+    valid: { type: 'boolean', const: false },
+    reason: { type: 'string', enum: ['not_found', 'idle', 'absolute'] },
+    serverTime: serverTimeSchema,
+  },
+  ['valid', 'reason', 'serverTime'],
+);
+
+/** The answer of `POST /v1/sessions/validate`: an invalid token is an answer, not an error. */
+export const validationSchema: JsonSchema = { oneOf: [validAnswerSchema, invalidAnswerSchema] };

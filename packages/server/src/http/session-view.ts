@@ -1,5 +1,7 @@
 import type { Session, SessionValidationResult } from 'curfew';
+import fastJson from 'fast-json-stringify';
 import { formatIsoTime, rememberingIsoFormatter } from '../iso-time.js';
+import { invalidAnswerSchema, validAnswerSchema } from './schemas.js';
 
 const formatServerTime = rememberingIsoFormatter();
 
@@ -72,4 +74,24 @@ export function toValidationView(result: SessionValidationResult, serverTime: nu
     warning: result.warning,
     serverTime: formatServerTime(serverTime),
   };
+}
+
+// Compiled once from the schemas that document the answer: validation is the route every request
+// of a calling backend goes through, and a compiled serializer writes this shape in about half
+// the time JSON.stringify takes. It also writes only the properties the schema names.
+const serializeValid = fastJson(validAnswerSchema);
+const serializeInvalid = fastJson(invalidAnswerSchema);
+
+/**
+ * Serializes a {@link toValidationView} answer to JSON, with the serializer compiled from its
+ * branch of the documented schema. Gives the same text as `JSON.stringify`.
+ *
+ * @example
+ * ```ts
+ * reply.serializer(serializeValidationView);
+ * return toValidationView(result, now);
+ * ```
+ */
+export function serializeValidationView(view: ReturnType<typeof toValidationView>): string {
+  return view.valid ? serializeValid(view) : serializeInvalid(view);
 }

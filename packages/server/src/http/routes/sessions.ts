@@ -4,58 +4,19 @@ import { callerOf, type RouteDefinition } from '../route.js';
 import {
   objectSchema,
   reasonSchema,
-  serverTimeSchema,
   sessionIdSchema,
   sessionSchema,
   tenantIdSchema,
   tokenSchema,
+  validationSchema,
 } from '../schemas.js';
-import { toSessionView, toValidationView } from '../session-view.js';
+import { serializeValidationView, toSessionView, toValidationView } from '../session-view.js';
 import type { RouteContext } from './context.js';
 
 const issuedSchema = objectSchema({ token: tokenSchema, session: sessionSchema }, [
   'token',
   'session',
 ]);
-
-const validationSchema = {
-  oneOf: [
-    objectSchema(
-      {
-        valid: { const: true },
-        session: sessionSchema,
-        secondsRemaining: { type: 'integer', description: 'the smaller of the two remainders' },
-        idleSecondsRemaining: {
-          type: ['integer', 'null'],
-          description: 'null when the policy has no idle timeout',
-        },
-        absoluteSecondsRemaining: { type: 'integer' },
-        warning: {
-          enum: ['absolute', 'idle', null],
-          description: 'which expiry is within its warning threshold, absolute first',
-        },
-        serverTime: serverTimeSchema,
-      },
-      [
-        'valid',
-        'session',
-        'secondsRemaining',
-        'idleSecondsRemaining',
-        'absoluteSecondsRemaining',
-        'warning',
-        'serverTime',
-      ],
-    ),
-    objectSchema(
-      {
-        valid: { const: false },
-        reason: { enum: ['not_found', 'idle', 'absolute'] },
-        serverTime: serverTimeSchema,
-      },
-      ['valid', 'reason', 'serverTime'],
-    ),
-  ],
-};
 
 interface CreateBody {
   userId: string | number;
@@ -140,7 +101,14 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
         },
         ['token'],
       ),
-      responses: { 200: { description: 'The validation result.', schema: validationSchema } },
+      responses: {
+        200: {
+          description: 'The validation result.',
+          schema: validationSchema,
+          // The busiest route: a serializer compiled from its schema instead of JSON.stringify.
+          serialize: serializeValidationView,
+        },
+      },
       errors: [400, 413, 415, 503],
       async handler(request) {
         const caller = callerOf(request);
