@@ -174,6 +174,13 @@ try {
     );
   }
   console.log(`  every round, req/s: bare ${list(results.bare)}; curfew ${list(results.curfew)}`);
+  // The best rounds above may come from different moments of a drifting machine; each round's
+  // ratio compares two runs taken back to back, so its median is steadier across runs.
+  const perRound = results.curfew.map((r, i) => r.rps / results.bare[i].rps);
+  const middle = [...perRound].sort((x, y) => x - y)[Math.floor(perRound.length / 2)];
+  console.log(
+    `  ratio in each round: ${perRound.map((x) => x.toFixed(2)).join(', ')} (median ${middle.toFixed(2)})`,
+  );
 } finally {
   for (const child of children) child.kill('SIGTERM');
   await Promise.all(
