@@ -1,5 +1,4 @@
 import * as crypto from 'node:crypto';
-import { createHash, randomBytes } from 'node:crypto';
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,256}$/;
 
@@ -16,7 +15,7 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]{16,256}$/;
  * ```
  */
 export function generateSessionToken(): string {
-  return randomBytes(32).toString('base64url');
+  return crypto.randomBytes(32).toString('base64url');
 }
 
 /**
@@ -41,7 +40,7 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string) => str
 const sha256Hex: (text: string) => string =
   typeof oneShotHash === 'function'
     ? (text) => oneShotHash('sha256', text)
-    : (text) => createHash('sha256').update(text, 'utf8').digest('hex');
+    : (text) => crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
  * Whether a value has the shape of a session token: a string of 16 to 256 base64url characters.

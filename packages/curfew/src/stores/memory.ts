@@ -137,7 +137,7 @@ export class MemoryStore implements SessionStore {
   }
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
-    const counts: Required<SessionCounts> = { active: 0, endedByReason: {} };
+    const counts: SessionCounts = { active: 0, endedByReason: {} };
     for (const row of this.#byId.values()) {
       if (row.endedAt === null) {
         if (findExpiry(row, input) === null) counts.active += 1;

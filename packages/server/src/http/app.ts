@@ -179,24 +179,20 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
   if (route.params !== undefined) schema.params = route.params;
   // Fastify serializes a status with a response schema through the route's serializer compiler;
   // every other answer (problems included) goes through the app's JSON.stringify.
-  const serializers = new Map<number, (body: never) => string>();
-  for (const [status, response] of Object.entries(route.responses)) {
-    if (response.serialize !== undefined) serializers.set(Number(status), response.serialize);
-  }
-  if (serializers.size > 0) {
-    schema.response = Object.fromEntries(
-      [...serializers.keys()].map((status) => [status, route.responses[status]!.schema]),
-    );
+  const serialized = Object.entries(route.responses).filter(([, r]) => r.serialize !== undefined);
+  if (serialized.length > 0) {
+    schema.response = Object.fromEntries(serialized.map(([status, r]) => [status, r.schema]));
   }
   app.route({
     method: route.method,
     url: route.url,
     schema,
-    ...(serializers.size === 0
+    ...(serialized.length === 0
       ? {}
       : {
+          // Called only for the statuses in schema.response, each of which has a serializer.
           serializerCompiler: ({ httpStatus }: { httpStatus?: string | undefined }) =>
-            serializers.get(Number(httpStatus)) as (data: unknown) => string,
+            route.responses[Number(httpStatus)]!.serialize as (data: unknown) => string,
         }),
     ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access) }),
     // A POST without a body is taken as `{}` where every field is optional (a bulk revoke);

@@ -584,7 +584,7 @@ export class RedisStore implements SessionStore {
   }
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
-    const counts: Required<SessionCounts> = { active: 0, endedByReason: {} };
+    const counts: SessionCounts = { active: 0, endedByReason: {} };
     // One script per bucket, all in flight at once: on a cluster each runs in its bucket's slot.
     const replies = await Promise.all(
       this.#buckets.map((bucket) =>
