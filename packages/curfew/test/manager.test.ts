@@ -50,6 +50,7 @@ describe('SessionManager', () => {
     });
     await expect(sessions.sweepExpired()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     await expect(sessions.ping()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    await expect(sessions.countSessions()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
 
   it('reads the clock once per operation', async () => {
@@ -67,7 +68,30 @@ describe('SessionManager', () => {
     await sessions.validate(token);
     await sessions.revokeUserSessions('u');
     await sessions.sweepExpired();
-    expect(reads).toBe(4);
+    await sessions.countSessions();
+    expect(reads).toBe(5);
+  });
+
+  it('refuses to count on a store without countSessions, or with a bad window', async () => {
+    // A custom store may leave the optional method out: a clear refusal, not a TypeError.
+    const store = new MemoryStore();
+    const bare = new Proxy(store, {
+      get: (target, property, receiver) =>
+        property === 'countSessions' ? undefined : Reflect.get(target, property, receiver),
+    });
+    await expect(new SessionManager({ store: bare }).countSessions()).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'store',
+    });
+    const sessions = new SessionManager({ store });
+    for (const endedWithin of ['soon', -1, Number.NaN]) {
+      await expect(
+        sessions.countSessions({ endedWithin: endedWithin as never }),
+      ).rejects.toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        field: 'endedWithin',
+      });
+    }
   });
 
   it('keeps working when the event listener or logger throws', async () => {

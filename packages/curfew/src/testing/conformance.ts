@@ -680,6 +680,12 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await noIdle.countSessions()).active).toBe(1);
       clock.advance(1);
       expect((await noIdle.countSessions()).active).toBe(0);
+      // The idle timeout, to the millisecond, the same way.
+      await create(sessions, 'user-5');
+      clock.advance(30 * MINUTE - 1);
+      expect((await sessions.countSessions()).active).toBe(1);
+      clock.advance(1);
+      expect((await sessions.countSessions()).active).toBe(0);
     });
 
     test(
