@@ -94,7 +94,7 @@ function instrument(db: Database.Database) {
         get: counted('get'),
         all: counted('all') as never,
         safeIntegers: (toggle) => statement.safeIntegers(toggle),
-        raw: (toggle) => statement.raw(toggle),
+        pluck: (toggle) => statement.pluck(toggle),
       };
     },
     exec: (source) => db.exec(source),

@@ -695,7 +695,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         const sessions = manager({ userAgentMaxLength: 8192, activityWriteInterval: 0 });
         clock.set(Date.parse('2026-03-04T05:06:07.089Z'));
         const userId = `ü${'x'.repeat(252)}😀`; // 255 UTF-16 code units
-        const userAgent = `Mozilla/5.0 (X11; Linux) “quotes” 'single' \\ 😀 ${'é'.repeat(3000)}`;
+        const userAgent = `Mozilla/5.0 (X11; Linux) “quotes” 'single' \\ \t\n\u0001 😀 ${'é'.repeat(3000)}`;
         const { token, session } = await sessions.create({
           userId,
           tenantId: 'tenant-ü',

@@ -40,8 +40,8 @@ export interface SqliteStatement {
   all(...params: unknown[]): unknown[];
   /** `false`: return integers as numbers even when the connection defaults to `BigInt`. */
   safeIntegers(toggle?: boolean): unknown;
-  /** `true`: `get` and `all` return each row as an array of its values, in column order. */
-  raw(toggle?: boolean): unknown;
+  /** `true`: `get` and `all` return each row's first value instead of the row. */
+  pluck(toggle?: boolean): unknown;
 }
 
 /**
