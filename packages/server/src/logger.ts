@@ -48,19 +48,23 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
     const key = fields.key === undefined ? '' : `,"key":${quote(fields.key)}`;
     const remote = fields.remote === undefined ? '' : `,"remote":${quote(fields.remote)}`;
     sink.write(
-      `{"level":30${timestamp()},"service":"curfew","requestId":${quote(fields.requestId)},"method":${quote(fields.method)},"route":${quote(fields.route)},"status":${fields.status},"ms":${fields.ms}${key}${remote},"msg":"request"}\n`,
+      `{"level":30${timestamp()},"service":"curfew","requestId":"${fields.requestId}","method":"${fields.method}","route":"${fields.route}","status":${fields.status},"ms":${fields.ms}${key}${remote},"msg":"request"}\n`,
     );
   });
   return logger;
 }
 
 /**
- * The fields of the one log line per request. Strings come from bounded or checked sources (route
- * patterns, key names, request ids that matched their shape), never from a body.
+ * The fields of the one log line per request. Strings come from bounded or checked sources, never
+ * from a body. The first three are written as they are, so they must hold nothing JSON escapes;
+ * the others are escaped where needed.
  */
 export interface RequestLogFields {
+  /** A UUID, or a client's id that matched `[A-Za-z0-9._:-]{1,128}`. */
   requestId: string;
+  /** An HTTP method, as Node's parser accepted it (letters and `-`). */
   method: string;
+  /** A route pattern of the app, or `(unmatched)`: never a raw path. */
   route: string;
   status: number;
   /** Finite: it is written as a JSON number. */

@@ -41,13 +41,22 @@ describe('the request line', () => {
     {
       // (A lone surrogate would differ: pino writes it raw, JSON.stringify escapes it. None of
       // these fields can hold one: ids, methods, routes, key names and addresses are checked.)
-      requestId: 'ünï\u2028',
-      method: 'GET',
+      requestId: 'a'.repeat(128),
+      method: 'M-SEARCH',
       route: `/${'long'.repeat(40)}`,
       status: 200,
       ms: 3,
-      key: 'tab\there\u0001',
+      key: 'ünï\u2028 tab\there\u0001',
       remote: '~',
+    },
+    {
+      requestId: 'r',
+      method: 'GET',
+      route: '/',
+      status: 200,
+      ms: 0,
+      key: `${'k'.repeat(200)}"`,
+      remote: '[::1]',
     },
   ])('is, byte for byte, what pino writes for the same fields (%#)', (fields) => {
     const { logger, lines } = capture('info');
