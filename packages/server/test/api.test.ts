@@ -598,6 +598,32 @@ describe('request logs', () => {
     expect(all).toContain(id);
   });
 
+  it('stay valid JSON whatever a client puts in the request id, the path or the method', async () => {
+    // The writer puts the request id, method and route between quotes unescaped: it relies on
+    // the id being checked and the route being a pattern, never what the client sent.
+    const before = test.logs.length;
+    const sent = [
+      await test.app.inject({
+        method: 'GET',
+        url: '/healthz',
+        headers: { 'x-request-id': 'a"b\\c\u2028' },
+      }),
+      await test.app.inject({ method: 'GET', url: '/nowhere/"},{"x":"\\' }),
+      await test.app.inject({ method: 'PROPFIND', url: '/v1/sessions/"' }),
+    ];
+    const requests = test.logs
+      .slice(before)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line.msg === 'request');
+    expect(requests).toHaveLength(sent.length);
+    expect(requests.map((line) => line.requestId)).toEqual(
+      sent.map((res) => res.headers['x-request-id']),
+    );
+    expect(requests[0]!.requestId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(requests.map((line) => line.route)).toEqual(['/healthz', '(unmatched)', '(unmatched)']);
+    expect(requests[2]!.method).toBe('PROPFIND');
+  });
+
   it('are one line per request, whatever the answer, with the status sent and a duration', async () => {
     const { token } = await createSession(test, 'admin', { userId: 'one-line' });
     const before = test.logs.length;
