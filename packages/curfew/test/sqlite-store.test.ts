@@ -1,7 +1,7 @@
 // What only the SQLite store must prove: its schema and migrations, WAL, sharing one file between
 // connections and processes, one statement per validation, and no token in any stored byte.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -331,6 +331,101 @@ describe('SqliteStore statements', () => {
       const bytes = readFileSync(path).toString('latin1');
       for (const token of tokens) expect(bytes).not.toContain(token);
     }
+  });
+});
+
+describe('SqliteStore with a read-lock holder', () => {
+  const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+  // Another process's full checkpoint: it cannot finish while a reader keeps a WAL snapshot.
+  const truncateWal = (db: Database.Database) =>
+    (db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[])[0]!.busy === 0;
+
+  function holding() {
+    const db = connect();
+    const holder = connect();
+    const store = new SqliteStore(db, { readLockHolder: holder });
+    return { store, db, holder, outsider: connect({ timeout: 0 }) };
+  }
+
+  it('holds the lock while the store reads, and lets go before a write and at the turn’s end', async () => {
+    const { store, outsider } = holding();
+    const session = storedSession();
+    await store.insert(session);
+    await store.findById(session.id);
+    expect(truncateWal(outsider)).toBe(false);
+    await store.insert(storedSession()); // same turn: the write let go first
+    expect(truncateWal(outsider)).toBe(true);
+
+    await store.insert(storedSession());
+    await store.listUserSessions({ userId: 'user-1' }, { now: 0, idleTimeout: null, limit: 10 });
+    expect(truncateWal(outsider)).toBe(false);
+    await nextTurn();
+    expect(truncateWal(outsider)).toBe(true);
+    expect(statSync(`${file}-wal`).size).toBe(0);
+  });
+
+  it('reads still see every commit, another process’s too, while the lock is held', async () => {
+    const { store, outsider } = holding();
+    const clock = new ManualClock();
+    const here = new SessionManager({ store, clock: clock.now });
+    const elsewhere = new SessionManager({ store: new SqliteStore(connect()), clock: clock.now });
+    const { token } = await here.create({ userId: 'u' });
+    const other = await here.create({ userId: 'u' });
+    expect(await here.validate(token)).toMatchObject({ valid: true });
+    expect(await elsewhere.revoke(token)).toBe(true); // as `curfew sessions revoke` would
+    expect(truncateWal(outsider)).toBe(false); // still held, all in one turn
+    expect(await here.validate(token)).toMatchObject({ valid: false, endReason: 'logout' });
+    expect((await here.listUserSessions('u')).map((s) => s.id)).toEqual([other.session.id]);
+  });
+
+  it('lets go before every write, so the WAL keeps restarting instead of growing', async () => {
+    const { store, db } = holding();
+    const pageSize = Number(db.pragma('page_size', { simple: true }));
+    db.pragma('wal_autocheckpoint = 8'); // a checkpoint after every commit past 8 pages
+    let largest = 0;
+    // All in one turn, reads and writes alternating, the way a busy server interleaves them.
+    for (let i = 0; i < 300; i += 1) {
+      const session = storedSession();
+      await store.insert(session);
+      await store.findById(session.id);
+      largest = Math.max(largest, statSync(`${file}-wal`).size);
+    }
+    // Kept while writing, the held snapshot would stop every checkpoint short of the last
+    // commit, so the WAL could never restart: it would pass 1,000 pages here.
+    expect(largest).toBeLessThan(40 * pageSize);
+  });
+
+  it('refuses a holder it cannot use', () => {
+    const db = connect();
+    const refused = (holder: unknown, target = db) =>
+      expect(() => new SqliteStore(target, { readLockHolder: holder as SqliteDatabase })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', field: 'readLockHolder' }),
+      );
+    refused(db);
+    refused({});
+    const elsewhere = new Database(join(dir, 'other.db'));
+    open.push(elsewhere);
+    refused(elsewhere);
+    const inMemory = new Database(':memory:');
+    open.push(inMemory);
+    refused(connect(), inMemory);
+    // A file kept out of WAL by its owner: a held read there would block every writer.
+    const journalFile = join(dir, 'journal.db');
+    const [rollbackJournal, itsHolder] = [new Database(journalFile), new Database(journalFile)];
+    open.push(rollbackJournal, itsHolder);
+    rollbackJournal.pragma('journal_mode = MEMORY');
+    refused(itsHolder, rollbackJournal);
+    expect(() => new SqliteStore(db, { readLockHolder: connect() })).not.toThrow();
+  });
+
+  it('a holder closed in the middle of a turn leaves nothing to fail at its end', async () => {
+    const { store, holder } = holding();
+    const session = storedSession();
+    await store.insert(session);
+    await store.findById(session.id);
+    holder.close();
+    await nextTurn();
+    expect(truncateWal(connect())).toBe(true);
   });
 });
 
