@@ -1,7 +1,12 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { MemoryStore, SessionManager } from 'curfew';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ApiKeyring, hashApiKey } from '../src/api-keys.js';
 import { buildApp } from '../src/http/app.js';
+import { openStore } from '../src/open-store.js';
 import { startSweepTimer } from '../src/sweep-timer.js';
 import { KEYS } from './support/test-app.js';
 
@@ -50,6 +55,32 @@ describe('closing the app', () => {
     expect(((await response.json()) as { valid: boolean }).valid).toBe(true);
     await closing;
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});
+
+describe('the SQLite store as the service opens it', () => {
+  it('holds the WAL read lock while it reads, and closes whole even while holding it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'curfew-open-'));
+    const path = join(dir, 'curfew.db');
+    try {
+      const opened = await openStore({ kind: 'sqlite', path });
+      const manager = new SessionManager({ store: opened.store });
+      const { token } = await manager.create({ userId: 'u' });
+      expect((await manager.validate(token)).valid).toBe(true);
+      // Another process cannot finish a full checkpoint while the read lock is held.
+      const outsider = new Database(path, { timeout: 0 });
+      const checkpoint = outsider.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      outsider.close();
+      expect(checkpoint[0]?.busy).toBe(1);
+      await opened.close(); // in the same turn, with the lock still held
+      // Its last connection closed: SQLite checkpointed the WAL into the file and removed it.
+      expect(existsSync(`${path}-wal`)).toBe(false);
+      const again = await openStore({ kind: 'sqlite', path });
+      expect((await new SessionManager({ store: again.store }).validate(token)).valid).toBe(true);
+      await again.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
