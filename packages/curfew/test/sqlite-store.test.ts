@@ -492,22 +492,27 @@ describe('SqliteStore shared between connections', () => {
     expect(await one.getSession(session.id)).toMatchObject({ endReason: 'idle_timeout' });
   });
 
-  it('several processes validating the same expired sessions end each exactly once', async () => {
-    const db = connect();
-    const store = new SqliteStore(db);
-    const start = Date.parse('2026-01-01T00:00:00Z');
-    const hashes: string[] = [];
-    for (let i = 0; i < 300; i += 1) {
-      const session = storedSession({ userId: `u${i}`, createdAt: start, lastActivityAt: start });
-      await store.insert(session);
-      hashes.push(session.tokenHash);
-    }
-    const list = join(dir, 'hashes.json');
-    writeFileSync(list, JSON.stringify(hashes));
-    const outputs = await runProcesses(
-      4,
-      `const db = new Database(${JSON.stringify(file)});
-       const store = new sqlite.SqliteStore(db);
+  it.each([
+    ['alone', false],
+    ['each with a read-lock holder', true],
+  ])(
+    'several processes validating the same expired sessions end each exactly once (%s)',
+    async (_, withHolder) => {
+      const db = connect();
+      const store = new SqliteStore(db);
+      const start = Date.parse('2026-01-01T00:00:00Z');
+      const hashes: string[] = [];
+      for (let i = 0; i < 300; i += 1) {
+        const session = storedSession({ userId: `u${i}`, createdAt: start, lastActivityAt: start });
+        await store.insert(session);
+        hashes.push(session.tokenHash);
+      }
+      const list = join(dir, 'hashes.json');
+      writeFileSync(list, JSON.stringify(hashes));
+      const outputs = await runProcesses(
+        4,
+        `const db = new Database(${JSON.stringify(file)});
+       const store = new sqlite.SqliteStore(db, { readLockHolder: ${withHolder ? `new Database(${JSON.stringify(file)})` : 'undefined'} });
        const hashes = JSON.parse(fs.readFileSync(${JSON.stringify(list)}, 'utf8'));
        const input = { now: ${start + 31 * MINUTE}, idleTimeout: ${30 * MINUTE}, touchInterval: 0 };
        await go;
@@ -519,14 +524,15 @@ describe('SqliteStore shared between connections', () => {
        }
        console.log(endedNow);
        db.close();`,
-    );
-    const total = outputs.reduce((sum, out) => sum + Number(out), 0);
-    expect(total).toBe(hashes.length);
-    const rows = db
-      .prepare(`SELECT end_reason, count(*) AS n FROM curfew_sessions GROUP BY end_reason`)
-      .all();
-    expect(rows).toEqual([{ end_reason: 'idle_timeout', n: hashes.length }]);
-  });
+      );
+      const total = outputs.reduce((sum, out) => sum + Number(out), 0);
+      expect(total).toBe(hashes.length);
+      const rows = db
+        .prepare(`SELECT end_reason, count(*) AS n FROM curfew_sessions GROUP BY end_reason`)
+        .all();
+      expect(rows).toEqual([{ end_reason: 'idle_timeout', n: hashes.length }]);
+    },
+  );
 });
 
 /**
