@@ -46,9 +46,9 @@ export interface SqliteStoreOptions {
    * A second connection to the same file, opened for nothing else, that the store keeps in a read
    * transaction while it reads and lets go before it writes and at the end of each event-loop turn.
    * With it, a read takes SQLite's WAL read lock without the two `fcntl` system calls it otherwise
-   * costs (SQLite asks the operating system only for a process's first holder): on a virtual
-   * machine, where system calls are dear, a tenth of a validation served over HTTP. Reads still
-   * see every commit, another process's included; checkpoints wait on it for one turn at most.
+   * costs (SQLite asks the operating system only for a process's first holder): on the virtual
+   * machine of docs/benchmarks.md, 4 of the 27 µs of CPU a validation served over HTTP took. Reads
+   * still see every commit, another process's included; checkpoints wait on it one turn at most.
    * Close it with the store's connection. Not for `:memory:` databases.
    *
    * @example
@@ -144,7 +144,7 @@ export class SqliteStore implements SessionStore {
   readonly #readLock: ReadLockHolder | null;
 
   constructor(db: SqliteDatabase, options: SqliteStoreOptions = {}) {
-    if (typeof db !== 'object' || db === null || typeof db.prepare !== 'function') {
+    if (!isConnection(db)) {
       throw invalidArgument('db', 'expected an open better-sqlite3 Database');
     }
     if (typeof options !== 'object' || options === null) {
@@ -162,7 +162,9 @@ export class SqliteStore implements SessionStore {
     if (migrate) runMigrations(db);
     else checkSchemaCurrent(db);
     this.#readLock =
-      readLockHolder === undefined ? null : new ReadLockHolder(checkHolder(db, readLockHolder));
+      readLockHolder === undefined
+        ? null
+        : new ReadLockHolder(checkHolder(db, readLockHolder, busyTimeout));
 
     const prepare = (source: string) => prepareStatement(db, source);
     // Statements that return sessions return one value per row: its SESSION text.
@@ -290,10 +292,11 @@ export class SqliteStore implements SessionStore {
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
     this.#readLock?.hold();
-    const settled = this.#tryValidate(tokenHash, input, false);
-    if (settled !== null) return settled;
-    this.#readLock?.release();
-    return this.#validateLocked.immediate(tokenHash, input);
+    // A null comes from a write that matched nothing, and every write lets go of the read lock
+    // first: the locked retry runs without it.
+    return (
+      this.#tryValidate(tokenHash, input, false) ?? this.#validateLocked.immediate(tokenHash, input)
+    );
   }
 
   async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
@@ -466,23 +469,30 @@ function toStored(text: string): StoredSession {
   };
 }
 
+function isConnection(value: unknown): value is SqliteDatabase {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { prepare?: unknown }).prepare === 'function'
+  );
+}
+
 /**
  * The holder must be another connection to this very file: on another file it would help no read
  * and hold that file's checkpoints back; on the same connection it would wrap the store's writes.
  */
-function checkHolder(db: SqliteDatabase, holder: SqliteDatabase): SqliteDatabase {
+function checkHolder(
+  db: SqliteDatabase,
+  holder: SqliteDatabase,
+  busyTimeout: number | undefined,
+): SqliteDatabase {
+  if (!isConnection(holder) || holder === db) {
+    throw invalidArgument('readLockHolder', 'expected a second better-sqlite3 Database');
+  }
   const mainFile = (connection: SqliteDatabase) =>
     (connection.pragma('database_list') as { name: string; file: string }[]).find(
       (entry) => entry.name === 'main',
     )?.file;
-  if (
-    typeof holder !== 'object' ||
-    holder === null ||
-    typeof holder.prepare !== 'function' ||
-    holder === db
-  ) {
-    throw invalidArgument('readLockHolder', 'expected a second better-sqlite3 Database');
-  }
   const file = mainFile(db);
   if (!file || mainFile(holder) !== file) {
     throw invalidArgument(
@@ -494,8 +504,9 @@ function checkHolder(db: SqliteDatabase, holder: SqliteDatabase): SqliteDatabase
   if (String(db.pragma('journal_mode', { simple: true })).toLowerCase() !== 'wal') {
     throw invalidArgument('readLockHolder', 'expected a database in WAL mode');
   }
-  // Taking the read lock waits out another process's WAL recovery as the store's reads would.
-  holder.pragma(`busy_timeout = ${Number(db.pragma('busy_timeout', { simple: true }))}`);
+  // Set up as the store's own connection is, so that taking the read lock waits out another
+  // process's WAL recovery as the store's reads would.
+  configureConnection(holder, busyTimeout);
   return holder;
 }
 
