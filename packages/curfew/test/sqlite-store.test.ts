@@ -378,6 +378,49 @@ describe('SqliteStore with a read-lock holder', () => {
     expect((await here.listUserSessions('u')).map((s) => s.id)).toEqual([other.session.id]);
   });
 
+  // Each write of the store, run while a read of the same turn holds the lock: it must let go
+  // first, or its own checkpoint stops short and the WAL cannot restart.
+  const start = Date.parse('2026-01-01T00:00:00Z');
+  const rule = { now: start + MINUTE, idleTimeout: 30 * MINUTE };
+  const writes: [string, (store: SqliteStore, session: StoredSession) => Promise<unknown>][] = [
+    ['insert', (store) => store.insert(storedSession())],
+    [
+      'validate, writing activity',
+      (store, s) => store.validate(s.tokenHash, { ...rule, touchInterval: 0 }),
+    ],
+    [
+      'validate, ending an expired session',
+      (store, s) =>
+        store.validate(s.tokenHash, { ...rule, now: start + 31 * MINUTE, touchInterval: 0 }),
+    ],
+    ['rotate', (store, s) => store.rotate(s.tokenHash, hashSessionToken('new'), rule)],
+    [
+      'endSession by hash',
+      (store, s) => store.endSession({ tokenHash: s.tokenHash }, { ...rule, reason: 'logout' }),
+    ],
+    [
+      'endSession by id',
+      (store, s) => store.endSession({ id: s.id }, { ...rule, reason: 'logout' }),
+    ],
+    [
+      'endUserSessions',
+      (store, s) => store.endUserSessions({ userId: s.userId }, { ...rule, reason: 'logout' }),
+    ],
+    ['sweep', (store) => store.sweep({ ...rule, now: start + 31 * MINUTE, limit: 10 })],
+    ['purgeEnded', (store) => store.purgeEnded({ endedBefore: start + 60 * MINUTE, limit: 10 })],
+  ];
+
+  it.each(writes)('%s lets go of the lock before it writes', async (_, write) => {
+    const { store, outsider } = holding();
+    const session = storedSession({ createdAt: start, lastActivityAt: start });
+    await store.insert(session);
+    await store.insert(storedSession({ endedAt: start, endReason: 'logout' })); // to purge
+    await store.findById(session.id);
+    expect(truncateWal(outsider)).toBe(false); // held
+    await write(store, session);
+    expect(truncateWal(outsider)).toBe(true); // same turn, let go
+  });
+
   it('lets go before every write, so the WAL keeps restarting instead of growing', async () => {
     const { store, db } = holding();
     const pageSize = Number(db.pragma('page_size', { simple: true }));
