@@ -18,10 +18,12 @@ export type { Logger, SessionEvent, SessionEventListener } from './core/events.j
 export {
   type Clock,
   type IssuedSession,
+  type ListUserSessionsOptions,
   type RevokeSessionOptions,
   type RevokeUserSessionsOptions,
   SessionManager,
   type SessionManagerOptions,
+  type SessionPage,
   type SessionValidationResult,
   type SessionWarning,
   type SweepOptions,
@@ -39,15 +41,20 @@ export {
 } from './core/policy.js';
 export { type CreateSessionInput, DEFAULT_APP_TYPE, type Session } from './core/session.js';
 export {
+  compareListOrder,
   type EndedSession,
   type ExpiryRule,
   findExpiry,
+  type ListPosition,
   matchesOwner,
   type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
+  type StoreEndUserInput,
+  type StoreEndUserResult,
+  type StoreListInput,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,

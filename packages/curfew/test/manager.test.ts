@@ -8,49 +8,130 @@ import {
 } from '../src/index.js';
 import { ManualClock } from '../src/testing/index.js';
 
-/** A MemoryStore whose every method fails the way a driver does, quoting a hash in its message. */
-function brokenStore(hashInMessage: string): SessionStore {
+/**
+ * A MemoryStore whose every method fails the way a driver does, quoting a hash in its message
+ * (a unique violation's detail does), with `code` as the driver's error code.
+ */
+function brokenStore(hashInMessage: string, code: string, classify?: (e: unknown) => boolean) {
   const store = new MemoryStore();
   return new Proxy(store, {
     get(target, property, receiver) {
+      if (property === 'isUnavailable') return classify;
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       return async () => {
         const error = new Error(`duplicate key value (token_hash)=(${hashInMessage})`) as Error & {
           code: string;
         };
-        error.code = 'ECONNREFUSED';
+        error.code = code;
         throw error;
       };
     },
-  });
+  }) as SessionStore;
+}
+
+function recordingLogger() {
+  const lines: Array<{ level: string; line: string }> = [];
+  const write = (level: string) => (fields: Record<string, unknown>, message: string) =>
+    lines.push({ level, line: `${message} ${JSON.stringify(fields)}` });
+  return { lines, logger: { warn: write('warn'), error: write('error') } };
 }
 
 describe('SessionManager', () => {
-  it('turns a store failure into STORE_UNAVAILABLE with the cause, and logs no hash', async () => {
+  it('answers STORE_UNAVAILABLE for a store it cannot reach, and logs no hash', async () => {
     const token = 'T'.repeat(43);
     const hash = hashSessionToken(token);
-    const lines: string[] = [];
-    const sessions = new SessionManager({
-      store: brokenStore(hash),
-      logger: { error: (fields, message) => lines.push(`${message} ${JSON.stringify(fields)}`) },
-    });
+    const { lines, logger } = recordingLogger();
+    const sessions = new SessionManager({ store: brokenStore(hash, 'ECONNREFUSED'), logger });
     const error = await sessions.validate(token).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CurfewError);
     expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE', name: 'CurfewError' });
     expect((error as CurfewError).cause).toBeInstanceOf(Error);
     expect((error as CurfewError).message).not.toContain(hash);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(hash.slice(0, 8));
-    expect(lines[0]).toContain('ECONNREFUSED');
-    expect(lines[0]).not.toContain(hash);
-    expect(lines[0]).not.toContain(token);
+    expect(lines[0]!.level).toBe('warn');
+    expect(lines[0]!.line).toContain(hash.slice(0, 8));
+    expect(lines[0]!.line).toContain('ECONNREFUSED');
+    expect(lines[0]!.line).not.toContain(hash);
+    expect(lines[0]!.line).not.toContain(token);
     await expect(sessions.create({ userId: 'u' })).rejects.toMatchObject({
       code: 'STORE_UNAVAILABLE',
     });
     await expect(sessions.sweepExpired()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     await expect(sessions.ping()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
     await expect(sessions.countSessions()).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+
+  it('answers STORE_ERROR for a store that answered with something unexpected, logged with its stack', async () => {
+    const token = 'T'.repeat(43);
+    const hash = hashSessionToken(token);
+    const { lines, logger } = recordingLogger();
+    // A unique violation: the store answered, so retrying will not help and nobody should wait.
+    const sessions = new SessionManager({ store: brokenStore(hash, '23505'), logger });
+    const error = await sessions.validate(token).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'STORE_ERROR', name: 'CurfewError' });
+    expect((error as CurfewError).cause).toBeInstanceOf(Error);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]!.level).toBe('error');
+    const logged = JSON.parse(lines[0]!.line.slice(lines[0]!.line.indexOf('{'))) as {
+      err: { message: string; stack: string; code: string };
+      tokenHashPrefix: string;
+    };
+    expect(logged.err.code).toBe('23505');
+    expect(logged.err.message).toBe(`duplicate key value (token_hash)=(${hash.slice(0, 8)}…)`);
+    expect(logged.err.stack).toContain('manager.test.ts');
+    expect(lines[0]!.line).not.toContain(hash);
+    expect(lines[0]!.line).not.toContain(token);
+    expect(logged.tokenHashPrefix).toBe(hash.slice(0, 8));
+
+    // The store's own classifier decides first; one that throws falls back to the network codes.
+    const classified = new SessionManager({ store: brokenStore(hash, '57P01', () => true) });
+    await expect(classified.create({ userId: 'u' })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    });
+    const confused = new SessionManager({
+      store: brokenStore(hash, 'ECONNRESET', () => {
+        throw new Error('classifier bug');
+      }),
+    });
+    await expect(confused.create({ userId: 'u' })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    });
+    const refusing = new SessionManager({ store: brokenStore(hash, 'ECONNRESET', () => false) });
+    await expect(refusing.create({ userId: 'u' })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    });
+  });
+
+  it('sweeps until a batch comes back empty, with an optional pause between batches', async () => {
+    const store = new MemoryStore();
+    let calls = 0;
+    // A store that, like one whose rows a concurrent sweeper holds, returns short batches.
+    const stingy = new Proxy(store, {
+      get(target, property) {
+        if (property !== 'sweep') {
+          const value = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return async (input: Parameters<MemoryStore['sweep']>[0]) => {
+          calls += 1;
+          return target.sweep({ ...input, limit: Math.min(input.limit, 2) });
+        };
+      },
+    });
+    const clock = new ManualClock();
+    const sessions = new SessionManager({ store: stingy, clock: clock.now });
+    for (let i = 0; i < 7; i += 1) await sessions.create({ userId: `u${i}` });
+    clock.advance(31 * 60_000);
+    expect(await sessions.sweepExpired({ batchSize: 10, pause: '1ms' })).toEqual({
+      absolute: 0,
+      idle: 7,
+    });
+    expect(calls).toBe(5); // 2 + 2 + 2 + 1, then the empty one
+    await expect(sessions.sweepExpired({ pause: 'soon' as never })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'pause',
+    });
   });
 
   it('reads the clock once per operation', async () => {

@@ -7,6 +7,7 @@ import {
   resolvePolicy,
   type Session,
   SessionManager,
+  type SessionPage,
   type SessionValidationResult,
 } from '../src/index.js';
 
@@ -32,8 +33,11 @@ describe('public types', () => {
     expectTypeOf(sessions.revokeUserSessions).returns.resolves.toBeNumber();
     expectTypeOf(resolvePolicy).parameter(0).exclude<undefined>().not.toBeNumber();
     expectTypeOf<CurfewErrorCode>().toEqualTypeOf<
-      'INVALID_ARGUMENT' | 'INVALID_POLICY' | 'STORE_UNAVAILABLE'
+      'INVALID_ARGUMENT' | 'INVALID_POLICY' | 'STORE_UNAVAILABLE' | 'STORE_ERROR'
     >();
+    // One page at a time, with the cursor of the next.
+    expectTypeOf(sessions.listUserSessions).returns.resolves.toEqualTypeOf<SessionPage>();
+    expectTypeOf<SessionPage['nextCursor']>().toEqualTypeOf<string | null>();
     expectTypeOf(() => {
       // @ts-expect-error: a policy must be a preset name or an object
       new SessionManager({ store: new MemoryStore(), policy: 42 });

@@ -3,9 +3,16 @@
  *
  * - `INVALID_ARGUMENT`: a caller passed a value curfew cannot accept; `field` names it.
  * - `INVALID_POLICY`: a policy is malformed, or looser than its preset without `custom: true`.
- * - `STORE_UNAVAILABLE`: the store failed or could not be reached; the driver's error is the `cause`.
+ * - `STORE_UNAVAILABLE`: the store could not be reached or did not answer in time (retry later);
+ *   the driver's error is the `cause`.
+ * - `STORE_ERROR`: the store answered with something unexpected: a bug, a constraint violation,
+ *   a script error. Retrying will not help; the driver's error is the `cause`.
  */
-export type CurfewErrorCode = 'INVALID_ARGUMENT' | 'INVALID_POLICY' | 'STORE_UNAVAILABLE';
+export type CurfewErrorCode =
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_POLICY'
+  | 'STORE_UNAVAILABLE'
+  | 'STORE_ERROR';
 
 /** Options for {@link CurfewError}. */
 export interface CurfewErrorOptions {

@@ -20,6 +20,7 @@ import {
   type EndedSession,
   type ExpiryRule,
   findExpiry,
+  type ListPosition,
   matchesOwner,
   type SessionCounts,
   type SessionOwner,
@@ -28,6 +29,7 @@ import {
   type StoreValidateResult,
   type UserScope,
 } from './store.js';
+import { describeStoreError, isStoreUnavailable } from './store-failure.js';
 import { generateSessionToken, hashPrefix, hashSessionToken, isWellFormedToken } from './token.js';
 
 /**
@@ -144,18 +146,54 @@ export interface RevokeUserSessionsOptions {
   tenantId?: string | null;
   /** Keep this session (typically the one that made the request). */
   exceptSessionId?: string;
+  /** Sessions ended per store call (default 500); keeps each lock, and each turn, short. */
+  batchSize?: number;
 }
 
-/** Options for {@link SessionManager.listUserSessions} and {@link SessionManager.getSession}. */
+/** Options for {@link SessionManager.getSession}. */
 export interface UserScopeOptions {
   /** Only this tenant (`null`: only sessions without a tenant); default: every tenant. */
   tenantId?: string | null;
+}
+
+/**
+ * Options for {@link SessionManager.listUserSessions}.
+ *
+ * @example
+ * ```ts
+ * const options: ListUserSessionsOptions = { tenantId: 'acme', limit: 20, cursor: page.nextCursor };
+ * ```
+ */
+export interface ListUserSessionsOptions extends UserScopeOptions {
+  /** Sessions per page, 1 to 1000 (default 100). */
+  limit?: number;
+  /** The `nextCursor` of the previous page; omit (or `null`) for the first page. */
+  cursor?: string | null;
+}
+
+/**
+ * One page of a user's sessions. `nextCursor` is `null` on the last page.
+ *
+ * @example
+ * ```ts
+ * const { sessions: page, nextCursor }: SessionPage = await sessions.listUserSessions('42');
+ * ```
+ */
+export interface SessionPage {
+  sessions: Session[];
+  /** Pass it as `cursor` for the next page; opaque, and `null` when there is none. */
+  nextCursor: string | null;
 }
 
 /** Options for {@link SessionManager.sweepExpired}. */
 export interface SweepOptions {
   /** Sessions ended per store call (default 1000); keeps each lock short. */
   batchSize?: number;
+  /**
+   * A pause between batches (default none), for a sweep that should leave more room to the
+   * validations it runs beside: `'50ms'`, or milliseconds.
+   */
+  pause?: Duration;
 }
 
 /**
@@ -172,7 +210,9 @@ export interface SweepResult {
 }
 
 const DEFAULT_BATCH = 1000;
-const MAX_LIST = 1000;
+const DEFAULT_REVOKE_BATCH = 500;
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
 
 /**
  * The session rules, in one place: create, validate (with idle and absolute timeouts enforced to
@@ -377,9 +417,14 @@ export class SessionManager {
   }
 
   /**
-   * Ends every session of a user ("sign out everywhere", after a password change), optionally
-   * within one tenant and keeping the caller's own session. Returns how many valid sessions were
-   * ended.
+   * Ends every session of a user ("sign out everywhere", after a password change, or when an
+   * account is disabled), optionally within one tenant and keeping the caller's own session.
+   * Returns how many valid sessions were ended; each ended session gets an `ended` event.
+   *
+   * However many sessions the user has, the work is done in store calls of `batchSize`, with a
+   * turn of the event loop for other requests between them, so no call holds a lock for long.
+   * Once it returns, no session of the user that existed when it was called is valid; sessions
+   * created while it runs may or may not be ended.
    *
    * @example
    * ```ts
@@ -399,34 +444,64 @@ export class SessionManager {
       options.exceptSessionId === undefined
         ? undefined
         : checkSessionId(options.exceptSessionId, 'exceptSessionId');
+    const limit = checkBatchSize(options.batchSize, DEFAULT_REVOKE_BATCH);
     const now = this.#now();
-    const ended = await this.#call('revokeUserSessions', () =>
-      this.#store.endUserSessions(scope, { ...this.#endInput(now, endReason), exceptId }),
-    );
-    return this.#countEnded(ended, endReason);
+    const input = { ...this.#endInput(now, endReason), exceptId, limit };
+    let count = 0;
+    for (let first = true; ; first = false) {
+      // A real turn between batches, not a resolved promise: a synchronous store (SQLite)
+      // would otherwise keep every other request waiting until the last batch.
+      if (!first) await nextTurn();
+      const step = await this.#call('revokeUserSessions', () =>
+        this.#store.endUserSessions(scope, input),
+      );
+      count += this.#countEnded(step.ended, endReason);
+      if (step.done) break;
+    }
+    if (count > 0) this.#log('info', { count, reason: endReason }, 'user sessions revoked');
+    return count;
   }
 
   /**
-   * A user's sessions that are valid now (not those expired but not yet swept), most recently
-   * active first: what an "active sessions" page shows.
+   * One page of a user's sessions that are valid now (not those expired but not yet swept), most
+   * recently active first (ties by id): what an "active sessions" page shows. Pass the page's
+   * `nextCursor` back as `cursor` for the next one. Paging never returns a session twice or skips
+   * one that was valid throughout, while sessions are created and ended between pages; a session
+   * whose activity is recorded between pages moves to the front and is not listed again.
+   *
+   * Throws `INVALID_ARGUMENT` (field `limit` or `cursor`) for a bad page size or cursor.
    *
    * @example
    * ```ts
-   * for (const s of await sessions.listUserSessions('42', { tenantId: 'acme' })) {
-   *   console.log(s.id, s.userAgent, s.ipAddress, s.lastActivityAt);
-   * }
+   * let cursor: string | null = null;
+   * do {
+   *   const page = await sessions.listUserSessions('42', { tenantId: 'acme', cursor });
+   *   for (const s of page.sessions) console.log(s.id, s.userAgent, s.lastActivityAt);
+   *   cursor = page.nextCursor;
+   * } while (cursor !== null);
    * ```
    */
-  async listUserSessions(userId: string, options: UserScopeOptions = {}): Promise<Session[]> {
+  async listUserSessions(
+    userId: string,
+    options: ListUserSessionsOptions = {},
+  ): Promise<SessionPage> {
     const scope: UserScope = {
       userId: checkUserId(userId),
       tenantId: checkTenantFilter(options.tenantId),
     };
+    const limit = checkPageSize(options.limit);
+    const after = decodeCursor(options.cursor);
     const now = this.#now();
+    // One more than asked, to know whether a next page exists without a second call.
     const rows = await this.#call('listUserSessions', () =>
-      this.#store.listUserSessions(scope, { ...this.#rule(now), limit: MAX_LIST }),
+      this.#store.listUserSessions(scope, { ...this.#rule(now), limit: limit + 1, after }),
     );
-    return rows.map(toSession);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      sessions: page.map(toSession),
+      nextCursor: rows.length > limit && last !== undefined ? encodeCursor(last) : null,
+    };
   }
 
   /**
@@ -496,9 +571,11 @@ export class SessionManager {
   }
 
   /**
-   * Ends every active session that has expired, absolute expiries first, in batches of
-   * `batchSize` so no store call holds a long lock. Safe to run from several processes at once:
-   * nothing is ended or counted twice. Ended sessions stay in the store as the audit trail.
+   * Ends every active session that has expired, in batches of `batchSize` so no store call holds
+   * a long lock, until a batch comes back empty: sessions a concurrent sweeper held are looked at
+   * again, never left behind. Safe to run from several processes at once: nothing is ended or
+   * counted twice. Ended sessions stay in the store as the audit trail. With `pause`, it waits
+   * that long between batches.
    *
    * @example
    * ```ts
@@ -507,9 +584,11 @@ export class SessionManager {
    */
   async sweepExpired(options: SweepOptions = {}): Promise<SweepResult> {
     const limit = checkBatchSize(options.batchSize);
+    const pause = options.pause === undefined ? 0 : parseDuration(options.pause, 'pause');
     const now = this.#now();
     const result: SweepResult = { absolute: 0, idle: 0 };
-    for (;;) {
+    for (let first = true; ; first = false) {
+      if (!first) await (pause > 0 ? sleep(pause) : nextTurn());
       const ended = await this.#call('sweepExpired', () =>
         this.#store.sweep({ ...this.#rule(now), limit }),
       );
@@ -518,7 +597,7 @@ export class SessionManager {
         else result.idle += 1;
         this.#ended(session);
       }
-      if (ended.length < limit) break;
+      if (ended.length === 0) break;
     }
     if (result.absolute + result.idle > 0)
       this.#log('info', { ...result }, 'expired sessions swept');
@@ -712,21 +791,35 @@ export class SessionManager {
     }
   }
 
-  /** What a store call's failure is thrown as: a CurfewError as it is, anything else logged and wrapped. */
+  /**
+   * What a store call's failure is thrown as: a CurfewError as it is; otherwise
+   * `STORE_UNAVAILABLE` when the store could not be reached or answer in time, `STORE_ERROR` when
+   * it answered with something unexpected. Both are logged, secrets redacted.
+   */
   #storeFailure(operation: string, error: unknown, tokenHash?: string): unknown {
     if (error instanceof CurfewError) return error;
-    // Driver messages can quote the row (a unique-violation detail quotes the hash): log only
-    // the error's name and code, and keep the driver's error as `cause` for the caller.
+    const unavailable = isStoreUnavailable(this.#store, error);
+    const hashPrefixField =
+      tokenHash === undefined ? {} : { tokenHashPrefix: hashPrefix(tokenHash) };
+    if (unavailable) {
+      // An outage needs no stack, and its message can quote row data (a lock error can name the
+      // row): the error's name and code say what happened.
+      this.#log(
+        'warn',
+        { operation, err: describe(error), ...hashPrefixField },
+        'session store unavailable',
+      );
+      return new CurfewError('STORE_UNAVAILABLE', `session store unavailable during ${operation}`, {
+        cause: error,
+      });
+    }
+    // Unexpected: a bug to look at, so the message and stack, with any hash cut to its prefix.
     this.#log(
       'error',
-      {
-        operation,
-        err: describe(error),
-        ...(tokenHash === undefined ? {} : { tokenHashPrefix: hashPrefix(tokenHash) }),
-      },
+      { operation, err: describeStoreError(error), ...hashPrefixField },
       'session store failed',
     );
-    return new CurfewError('STORE_UNAVAILABLE', `session store failed during ${operation}`, {
+    return new CurfewError('STORE_ERROR', `session store failed during ${operation}`, {
       cause: error,
     });
   }
@@ -740,12 +833,55 @@ function checkOwner(userId: unknown, tenantId: unknown): SessionOwner | undefine
   };
 }
 
-function checkBatchSize(value: unknown): number {
-  if (value === undefined) return DEFAULT_BATCH;
+function checkBatchSize(value: unknown, fallback = DEFAULT_BATCH): number {
+  if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 100_000) {
     throw invalidArgument('batchSize', 'expected a whole number from 1 to 100000');
   }
   return value;
+}
+
+function checkPageSize(value: unknown): number {
+  if (value === undefined) return DEFAULT_PAGE;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > MAX_PAGE) {
+    throw invalidArgument('limit', `expected a whole number from 1 to ${MAX_PAGE}`);
+  }
+  return value;
+}
+
+// A cursor is the last listed session's place in the order, base64url-encoded so that callers
+// treat it as opaque. It names nothing they could not see on the page it came from.
+function encodeCursor(session: StoredSession): string {
+  return Buffer.from(`${session.lastActivityAt}.${session.id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(value: unknown): ListPosition | undefined {
+  if (value === undefined || value === null) return undefined;
+  const bad = () => invalidArgument('cursor', 'expected the nextCursor of a previous page');
+  if (typeof value !== 'string' || value.length > 400 || !/^[A-Za-z0-9_-]+$/.test(value)) {
+    throw bad();
+  }
+  const text = Buffer.from(value, 'base64url').toString('utf8');
+  const dot = text.indexOf('.');
+  const time = text.slice(0, dot);
+  if (dot < 1 || !/^\d{1,16}$/.test(time)) throw bad();
+  const lastActivityAt = Number(time);
+  if (!Number.isSafeInteger(lastActivityAt)) throw bad();
+  let id: string;
+  try {
+    id = checkSessionId(text.slice(dot + 1), 'cursor');
+  } catch {
+    throw bad();
+  }
+  return { lastActivityAt, id };
+}
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function describe(error: unknown): { name: string; code?: unknown } {

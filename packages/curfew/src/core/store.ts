@@ -90,6 +90,43 @@ export interface EndedSession {
   endedAt: number;
 }
 
+/**
+ * A place in the listing order of {@link SessionStore.listUserSessions}: most recently active
+ * first, ties broken by id, descending (byte order). A page that starts after a position holds
+ * the sessions that sort strictly after it.
+ */
+export interface ListPosition {
+  lastActivityAt: number;
+  id: string;
+}
+
+/** Arguments of {@link SessionStore.listUserSessions}. */
+export interface StoreListInput extends ExpiryRule {
+  /** Return at most this many sessions. */
+  limit: number;
+  /** Start after this position; `undefined` starts at the most recently active session. */
+  after?: ListPosition | undefined;
+}
+
+/** Arguments of {@link SessionStore.endUserSessions}. */
+export interface StoreEndUserInput extends StoreEndInput {
+  /** Leave this session alone (typically the caller's own). */
+  exceptId?: string | undefined;
+  /** End at most this many sessions in this call. */
+  limit: number;
+}
+
+/** What one call of {@link SessionStore.endUserSessions} did. */
+export interface StoreEndUserResult {
+  /** The sessions this call ended (expired ones with their timeout reason). */
+  ended: EndedSession[];
+  /**
+   * `true` when no session of the scope (but `exceptId`) that was active when the call began is
+   * still active: this call or a concurrent one ended them all. `false` means "call again".
+   */
+  done: boolean;
+}
+
 /** Arguments of {@link SessionStore.sweep}. */
 export interface StoreSweepInput extends ExpiryRule {
   /** End at most this many sessions in this call. */
@@ -110,7 +147,11 @@ export interface StoreSweepInput extends ExpiryRule {
  * - A method that ends sessions applies the {@link ExpiryRule} first: an active session that has
  *   already expired is ended with its timeout reason (and its expiry moment as `endedAt`), never
  *   with the caller's reason; such sessions are not reported as ended by the caller.
- * - Failures are thrown (any error); the manager turns them into `STORE_UNAVAILABLE`.
+ * - Work whose size grows with a user's sessions is done in calls bounded by a `limit`, so no
+ *   single call holds a lock or blocks the engine for long however many sessions a user has.
+ * - Failures are thrown. The manager reports a failure as `STORE_UNAVAILABLE` when
+ *   {@link SessionStore.isUnavailable} says the store could not be reached or did not answer in
+ *   time, and as `STORE_ERROR` (a bug, a constraint violation, a script error) otherwise.
  *
  * Run `runStoreConformance` from `curfew/testing` against a new store: it checks all of this.
  *
@@ -156,29 +197,27 @@ export interface SessionStore {
   ): Promise<EndedSession | null>;
 
   /**
-   * Ends every active session in the scope except `exceptId`, atomically as one step; returns
-   * those it ended (expired ones with their timeout reason).
+   * Ends up to `limit` active sessions in the scope, except `exceptId`; each session is ended
+   * atomically, and none twice. Returns those it ended (expired ones with their timeout reason)
+   * and whether any that were active when the call began are still active. The manager calls it
+   * until `done`, so "sign out everywhere" is a series of short steps however many sessions a
+   * user has, and once the series returns, no session that existed when it began is valid.
    */
-  endUserSessions(
-    scope: UserScope,
-    input: StoreEndInput & { exceptId?: string | undefined },
-  ): Promise<EndedSession[]>;
+  endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult>;
 
   /**
-   * The scope's sessions that are valid under the rule (active and not expired), most recently
-   * active first, at most `limit`. Read only.
+   * One page of the scope's sessions that are valid under the rule (active and not expired), in
+   * the order of {@link ListPosition}: at most `limit`, starting after `after`. Read only. Its
+   * cost must not grow with the number of sessions the user has beyond the page.
    */
-  listUserSessions(
-    scope: UserScope,
-    rule: ExpiryRule & { limit: number },
-  ): Promise<StoredSession[]>;
+  listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]>;
 
   /**
-   * Ends up to `limit` expired active sessions, absolute expiries first, and returns them. Safe to
-   * run from several processes at once: no session is ended, or returned, twice. The manager
-   * calls it repeatedly until a call returns fewer than `limit`, so a call must return
-   * `min(limit, expired sessions left)` (those a concurrent sweeper took aside); one call must
-   * not hold a lock for long.
+   * Ends up to `limit` expired active sessions, absolute expiries first, and returns them. Safe to run from several
+   * processes at once: no session is ended, or returned, twice. A call may return fewer than
+   * `limit` while expired sessions are left (a concurrent sweeper holds them, or the store stops
+   * early to keep the call short): the manager calls it again until a call returns none. One
+   * call must not hold a lock or block the engine for long.
    */
   sweep(input: StoreSweepInput): Promise<EndedSession[]>;
 
@@ -197,6 +236,15 @@ export interface SessionStore {
 
   /** Resolves when the store can serve requests; throws otherwise. Used by readiness checks. */
   ping?(): Promise<void>;
+
+  /**
+   * Whether an error this store threw means it could not be reached or did not answer in time
+   * (a refused or dropped connection, a timeout, a server starting up or full), as opposed to
+   * answering with something unexpected. The manager reports the first as `STORE_UNAVAILABLE`
+   * (retry later) and the second as `STORE_ERROR` (a bug to look at). Without it, only Node's
+   * own network errors (`ECONNREFUSED`, `ETIMEDOUT`, …) count as unavailable.
+   */
+  isUnavailable?(error: unknown): boolean;
 }
 
 /**
@@ -253,4 +301,21 @@ export function matchesOwner(
   if (owner.userId !== undefined && session.userId !== owner.userId) return false;
   if (owner.tenantId !== undefined && session.tenantId !== owner.tenantId) return false;
   return true;
+}
+
+/**
+ * Sorts sessions into the listing order of {@link ListPosition}: an `Array.prototype.sort`
+ * comparator.
+ *
+ * @example
+ * ```ts
+ * rows.sort(compareListOrder);
+ * ```
+ */
+export function compareListOrder(
+  a: Pick<StoredSession, 'lastActivityAt' | 'id'>,
+  b: Pick<StoredSession, 'lastActivityAt' | 'id'>,
+): number {
+  if (a.lastActivityAt !== b.lastActivityAt) return b.lastActivityAt - a.lastActivityAt;
+  return a.id < b.id ? 1 : a.id > b.id ? -1 : 0;
 }

@@ -1,24 +1,36 @@
 import type { EndReason } from '../core/end-reason.js';
 import {
+  compareListOrder,
   type EndedSession,
   type ExpiryRule,
   findExpiry,
+  type ListPosition,
   matchesOwner,
   type SessionCounts,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
+  type StoreEndUserInput,
+  type StoreEndUserResult,
+  type StoreListInput,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,
   type UserScope,
 } from '../core/store.js';
+import { SortedList } from './sorted-list.js';
+
+type ActiveList = SortedList<StoredSession, ListPosition>;
 
 /**
  * A complete {@link SessionStore} in this process's memory, for tests and development. It keeps
  * the same rules as the database stores (unique hashes, atomic check-and-change, hashes only),
  * but its sessions vanish when the process ends and are not shared between processes.
+ *
+ * Each user's active sessions are kept in listing order, per user and per user and tenant, so a
+ * page of them, an activity write and "sign out everywhere" cost the same for a user with a
+ * hundred thousand sessions as for one with ten.
  *
  * @example
  * ```ts
@@ -30,7 +42,9 @@ import {
 export class MemoryStore implements SessionStore {
   readonly #byHash = new Map<string, StoredSession>();
   readonly #byId = new Map<string, StoredSession>();
-  readonly #byUser = new Map<string, Set<StoredSession>>();
+  /** Active sessions by user id, and by user id and tenant ({@link scopeKey}), listing order. */
+  readonly #byUser = new Map<string, ActiveList>();
+  readonly #byUserTenant = new Map<string, ActiveList>();
 
   /** How many sessions it holds, ended ones included. */
   get size(): number {
@@ -43,12 +57,7 @@ export class MemoryStore implements SessionStore {
     const row = { ...session };
     this.#byHash.set(row.tokenHash, row);
     this.#byId.set(row.id, row);
-    let forUser = this.#byUser.get(row.userId);
-    if (forUser === undefined) {
-      forUser = new Set();
-      this.#byUser.set(row.userId, forUser);
-    }
-    forUser.add(row);
+    if (row.endedAt === null) this.#index(row);
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
@@ -57,12 +66,12 @@ export class MemoryStore implements SessionStore {
     if (row.endedAt !== null) return { status: 'ended', session: { ...row } };
     const expiry = findExpiry(row, input);
     if (expiry !== null) {
-      end(row, expiry.reason, expiry.at);
+      this.#end(row, expiry.reason, expiry.at);
       return { status: 'expired', session: { ...row }, endedNow: true };
     }
     const touched =
       input.touchInterval !== null && input.now - row.lastActivityAt >= input.touchInterval;
-    if (touched && input.now > row.lastActivityAt) row.lastActivityAt = input.now;
+    if (touched && input.now > row.lastActivityAt) this.#moveActivity(row, input.now);
     return { status: 'valid', session: { ...row }, touched };
   }
 
@@ -72,7 +81,7 @@ export class MemoryStore implements SessionStore {
     if (this.#byHash.has(newHash)) throw new Error('duplicate token hash');
     this.#byHash.delete(oldHash);
     row.tokenHash = newHash;
-    if (rule.now > row.lastActivityAt) row.lastActivityAt = rule.now;
+    if (rule.now > row.lastActivityAt) this.#moveActivity(row, rule.now);
     this.#byHash.set(newHash, row);
     return { ...row };
   }
@@ -90,33 +99,36 @@ export class MemoryStore implements SessionStore {
       'tokenHash' in target ? this.#byHash.get(target.tokenHash) : this.#byId.get(target.id);
     if (row === undefined || row.endedAt !== null) return null;
     if ('id' in target && !matchesOwner(row, target.owner)) return null;
-    return endWithRule(row, input);
+    return this.#endWithRule(row, input);
   }
 
-  async endUserSessions(
-    scope: UserScope,
-    input: StoreEndInput & { exceptId?: string | undefined },
-  ): Promise<EndedSession[]> {
-    const ended: EndedSession[] = [];
-    for (const row of this.#byUser.get(scope.userId) ?? []) {
-      if (row.endedAt !== null || row.id === input.exceptId || !matchesOwner(row, scope)) continue;
-      ended.push(endWithRule(row, input));
-    }
-    return ended;
-  }
-
-  async listUserSessions(
-    scope: UserScope,
-    rule: ExpiryRule & { limit: number },
-  ): Promise<StoredSession[]> {
-    const rows: StoredSession[] = [];
-    for (const row of this.#byUser.get(scope.userId) ?? []) {
-      if (row.endedAt === null && matchesOwner(row, scope) && findExpiry(row, rule) === null) {
-        rows.push({ ...row });
+  async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    const list = this.#listFor(scope);
+    const chosen: StoredSession[] = [];
+    if (list !== undefined) {
+      // From the least recently active end, where taking rows out moves the least.
+      for (const row of list.fromEnd()) {
+        if (chosen.length >= input.limit) break;
+        if (row.id !== input.exceptId) chosen.push(row);
       }
     }
-    rows.sort((a, b) => b.lastActivityAt - a.lastActivityAt || (a.id < b.id ? -1 : 1));
-    return rows.slice(0, rule.limit);
+    return {
+      ended: chosen.map((row) => this.#endWithRule(row, input)),
+      done: chosen.length < input.limit,
+    };
+  }
+
+  async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
+    const rows: StoredSession[] = [];
+    const list = this.#listFor(scope);
+    if (list === undefined) return rows;
+    for (const row of list.from(input.after)) {
+      if (rows.length >= input.limit) break;
+      // Past the idle limit every later row is idle too: activity only decreases from here.
+      if (input.idleTimeout !== null && row.lastActivityAt + input.idleTimeout <= input.now) break;
+      if (findExpiry(row, input) === null) rows.push({ ...row });
+    }
+    return rows;
   }
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
@@ -133,7 +145,7 @@ export class MemoryStore implements SessionStore {
     }
     return [...absolute, ...idle]
       .slice(0, input.limit)
-      .map((row) => endWithRule(row, { ...input, reason: 'idle_timeout' }));
+      .map((row) => this.#endWithRule(row, { ...input, reason: 'idle_timeout' }));
   }
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
@@ -156,31 +168,73 @@ export class MemoryStore implements SessionStore {
       if (row.endedAt === null || row.endedAt >= input.endedBefore) continue;
       this.#byId.delete(row.id);
       this.#byHash.delete(row.tokenHash);
-      const forUser = this.#byUser.get(row.userId);
-      forUser?.delete(row);
-      if (forUser?.size === 0) this.#byUser.delete(row.userId);
       deleted += 1;
     }
     return deleted;
   }
 
   async ping(): Promise<void> {}
+
+  #listFor(scope: UserScope): ActiveList | undefined {
+    return scope.tenantId === undefined
+      ? this.#byUser.get(scope.userId)
+      : this.#byUserTenant.get(scopeKey(scope.userId, scope.tenantId));
+  }
+
+  #index(row: StoredSession): void {
+    for (const [map, key] of this.#places(row)) {
+      let list = map.get(key);
+      if (list === undefined) {
+        list = new SortedList(compareListOrder);
+        map.set(key, list);
+      }
+      list.add(row);
+    }
+  }
+
+  #unindex(row: StoredSession): void {
+    for (const [map, key] of this.#places(row)) {
+      const list = map.get(key);
+      list?.delete(row);
+      if (list?.size === 0) map.delete(key);
+    }
+  }
+
+  #places(row: StoredSession): Array<[Map<string, ActiveList>, string]> {
+    return [
+      [this.#byUser, row.userId],
+      [this.#byUserTenant, scopeKey(row.userId, row.tenantId)],
+    ];
+  }
+
+  /** Records activity: out of the lists at its old place, back in at its new one. */
+  #moveActivity(row: StoredSession, at: number): void {
+    this.#unindex(row);
+    row.lastActivityAt = at;
+    this.#index(row);
+  }
+
+  #end(row: StoredSession, reason: EndReason, at: number): void {
+    this.#unindex(row);
+    row.endedAt = at;
+    row.endReason = reason;
+  }
+
+  #endWithRule(row: StoredSession, input: StoreEndInput): EndedSession {
+    const expiry = findExpiry(row, input);
+    if (expiry === null) this.#end(row, input.reason, input.now);
+    else this.#end(row, expiry.reason, expiry.at);
+    return {
+      id: row.id,
+      userId: row.userId,
+      tenantId: row.tenantId,
+      endReason: row.endReason!,
+      endedAt: row.endedAt!,
+    };
+  }
 }
 
-function end(row: StoredSession, reason: EndReason, at: number): void {
-  row.endedAt = at;
-  row.endReason = reason;
-}
-
-function endWithRule(row: StoredSession, input: StoreEndInput): EndedSession {
-  const expiry = findExpiry(row, input);
-  if (expiry === null) end(row, input.reason, input.now);
-  else end(row, expiry.reason, expiry.at);
-  return {
-    id: row.id,
-    userId: row.userId,
-    tenantId: row.tenantId,
-    endReason: row.endReason!,
-    endedAt: row.endedAt!,
-  };
+/** A user and tenant as one map key; the NUL cannot occur in either (checked at creation). */
+function scopeKey(userId: string, tenantId: string | null): string {
+  return tenantId === null ? `${userId}\u0000` : `${userId}\u0000\u0000${tenantId}`;
 }

@@ -34,7 +34,9 @@ export type ConformanceCase =
   | 'revoke'
   | 'revoke-session-scope'
   | 'revoke-user-sessions'
+  | 'revoke-user-sessions-batched'
   | 'list-user-sessions'
+  | 'list-pages'
   | 'get-session'
   | 'rotate'
   | 'sweep'
@@ -48,6 +50,9 @@ export type ConformanceCase =
   | 'race-revoke-vs-validate'
   | 'race-concurrent-creates'
   | 'race-concurrent-sweeps'
+  | 'race-revoke-all'
+  | 'big-user-revoke'
+  | 'big-user-sweep'
   | 'second-connection';
 
 /**
@@ -71,10 +76,16 @@ export interface StoreConformanceOptions {
   skip?: Partial<Record<ConformanceCase, string>>;
   /** How many concurrent callers the race cases use (default 100). */
   concurrency?: number;
+  /**
+   * How many sessions the one user of the `big-user-*` cases holds (default 100,000): the size
+   * at which "sign out everywhere", listing, counting and sweeping must still be right.
+   */
+  bigUserSessions?: number;
 }
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
+const EMPTY_PAGE = { sessions: [], nextCursor: null };
 
 /**
  * Registers the store-conformance suite (vitest `describe`/`it`) against a store factory: every
@@ -99,6 +110,7 @@ const HOUR = 60 * MINUTE;
  */
 export function runStoreConformance(options: StoreConformanceOptions): void {
   const concurrency = options.concurrency ?? 100;
+  const bigUser = options.bigUserSessions ?? 100_000;
   const skip = options.skip ?? {};
   // Everything curfew said during the suite, and every secret it handed out: compared at the end.
   const said: string[] = [];
@@ -160,10 +172,62 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       throw new Error(`expected a CurfewError ${code}, but nothing was thrown`);
     }
 
-    function test(name: ConformanceCase, title: string, body: () => Promise<void>): void {
+    function test(
+      name: ConformanceCase,
+      title: string,
+      body: () => Promise<void>,
+      timeout?: number,
+    ): void {
       const reason = skip[name];
       if (reason !== undefined) it.skip(`${name}: ${title} (skipped: ${reason})`, body);
-      else it(`${name}: ${title}`, body);
+      else it(`${name}: ${title}`, body, timeout);
+    }
+
+    /**
+     * A manager for the big cases: its events are tallied, not kept in `said` (the suite's
+     * leak check compares every line with every secret, which a hundred thousand would swamp);
+     * a sample of them is checked for leaks below instead.
+     */
+    function tallyingManager(policy: PolicyOptions = {}) {
+      const ended = new Map<string, string>();
+      let endedTwice = 0;
+      const sample: string[] = [];
+      const { debug: _perSession, ...logger } = recordingLogger(said);
+      const sessions = new SessionManager({
+        store: current.store,
+        policy,
+        clock: clock.now,
+        logger,
+        onEvent(event) {
+          if (sample.length < 20) sample.push(JSON.stringify(event));
+          if (event.type !== 'ended') return;
+          if (ended.has(event.sessionId)) endedTwice += 1;
+          ended.set(event.sessionId, event.reason);
+        },
+      });
+      return { sessions, ended, sample, endedTwice: () => endedTwice };
+    }
+
+    /** Creates `count` sessions for one user, `concurrency` at a time; a millisecond per 1000. */
+    async function createMany(
+      sessions: SessionManager,
+      count: number,
+      userId: string,
+      tenantId: string | null,
+    ): Promise<Array<{ token: string; id: string }>> {
+      const made: Array<{ token: string; id: string }> = new Array(count);
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: Math.min(concurrency, count) }, async () => {
+          while (next < count) {
+            const i = next++;
+            if (i > 0 && i % 1000 === 0) clock.advance(1);
+            const { token, session } = await sessions.create({ userId, tenantId });
+            made[i] = { token, id: session.id };
+          }
+        }),
+      );
+      return made;
     }
 
     test('create', 'creates a session whose view has no token or hash', async () => {
@@ -497,6 +561,71 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
     );
 
     test(
+      'revoke-user-sessions-batched',
+      'signs a user out everywhere in many small store calls, ending each session once',
+      async () => {
+        const sessions = manager();
+        const made: Array<{ token: string; id: string }> = [];
+        for (let i = 0; i < 23; i += 1) {
+          if (i % 5 === 0) clock.advance(1);
+          const { token, session } = await create(sessions, 'quinn', 'acme');
+          made.push({ token, id: session.id });
+        }
+        const elsewhere = await create(sessions, 'quinn', 'globex');
+        const bystander = await create(sessions, 'rory', 'acme');
+        const keep = made[7]!;
+        // One store call ends at most `limit` and says whether the scope has more.
+        const step = await current.store.endUserSessions(
+          { userId: 'quinn', tenantId: 'acme' },
+          {
+            now: clock.now(),
+            idleTimeout: 30 * MINUTE,
+            reason: 'admin_revoke',
+            limit: 2,
+            exceptId: keep.id,
+          },
+        );
+        expect(step.ended).toHaveLength(2);
+        expect(step.done).toBe(false);
+        const first = new Set(step.ended.map((e) => e.id));
+        const count = await sessions.revokeUserSessions('quinn', {
+          tenantId: 'acme',
+          exceptSessionId: keep.id,
+          batchSize: 4,
+        });
+        expect(count).toBe(20);
+        const ended = events.filter((e) => e.type === 'ended');
+        expect(ended).toHaveLength(20);
+        expect(new Set(ended.map((e) => e.sessionId)).size).toBe(20);
+        for (const m of made) {
+          const result = await sessions.validate(m.token);
+          if (m.id === keep.id) expect(result.valid).toBe(true);
+          else {
+            expect(result).toEqual({
+              valid: false,
+              reason: 'not_found',
+              endReason: first.has(m.id) ? 'admin_revoke' : 'password_change',
+            });
+          }
+        }
+        expect((await sessions.validate(elsewhere.token)).valid).toBe(true);
+        expect((await sessions.validate(bystander.token)).valid).toBe(true);
+        // Every tenant, one session per call: the kept one and the other tenant's.
+        expect(await sessions.revokeUserSessions('quinn', { batchSize: 1 })).toBe(2);
+        expect(await sessions.revokeUserSessions('quinn', { batchSize: 1 })).toBe(0);
+        expect((await sessions.validate(bystander.token)).valid).toBe(true);
+        for (const batchSize of [0, 100_001, 2.5]) {
+          await expectCurfewError(
+            () => sessions.revokeUserSessions('rory', { batchSize }),
+            'INVALID_ARGUMENT',
+            'batchSize',
+          );
+        }
+        expect((await sessions.validate(bystander.token)).valid).toBe(true);
+      },
+    );
+
+    test(
       'list-user-sessions',
       'lists only valid sessions, most recently active first',
       async () => {
@@ -511,21 +640,134 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         await create(sessions, 'bob', 'acme');
         clock.advance(MINUTE);
         await sessions.touch(first.token); // now the most recent
-        const all = await sessions.listUserSessions('alice');
+        const all = (await sessions.listUserSessions('alice')).sessions;
         expect(all.map((s) => s.id)).toEqual([
           first.session.id,
           third.session.id,
           second.session.id,
         ]);
         expect(all.every((s) => s.active && !('tokenHash' in s))).toBe(true);
-        const acme = await sessions.listUserSessions('alice', { tenantId: 'acme' });
+        const acme = (await sessions.listUserSessions('alice', { tenantId: 'acme' })).sessions;
         expect(acme.map((s) => s.id)).toEqual([first.session.id, second.session.id]);
-        expect(await sessions.listUserSessions('alice', { tenantId: null })).toEqual([]);
+        expect(await sessions.listUserSessions('alice', { tenantId: null })).toEqual(EMPTY_PAGE);
         // Expired but not swept: not listed.
         clock.advance(29 * MINUTE); // second and third idle for 31 and 30 min
-        const later = await sessions.listUserSessions('alice');
+        const later = (await sessions.listUserSessions('alice')).sessions;
         expect(later.map((s) => s.id)).toEqual([first.session.id]);
-        expect(await sessions.listUserSessions('nobody')).toEqual([]);
+        expect(await sessions.listUserSessions('nobody')).toEqual(EMPTY_PAGE);
+      },
+    );
+
+    test(
+      'list-pages',
+      'pages in a stable order, without duplicates or gaps while sessions come and go',
+      async () => {
+        const sessions = manager({ activityWriteInterval: 0 });
+        // Groups of four created in the same millisecond: ties are broken by id.
+        const made: Array<{ token: string; id: string }> = [];
+        for (let i = 0; i < 24; i += 1) {
+          if (i % 4 === 0) clock.advance(1);
+          const { token, session } = await create(sessions, 'pat', 'acme');
+          made.push({ token, id: session.id });
+        }
+        const elsewhere = await create(sessions, 'pat', 'globex');
+        await create(sessions, 'sam', 'acme');
+        const order = async (ids: string[]) => {
+          const views = await Promise.all(ids.map((id) => sessions.getSession(id)));
+          return views
+            .map((view) => view!)
+            .sort(
+              (a, b) =>
+                b.lastActivityAt.getTime() - a.lastActivityAt.getTime() ||
+                (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+            )
+            .map((view) => view.id);
+        };
+        const expected = await order(made.map((m) => m.id));
+        const pageThrough = async (limit: number, tenantId?: string | null) => {
+          const ids: string[] = [];
+          let cursor: string | null = null;
+          let pages = 0;
+          do {
+            const page = await sessions.listUserSessions('pat', {
+              limit,
+              cursor,
+              ...(tenantId === undefined ? {} : { tenantId }),
+            });
+            expect(page.sessions.length).toBeLessThanOrEqual(limit);
+            if (page.nextCursor !== null) expect(page.sessions).toHaveLength(limit);
+            ids.push(...page.sessions.map((s) => s.id));
+            cursor = page.nextCursor;
+            pages += 1;
+          } while (cursor !== null);
+          return { ids, pages };
+        };
+        // 24 in pages of 4: six full pages and no empty seventh.
+        expect(await pageThrough(4, 'acme')).toEqual({ ids: expected, pages: 6 });
+        expect((await pageThrough(5, 'acme')).ids).toEqual(expected);
+        expect((await pageThrough(1000, 'acme')).ids).toEqual(expected);
+        const everyTenant = await pageThrough(7);
+        expect(everyTenant.ids).toEqual(await order([...expected, elsewhere.session.id]));
+        expect((await pageThrough(3, null)).ids).toEqual([]);
+
+        // Churn between pages: new sessions (most recent, so ahead of the cursor) and ended ones.
+        const first = await sessions.listUserSessions('pat', { tenantId: 'acme', limit: 5 });
+        const seen = first.sessions.map((s) => s.id);
+        clock.advance(1);
+        for (let i = 0; i < 3; i += 1) await create(sessions, 'pat', 'acme');
+        const later = expected.slice(5);
+        const endedLater = [later[2]!, later[9]!];
+        for (const id of [...endedLater, seen[1]!]) {
+          expect(await sessions.revokeSession(id)).toBe(true);
+        }
+        let cursor = first.nextCursor;
+        while (cursor !== null) {
+          const page = await sessions.listUserSessions('pat', {
+            tenantId: 'acme',
+            limit: 5,
+            cursor,
+          });
+          seen.push(...page.sessions.map((s) => s.id));
+          cursor = page.nextCursor;
+        }
+        expect(seen).toEqual(expected.filter((id) => !endedLater.includes(id)));
+
+        // Sessions past either limit are left out of every page, wherever they sort.
+        const strict = manager({
+          absoluteTimeout: '1h',
+          idleTimeout: '30m',
+          activityWriteInterval: 0,
+        });
+        const aged = await create(strict, 'kim');
+        clock.advance(25 * MINUTE);
+        const idle = await create(strict, 'kim');
+        clock.advance(25 * MINUTE);
+        await strict.touch(aged.token); // the most recently active, and 50 min old
+        const fresh = await create(strict, 'kim');
+        clock.advance(11 * MINUTE); // aged: absolute; idle: idle for 36 min; fresh: 11 min
+        for (const limit of [1, 2, 10]) {
+          const page = await strict.listUserSessions('kim', { limit });
+          expect(page.sessions.map((s) => s.id)).toEqual([fresh.session.id]);
+          expect(page.nextCursor).toBeNull();
+        }
+        expect(idle.session.id).not.toBe(fresh.session.id);
+
+        // Bad page sizes and cursors are refused, naming the field.
+        for (const limit of [0, 1001, 1.5, -1, '10', Number.NaN]) {
+          await expectCurfewError(
+            () => sessions.listUserSessions('pat', { limit: limit as number }),
+            'INVALID_ARGUMENT',
+            'limit',
+          );
+        }
+        const forged = Buffer.from('12.', 'utf8').toString('base64url');
+        for (const cursor of ['', 'not a cursor!', 'AAAA', forged, 'x'.repeat(401), 42, {}]) {
+          await expectCurfewError(
+            () => sessions.listUserSessions('pat', { cursor: cursor as string }),
+            'INVALID_ARGUMENT',
+            'cursor',
+          );
+        }
       },
     );
 
@@ -736,7 +978,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       await expect(
         current.store.insert({ ...stored, tokenHash: hashSessionToken('another-token-value') }),
       ).rejects.toThrow();
-      expect(await sessions.listUserSessions(stored.userId)).toHaveLength(1);
+      expect((await sessions.listUserSessions(stored.userId)).sessions).toHaveLength(1);
     });
 
     test(
@@ -845,7 +1087,9 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           'touch',
         );
         // Nothing above changed the one good session or added another.
-        expect((await sessions.listUserSessions('u')).map((s) => s.id)).toEqual([session.id]);
+        expect((await sessions.listUserSessions('u')).sessions.map((s) => s.id)).toEqual([
+          session.id,
+        ]);
         // The user agent is cut to the policy's length, never through a surrogate pair.
         const cut = manager({ userAgentMaxLength: 5 });
         const emoji = await cut.create({ userId: 'u', userAgent: 'abcd😀tail' });
@@ -919,7 +1163,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       const listed = await Promise.all(
         Array.from({ length: 7 }, (_, i) => sessions.listUserSessions(`user-${i}`)),
       );
-      expect(listed.flat()).toHaveLength(concurrency);
+      expect(listed.flatMap((page) => page.sessions)).toHaveLength(concurrency);
     });
 
     test(
@@ -956,6 +1200,212 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           });
         }
       },
+    );
+
+    test(
+      'race-revoke-all',
+      'a batched sign-out everywhere racing creates, validations and another leaves nothing valid',
+      async () => {
+        const sessions = manager({ activityWriteInterval: 0 });
+        const second =
+          current.openSecond === undefined
+            ? sessions
+            : manager({ activityWriteInterval: 0 }, { store: await current.openSecond() });
+        const existing: Array<{ token: string; id: string }> = [];
+        for (let i = 0; i < 6; i += 1) {
+          clock.advance(1);
+          const batch = await Promise.all(
+            Array.from({ length: 100 }, () => create(sessions, 'racer', 'acme')),
+          );
+          existing.push(...batch.map((b) => ({ token: b.token, id: b.session.id })));
+        }
+        const bystander = await create(sessions, 'bystander', 'acme');
+        const existingIds = new Set(existing.map((e) => e.id));
+        let returned = false;
+        let stop = false;
+        const during: string[] = [];
+        const afterwards: boolean[] = [];
+        const validating = (async () => {
+          for (let i = 0; !stop; i += 1) {
+            // An in-memory store answers within the same turn: let the revokes have theirs.
+            if (i % 5 === 0) await new Promise((resolve) => setImmediate(resolve));
+            const target = existing[(i * 37) % existing.length]!;
+            const startedAfter = returned;
+            if (i % 10 === 0) clock.advance(1); // activity moves, and with it the listing order
+            const result = await (i % 2 ? sessions : second).validate(target.token);
+            if (startedAfter) afterwards.push(result.valid);
+          }
+        })();
+        const creating = (async () => {
+          for (let i = 0; i < 60; i += 1) {
+            during.push((await create(i % 2 ? sessions : second, 'racer', 'acme')).session.id);
+          }
+        })();
+        const [a, b] = await Promise.all([
+          sessions.revokeUserSessions('racer', { batchSize: 25 }).finally(() => {
+            returned = true;
+          }),
+          second.revokeUserSessions('racer', { batchSize: 40 }),
+        ]);
+        // Go on until validations that started after the revoke returned have come back too.
+        for (let waited = 0; afterwards.length < 20 && waited < 10_000; waited += 10) {
+          await new Promise((resolve) => setTimeout(resolve, 10));
+        }
+        stop = true;
+        await Promise.all([validating, creating]);
+        expect(afterwards.length).toBeGreaterThan(0);
+        expect(afterwards.every((valid) => !valid)).toBe(true);
+        for (const { token } of existing) {
+          expect(await sessions.validate(token)).toEqual({
+            valid: false,
+            reason: 'not_found',
+            endReason: 'password_change',
+          });
+        }
+        const ended = events.filter((e) => e.type === 'ended');
+        expect(new Set(ended.map((e) => e.sessionId)).size).toBe(ended.length);
+        expect(
+          ended.every((e) => existingIds.has(e.sessionId) || during.includes(e.sessionId)),
+        ).toBe(true);
+        expect(a + b).toBe(ended.length);
+        expect(ended.length).toBeGreaterThanOrEqual(existing.length);
+        // Sessions created meanwhile may have been ended or not; a last call ends the rest.
+        const left = await sessions.revokeUserSessions('racer');
+        expect(a + b + left).toBe(existing.length + during.length);
+        expect((await sessions.validate(bystander.token)).valid).toBe(true);
+      },
+      60_000,
+    );
+
+    test(
+      'big-user-revoke',
+      `one user with ${bigUser.toLocaleString('en-US')} sessions: list pages, count, sign out everywhere`,
+      async () => {
+        const { sessions, ended, sample, endedTwice } = tallyingManager();
+        const made = await createMany(sessions, bigUser, 'whale', 'acme');
+        const globex = await createMany(sessions, 3, 'whale', 'globex');
+        const minnow = await createMany(sessions, 2, 'minnow', 'acme');
+        clock.advance(1);
+        const keep = made[Math.floor(bigUser / 2)]!;
+
+        const firstPage = await sessions.listUserSessions('whale', {
+          tenantId: 'acme',
+          limit: 100,
+        });
+        expect(firstPage.sessions).toHaveLength(Math.min(100, bigUser));
+        expect(firstPage.sessions.every((s) => s.userId === 'whale' && s.tenantId === 'acme')).toBe(
+          true,
+        );
+        let listed = 0;
+        const ids = new Set<string>();
+        let previous: { at: number; id: string } | null = null;
+        let cursor: string | null = null;
+        do {
+          const page: Awaited<ReturnType<SessionManager['listUserSessions']>> =
+            await sessions.listUserSessions('whale', { tenantId: 'acme', limit: 1000, cursor });
+          for (const s of page.sessions) {
+            const at = s.lastActivityAt.getTime();
+            if (previous !== null) {
+              expect(at < previous.at || (at === previous.at && s.id < previous.id)).toBe(true);
+            }
+            previous = { at, id: s.id };
+            ids.add(s.id);
+          }
+          listed += page.sessions.length;
+          cursor = page.nextCursor;
+        } while (cursor !== null);
+        expect(listed).toBe(bigUser);
+        expect(ids.size).toBe(bigUser);
+        const inGlobex = await sessions.listUserSessions('whale', { tenantId: 'globex' });
+        expect(inGlobex.sessions.map((s) => s.id).sort()).toEqual(globex.map((g) => g.id).sort());
+        expect((await sessions.listUserSessions('whale', { limit: 5 })).sessions).toHaveLength(5);
+        if (typeof current.store.countSessions === 'function') {
+          expect((await sessions.countSessions()).active).toBe(bigUser + 5);
+        }
+
+        const revoked = await sessions.revokeUserSessions('whale', {
+          tenantId: 'acme',
+          exceptSessionId: keep.id,
+        });
+        expect(revoked).toBe(bigUser - 1);
+        expect(ended.size).toBe(bigUser - 1);
+        expect(endedTwice()).toBe(0);
+        expect(ended.has(keep.id)).toBe(false);
+        expect([...ended.values()].every((reason) => reason === 'password_change')).toBe(true);
+        for (let i = 0; i < bigUser; i += Math.max(1, Math.floor(bigUser / 300))) {
+          const { token, id } = made[i]!;
+          const result = await sessions.validate(token, { touch: false });
+          if (id === keep.id) expect(result.valid).toBe(true);
+          else expect(result).toMatchObject({ valid: false, endReason: 'password_change' });
+        }
+        expect((await sessions.validate(keep.token)).valid).toBe(true);
+        for (const other of [...globex, ...minnow]) {
+          expect((await sessions.validate(other.token)).valid).toBe(true);
+        }
+        const after = await sessions.listUserSessions('whale', { tenantId: 'acme' });
+        expect(after).toEqual({
+          sessions: [expect.objectContaining({ id: keep.id })],
+          nextCursor: null,
+        });
+        if (typeof current.store.countSessions === 'function') {
+          expect(await sessions.countSessions()).toMatchObject({
+            active: 6,
+            endedByReason: { password_change: bigUser - 1 },
+          });
+        }
+        expect(await sessions.revokeUserSessions('whale', { tenantId: 'acme' })).toBe(1);
+        const leaks = sample.filter((line) =>
+          made.slice(0, 50).some((m) => line.includes(m.token)),
+        );
+        expect(leaks).toEqual([]);
+      },
+      600_000,
+    );
+
+    test(
+      'big-user-sweep',
+      `one user with ${bigUser.toLocaleString('en-US')} expired sessions: the sweep ends each once`,
+      async () => {
+        const policy = { absoluteTimeout: '1h', idleTimeout: '30m' };
+        const { sessions, ended, endedTwice } = tallyingManager(policy);
+        const half = Math.floor(bigUser / 2);
+        const early = await createMany(sessions, half, 'drifter', 'acme');
+        clock.advance(45 * MINUTE);
+        const late = await createMany(sessions, bigUser - half, 'drifter', 'acme');
+        clock.advance(31 * MINUTE);
+        const fresh = await createMany(sessions, 1, 'drifter', 'acme');
+        // early: 76 min old, past the absolute hour; late: idle for 31 min; fresh: just made.
+        const page = await sessions.listUserSessions('drifter');
+        expect(page).toEqual({
+          sessions: [expect.objectContaining({ id: fresh[0]!.id })],
+          nextCursor: null,
+        });
+        if (typeof current.store.countSessions === 'function') {
+          expect((await sessions.countSessions()).active).toBe(1);
+        }
+        expect(await sessions.sweepExpired()).toEqual({ absolute: half, idle: bigUser - half });
+        expect(ended.size).toBe(bigUser);
+        expect(endedTwice()).toBe(0);
+        expect(await sessions.sweepExpired()).toEqual({ absolute: 0, idle: 0 });
+        for (let i = 0; i < half; i += Math.max(1, Math.floor(half / 150))) {
+          expect(await sessions.validate(early[i]!.token)).toMatchObject({
+            valid: false,
+            reason: 'absolute',
+          });
+          expect(await sessions.validate(late[i]!.token)).toMatchObject({
+            valid: false,
+            reason: 'idle',
+          });
+        }
+        expect((await sessions.validate(fresh[0]!.token)).valid).toBe(true);
+        if (typeof current.store.countSessions === 'function') {
+          expect(await sessions.countSessions()).toMatchObject({
+            active: 1,
+            endedByReason: { absolute_timeout: half, idle_timeout: bigUser - half },
+          });
+        }
+      },
+      600_000,
     );
 
     test(
