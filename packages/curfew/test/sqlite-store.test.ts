@@ -1,5 +1,6 @@
 // What only the SQLite store must prove: its schema and migrations, WAL, sharing one file between
-// connections and processes, one statement per validation, and no token in any stored byte.
+// connections and processes, one statement per validation, the indexes its listing and batched
+// sign-out walk, which of its errors mean "unavailable", and no token in any stored byte.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -41,9 +42,23 @@ afterEach(() => {
 });
 
 function connect(options?: Database.Options): Database.Database {
-  const db = new Database(file, options);
+  return connectTo(file, options);
+}
+
+function connectTo(path: string, options?: Database.Options): Database.Database {
+  const db = new Database(path, options);
   open.push(db);
   return db;
+}
+
+function curfewIndexes(db: Database.Database): string[] {
+  return db
+    .prepare(
+      `SELECT name FROM sqlite_schema
+       WHERE type = 'index' AND tbl_name = ? AND name NOT LIKE 'sqlite_%' ORDER BY name`,
+    )
+    .pluck()
+    .all('curfew_sessions') as string[];
 }
 
 function storedSession(overrides: Partial<StoredSession> = {}): StoredSession {
@@ -71,10 +86,12 @@ function storedSession(overrides: Partial<StoredSession> = {}): StoredSession {
  */
 function instrument(db: Database.Database) {
   const counts = { prepared: 0, executed: 0 };
+  const sources: string[] = [];
   const hooks: { afterHashRead?: (() => void) | undefined } = {};
   const wrapped: SqliteDatabase = {
     prepare(source) {
       counts.prepared += 1;
+      sources.push(source);
       const statement = db.prepare(source);
       const isHashRead = /^\s*SELECT[\s\S]*WHERE token_hash = \?\s*$/.test(source);
       const counted =
@@ -101,13 +118,13 @@ function instrument(db: Database.Database) {
     pragma: (source, options) => db.pragma(source, options),
     transaction: (fn) => db.transaction(fn),
   };
-  return { db: wrapped, counts, hooks };
+  return { db: wrapped, counts, sources, hooks };
 }
 
 describe('SqliteStore migrations', () => {
   it('are versioned, recorded and idempotent', () => {
     const db = connect();
-    expect(migrateSqlite(db)).toEqual({ from: 0, to: SQLITE_SCHEMA_VERSION, applied: [1] });
+    expect(migrateSqlite(db)).toEqual({ from: 0, to: SQLITE_SCHEMA_VERSION, applied: [1, 2] });
     expect(migrateSqlite(db)).toEqual({
       from: SQLITE_SCHEMA_VERSION,
       to: SQLITE_SCHEMA_VERSION,
@@ -117,20 +134,54 @@ describe('SqliteStore migrations', () => {
     const rows = db.prepare('SELECT version, description, applied_at FROM curfew_migrations').all();
     expect(rows).toEqual([
       { version: 1, description: expect.any(String), applied_at: expect.any(Number) },
+      { version: 2, description: expect.any(String), applied_at: expect.any(Number) },
     ]);
-    const indexes = db
-      .prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ? ORDER BY name`)
-      .pluck()
-      .all('curfew_sessions');
-    expect(indexes).toEqual(
-      expect.arrayContaining([
-        'curfew_sessions_absolute_active',
-        'curfew_sessions_ended',
-        'curfew_sessions_idle_active',
-        'curfew_sessions_token_hash',
-        'curfew_sessions_user_active',
-      ]),
+    expect(curfewIndexes(db)).toEqual([
+      'curfew_sessions_absolute_active',
+      'curfew_sessions_ended',
+      'curfew_sessions_idle_active',
+      'curfew_sessions_token_hash',
+      'curfew_sessions_user_activity',
+      'curfew_sessions_user_tenant_activity',
+    ]);
+  });
+
+  it('upgrade a version 1 database with its sessions in place', async () => {
+    const db = connect();
+    migrateSqlite(db);
+    // Back to version 1 as it was released: its user index, none of version 2's.
+    db.exec(`
+      DROP INDEX curfew_sessions_user_tenant_activity;
+      DROP INDEX curfew_sessions_user_activity;
+      CREATE INDEX curfew_sessions_user_active ON curfew_sessions (user_id, tenant_id)
+        WHERE ended_at IS NULL;
+      DELETE FROM curfew_migrations WHERE version = 2;
+    `);
+    const session = storedSession({ tenantId: 'acme' });
+    db.prepare(
+      `INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, created_at,
+         last_activity_at, absolute_expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(
+      session.id,
+      session.tokenHash,
+      session.userId,
+      session.tenantId,
+      session.appType,
+      session.createdAt,
+      session.lastActivityAt,
+      session.absoluteExpiresAt,
     );
+    expect(() => new SqliteStore(db, { migrate: false })).toThrow(/version 1/);
+    expect(migrateSqlite(db)).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(curfewIndexes(db)).not.toContain('curfew_sessions_user_active');
+    const store = new SqliteStore(db, { migrate: false });
+    const rule = { now: session.createdAt, idleTimeout: null };
+    expect(
+      await store.listUserSessions(
+        { userId: session.userId, tenantId: 'acme' },
+        { ...rule, limit: 5 },
+      ),
+    ).toEqual([session]);
   });
 
   it('with migrate: false, refuses a database that is not migrated, then accepts it', () => {
@@ -164,9 +215,9 @@ describe('SqliteStore migrations', () => {
        db.close();`,
     );
     const results = outputs.map((out) => JSON.parse(out) as { applied: number[] });
-    expect(results.flatMap((r) => r.applied)).toEqual([1]);
+    expect(results.flatMap((r) => r.applied)).toEqual([1, 2]);
     const db = connect();
-    expect(db.prepare('SELECT count(*) FROM curfew_migrations').pluck().get()).toBe(1);
+    expect(db.prepare('SELECT count(*) FROM curfew_migrations').pluck().get()).toBe(2);
   });
 });
 
@@ -276,6 +327,82 @@ describe('SqliteStore statements', () => {
     expect(await store.sweep({ ...rule, limit: 4 })).toEqual([]);
   });
 
+  it('lists a page and ends a batch by walking one index range, sorting nothing', async () => {
+    const raw = connect();
+    const { db, sources } = instrument(raw);
+    const store = new SqliteStore(db);
+    // A user with thousands of sessions among many users with few; planned before and after
+    // ANALYZE, so whether the planner knows how lopsided it is changes nothing.
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    raw.exec('BEGIN');
+    for (let i = 0; i < 6000; i += 1) {
+      const at = start + i;
+      await store.insert(
+        storedSession({
+          userId: i < 5000 ? 'whale' : `user-${i % 200}`,
+          tenantId: i % 3 === 0 ? null : 'acme',
+          createdAt: at,
+          lastActivityAt: at,
+          endedAt: i % 7 === 0 ? at : null,
+          endReason: i % 7 === 0 ? 'logout' : null,
+        }),
+      );
+    }
+    raw.exec('COMMIT');
+    const plan = (source: string, params: Record<string, unknown>) =>
+      (raw.prepare(`EXPLAIN QUERY PLAN ${source}`).all(params) as { detail: string }[])
+        .map((row) => row.detail)
+        .join('\n');
+    const statement = (pattern: RegExp, tenant: boolean) => {
+      const found = sources.filter((source) => pattern.test(source));
+      expect(found).toHaveLength(2);
+      return found.find((source) => source.includes('@tenantId') === tenant)!;
+    };
+    const list = /ORDER BY last_activity_at DESC, id DESC/;
+    const end = /ORDER BY last_activity_at, id\s+LIMIT/;
+    const listParams = {
+      userId: 'whale',
+      now: start,
+      activeSince: start - 1,
+      beforeAt: start + 4000,
+      beforeId: 'x',
+      limit: 101,
+    };
+    const endParams = {
+      userId: 'whale',
+      exceptId: null,
+      limit: 500,
+      now: start,
+      idle: null,
+      reason: 'logout',
+    };
+    const search = (index: string, terms: string) =>
+      `SEARCH curfew_sessions USING INDEX curfew_sessions_${index} (${terms})`;
+    const walk = 'last_activity_at>? AND (last_activity_at,id)<(?,?)';
+    for (const analyzed of [false, true]) {
+      if (analyzed) raw.exec('ANALYZE');
+      const plans = [
+        [
+          plan(statement(list, false), listParams),
+          search('user_activity', `user_id=? AND ${walk}`),
+        ],
+        [
+          plan(statement(list, true), { ...listParams, tenantId: 'acme' }),
+          search('user_tenant_activity', `user_id=? AND tenant_id=? AND ${walk}`),
+        ],
+        [plan(statement(end, false), endParams), search('user_activity', 'user_id=?')],
+        [
+          plan(statement(end, true), { ...endParams, tenantId: null }),
+          search('user_tenant_activity', 'user_id=? AND tenant_id=?'),
+        ],
+      ];
+      for (const [text, expected] of plans) {
+        expect(text).toContain(expected);
+        expect(text).not.toContain('TEMP B-TREE');
+      }
+    }
+  });
+
   it('stores the token nowhere: no column of any row of any table, no byte of the files', async () => {
     const db = connect();
     const clock = new ManualClock();
@@ -334,6 +461,146 @@ describe('SqliteStore statements', () => {
   });
 });
 
+describe('SqliteStore.isUnavailable', () => {
+  /** The error `run` fails with; the test fails if it succeeds. */
+  async function failure(run: () => unknown): Promise<unknown> {
+    try {
+      await run();
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a failure');
+  }
+
+  it('tells errors provoked on real files apart: could not use the file, or a bug', async () => {
+    const store = new SqliteStore(connect());
+    const session = storedSession();
+    await store.insert(session);
+
+    // Another connection holds the write lock past a busy timeout of 0.
+    const holder = connect();
+    holder.exec('BEGIN IMMEDIATE');
+    const busy = await failure(() =>
+      new SqliteStore(connect(), { busyTimeout: 0 }).insert(storedSession()),
+    );
+    holder.exec('ROLLBACK');
+
+    // The file may not grow by another page.
+    const fullDb = new Database(join(dir, 'full.db'));
+    open.push(fullDb);
+    const small = new SqliteStore(fullDb);
+    fullDb.pragma(`max_page_count = ${fullDb.pragma('page_count', { simple: true })}`);
+    const full = await failure(async () => {
+      for (let i = 0; i < 1000; i += 1) {
+        await small.insert(storedSession({ userAgent: 'x'.repeat(2000) }));
+      }
+    });
+
+    const closedDb = new Database(file);
+    const closedStore = new SqliteStore(closedDb);
+    closedDb.close();
+    const closed = await failure(() => closedStore.findById(session.id));
+
+    // A directory where the file should be.
+    const cantOpen = await failure(() => new SqliteStore(connectTo(dir)));
+
+    const garbage = join(dir, 'garbage.db');
+    writeFileSync(garbage, Buffer.alloc(8192, 7));
+    const notADatabase = await failure(() => new SqliteStore(connectTo(garbage)));
+
+    const duplicateId = await failure(() =>
+      store.insert({ ...session, tokenHash: 'a'.repeat(64) }),
+    );
+    const duplicateHash = await failure(() => store.insert({ ...session, id: 'another' }));
+    const notAHash = await failure(() => store.insert(storedSession({ tokenHash: 'TOKEN' })));
+    connect().exec('DROP TABLE curfew_sessions');
+    const noTable = await failure(() => store.findById(session.id));
+
+    const { SqliteError } = Database;
+    const cases: [string, unknown, string | undefined, boolean][] = [
+      ['lock held past the busy timeout', busy, 'SQLITE_BUSY', true],
+      ['disk (max_page_count) full', full, 'SQLITE_FULL', true],
+      ['connection closed', closed, undefined, true],
+      ['file cannot be opened', cantOpen, 'SQLITE_CANTOPEN', true],
+      // Codes no test here can bring about on demand, as better-sqlite3 raises them.
+      [
+        'I/O error',
+        new SqliteError('disk I/O error', 'SQLITE_IOERR_WRITE'),
+        'SQLITE_IOERR_WRITE',
+        true,
+      ],
+      [
+        'WAL snapshot gone',
+        new SqliteError('database is locked', 'SQLITE_BUSY_SNAPSHOT'),
+        'SQLITE_BUSY_SNAPSHOT',
+        true,
+      ],
+      [
+        'table locked',
+        new SqliteError('database table is locked', 'SQLITE_LOCKED'),
+        'SQLITE_LOCKED',
+        true,
+      ],
+      ['out of memory', new SqliteError('out of memory', 'SQLITE_NOMEM'), 'SQLITE_NOMEM', true],
+      [
+        'WAL lock race lost',
+        new SqliteError('locking protocol', 'SQLITE_PROTOCOL'),
+        'SQLITE_PROTOCOL',
+        true,
+      ],
+      [
+        'a network error under a shim',
+        Object.assign(new Error('reset'), { code: 'ECONNRESET' }),
+        'ECONNRESET',
+        true,
+      ],
+      ['not a database', notADatabase, 'SQLITE_NOTADB', false],
+      ['duplicate id', duplicateId, 'SQLITE_CONSTRAINT_PRIMARYKEY', false],
+      ['duplicate hash', duplicateHash, 'SQLITE_CONSTRAINT_UNIQUE', false],
+      ['CHECK refused a raw token', notAHash, 'SQLITE_CONSTRAINT_CHECK', false],
+      ['no such table', noTable, 'SQLITE_ERROR', false],
+      [
+        'corrupt file',
+        new SqliteError('database disk image is malformed', 'SQLITE_CORRUPT'),
+        'SQLITE_CORRUPT',
+        false,
+      ],
+      [
+        'file moved away',
+        new SqliteError('attempt to write a readonly database', 'SQLITE_READONLY_DBMOVED'),
+        'SQLITE_READONLY_DBMOVED',
+        false,
+      ],
+      ['not an error', 'SQLITE_BUSY', undefined, false],
+      ['nothing', null, undefined, false],
+    ];
+    const table = cases.map(([label, error, code, unavailable]) => ({
+      label,
+      code: (error as { code?: unknown } | null)?.code,
+      unavailable: store.isUnavailable(error),
+      expected: { label, code, unavailable },
+    }));
+    for (const row of table) {
+      expect({ label: row.label, code: row.code, unavailable: row.unavailable }).toEqual(
+        row.expected,
+      );
+    }
+  });
+
+  it('makes the manager say STORE_UNAVAILABLE for a busy file and STORE_ERROR for a bug', async () => {
+    const sessions = new SessionManager({ store: new SqliteStore(connect(), { busyTimeout: 0 }) });
+    const { token } = await sessions.create({ userId: 'u' });
+    const holder = connect();
+    holder.exec('BEGIN IMMEDIATE');
+    await expect(sessions.create({ userId: 'u' })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    });
+    holder.exec('ROLLBACK');
+    holder.exec('DROP TABLE curfew_sessions');
+    await expect(sessions.validate(token)).rejects.toMatchObject({ code: 'STORE_ERROR' });
+  });
+});
+
 describe('SqliteStore with a read-lock holder', () => {
   const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
   // Another process's full checkpoint: it cannot finish while a reader keeps a WAL snapshot.
@@ -375,7 +642,9 @@ describe('SqliteStore with a read-lock holder', () => {
     expect(await elsewhere.revoke(token)).toBe(true); // as `curfew sessions revoke` would
     expect(truncateWal(outsider)).toBe(false); // still held, all in one turn
     expect(await here.validate(token)).toMatchObject({ valid: false, endReason: 'logout' });
-    expect((await here.listUserSessions('u')).map((s) => s.id)).toEqual([other.session.id]);
+    expect((await here.listUserSessions('u')).sessions.map((s) => s.id)).toEqual([
+      other.session.id,
+    ]);
   });
 
   // Each write of the store, run while a read of the same turn holds the lock: it must let go
@@ -404,7 +673,8 @@ describe('SqliteStore with a read-lock holder', () => {
     ],
     [
       'endUserSessions',
-      (store, s) => store.endUserSessions({ userId: s.userId }, { ...rule, reason: 'logout' }),
+      (store, s) =>
+        store.endUserSessions({ userId: s.userId }, { ...rule, reason: 'logout', limit: 10 }),
     ],
     ['sweep', (store) => store.sweep({ ...rule, now: start + 31 * MINUTE, limit: 10 })],
     ['purgeEnded', (store) => store.purgeEnded({ endedBefore: start + 60 * MINUTE, limit: 10 })],
@@ -487,7 +757,7 @@ describe('SqliteStore shared between connections', () => {
     const { token, session } = await one.create({ userId: 'u' });
     expect(await two.validate(token)).toMatchObject({ valid: true });
     const other = await two.create({ userId: 'u' });
-    expect((await one.listUserSessions('u')).map((s) => s.id).sort()).toEqual(
+    expect((await one.listUserSessions('u')).sessions.map((s) => s.id).sort()).toEqual(
       [session.id, other.session.id].sort(),
     );
     expect(await one.revoke(other.token)).toBe(true);

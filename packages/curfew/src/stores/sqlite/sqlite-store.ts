@@ -9,6 +9,9 @@ import {
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
+  type StoreEndUserInput,
+  type StoreEndUserResult,
+  type StoreListInput,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,
@@ -22,6 +25,7 @@ import {
 } from './database.js';
 import { checkSchemaCurrent, configureConnection, runMigrations } from './migrations.js';
 import { ReadLockHolder } from './read-lock-holder.js';
+import { isSqliteUnavailable } from './unavailable.js';
 
 /**
  * Options for {@link SqliteStore}.
@@ -70,7 +74,7 @@ const SESSION = `json_array(
   id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent, created_at,
   last_activity_at, absolute_expires_at, ended_at, end_reason)`;
 
-// rowid comes back as `seq` to put the ended sessions in insertion order, as MemoryStore does.
+// rowid comes back as `seq` to put the ended sessions in insertion order: RETURNING promises none.
 const ENDED_COLUMNS = `
   rowid AS seq, id, user_id AS userId, tenant_id AS tenantId, end_reason AS endReason,
   ended_at AS endedAt`;
@@ -102,7 +106,15 @@ type EndedRow = EndedSession & { seq: number };
  * file: every check-and-change is a single conditional statement, which SQLite runs under its
  * write lock, so two processes validating the same expired session end it once and a revoke that
  * returned is never followed by a successful validation. A validation that needs no write is one
- * indexed `SELECT` by token hash. Tokens are never stored: the table holds their SHA-256 only.
+ * indexed `SELECT` by token hash; one that does adds a conditional `UPDATE` that repeats the
+ * checks. Tokens are never stored: the table holds their SHA-256 only.
+ *
+ * A user's sessions are kept in indexes in listing order, so a page of them is one walk of an
+ * index range and "sign out everywhere" ends one batch per statement (chosen and ended under the
+ * same write lock), each costing the same however many sessions the user has. Sweeps end one
+ * bounded batch per statement too. Errors are thrown as better-sqlite3 raises them;
+ * {@link SqliteStore.isUnavailable} tells the manager which mean the file could not be used in
+ * time (`STORE_UNAVAILABLE`) and which are bugs or broken data (`STORE_ERROR`).
  *
  * Times are stored as INTEGER epoch milliseconds, in table `curfew_sessions`.
  *
@@ -212,19 +224,36 @@ export class SqliteStore implements SessionStore {
         AND (@userId IS NULL OR user_id = @userId)
         AND (@anyTenant OR tenant_id IS @tenantId)
       RETURNING ${ENDED_COLUMNS}`);
-    // Two forms of each user-scoped statement so that a tenant narrows the index lookup rather
-    // than being filtered after it.
+    // Each user-scoped statement comes in two forms, one per index of migration 2, both in
+    // listing order: (user_id, tenant_id, last_activity_at, id) with the tenant fixed (`IS`
+    // serves an index as `=` does), (user_id, last_activity_at, id) across tenants. Neither
+    // sorts anything.
+    //
+    // A batch of "sign out everywhere" is chosen and ended in one statement under the write
+    // lock, so fewer than @limit ended means none were left. It takes the least recently active
+    // first: ended sessions leave the index, so each batch's walk starts at the first still active.
     const endUser = (tenant: string) => `
       UPDATE curfew_sessions SET ${END_WITH_RULE}
-      WHERE user_id = @userId ${tenant} AND ended_at IS NULL
-        AND (@exceptId IS NULL OR id <> @exceptId)
+      WHERE rowid IN (
+        SELECT rowid FROM curfew_sessions
+        WHERE user_id = @userId ${tenant} AND ended_at IS NULL
+          AND (@exceptId IS NULL OR id <> @exceptId)
+        ORDER BY last_activity_at, id
+        LIMIT @limit)
       RETURNING ${ENDED_COLUMNS}`;
     this.#endUser = prepare(endUser(''));
     this.#endUserInTenant = prepare(endUser('AND tenant_id IS @tenantId'));
+    // One page, walked backwards from @before. "Not expired" is written as bounds the walk can
+    // use: in activity order every idle-expired session comes after every other, so the walk
+    // ends at the first of them instead of reading through a backlog of idle ones. Absolute
+    // expiry does not follow activity: those rows are passed over.
     const listUser = (tenant: string) => `
       SELECT ${SESSION} FROM curfew_sessions
-      WHERE user_id = @userId ${tenant} AND ended_at IS NULL AND NOT ${EXPIRED}
-      ORDER BY last_activity_at DESC, id
+      WHERE user_id = @userId ${tenant} AND ended_at IS NULL
+        AND last_activity_at > @activeSince
+        AND (last_activity_at, id) < (@beforeAt, @beforeId)
+        AND absolute_expires_at > @now
+      ORDER BY last_activity_at DESC, id DESC
       LIMIT @limit`;
     this.#listUser = prepareSessions(listUser(''));
     this.#listUserInTenant = prepareSessions(listUser('AND tenant_id IS @tenantId'));
@@ -330,25 +359,28 @@ export class SqliteStore implements SessionStore {
     return row === undefined ? null : toEnded(row as EndedRow);
   }
 
-  async endUserSessions(
-    scope: UserScope,
-    input: StoreEndInput & { exceptId?: string | undefined },
-  ): Promise<EndedSession[]> {
+  async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
     this.#readLock?.release();
-    const params = { ...endParams(input), userId: scope.userId, exceptId: input.exceptId ?? null };
-    const rows =
+    const params = {
+      ...endParams(input),
+      userId: scope.userId,
+      exceptId: input.exceptId ?? null,
+      limit: input.limit,
+    };
+    const rows = (
       scope.tenantId === undefined
         ? this.#endUser.all(params)
-        : this.#endUserInTenant.all({ ...params, tenantId: scope.tenantId });
-    return (rows as EndedRow[]).sort((a, b) => a.seq - b.seq).map(toEnded);
+        : this.#endUserInTenant.all({ ...params, tenantId: scope.tenantId })
+    ) as EndedRow[];
+    return {
+      ended: rows.sort((a, b) => a.seq - b.seq).map(toEnded),
+      done: rows.length < input.limit,
+    };
   }
 
-  async listUserSessions(
-    scope: UserScope,
-    rule: ExpiryRule & { limit: number },
-  ): Promise<StoredSession[]> {
+  async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
     this.#readLock?.hold();
-    const params = { ...ruleParams(rule), userId: scope.userId, limit: rule.limit };
+    const params = { ...listParams(input), userId: scope.userId };
     const rows =
       scope.tenantId === undefined
         ? this.#listUser.all(params)
@@ -385,6 +417,27 @@ export class SqliteStore implements SessionStore {
 
   async ping(): Promise<void> {
     this.#ping.get();
+  }
+
+  /**
+   * Whether an error from this store means the database could not be used in time, rather than
+   * a bug or broken data: a lock another connection held past the busy timeout
+   * (`SQLITE_BUSY`, `SQLITE_LOCKED`), a full disk or full memory (`SQLITE_FULL`, `SQLITE_NOMEM`),
+   * a failed read or write of the file (`SQLITE_IOERR_*`, `SQLITE_CANTOPEN`), a lost race for
+   * the WAL's locks (`SQLITE_PROTOCOL`), or a connection closed under it. A constraint violation,
+   * an SQL error, a corrupt file or anything else is not.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   await store.ping();
+   * } catch (error) {
+   *   console.warn(store.isUnavailable(error) ? 'busy or out of disk: retry' : 'a bug', error);
+   * }
+   * ```
+   */
+  isUnavailable(error: unknown): boolean {
+    return isSqliteUnavailable(error);
   }
 
   /**
@@ -512,6 +565,23 @@ function checkHolder(
 
 function ruleParams(rule: ExpiryRule): { now: number; idle: number | null } {
   return { now: rule.now, idle: rule.idleTimeout };
+}
+
+// Bounds that exclude no session: every time a Date can hold (±8.64e15 ms) lies strictly
+// between them. They keep one statement per scope, with the walk's bounds always bound.
+const NO_IDLE_LIMIT = Number.MIN_SAFE_INTEGER;
+const FROM_THE_START = { lastActivityAt: Number.MAX_SAFE_INTEGER, id: '' };
+
+function listParams(input: StoreListInput) {
+  const before = input.after ?? FROM_THE_START;
+  return {
+    now: input.now,
+    // Not idle-expired: now < lastActivityAt + idleTimeout.
+    activeSince: input.idleTimeout === null ? NO_IDLE_LIMIT : input.now - input.idleTimeout,
+    beforeAt: before.lastActivityAt,
+    beforeId: before.id,
+    limit: input.limit,
+  };
 }
 
 function endParams(input: StoreEndInput): { now: number; idle: number | null; reason: EndReason } {
