@@ -1,6 +1,9 @@
 // What only the PostgreSQL store must prove, beyond the conformance suite: its migrations under
-// concurrency, one statement per validation, the indexes its statements use, many sweepers
-// sharing the work, and its typing against the real `pg` Pool.
+// concurrency, one statement per validation, the indexes its statements use (a page of a user
+// with 100,000 sessions included), a batch of "sign out everywhere" racing other writers, many
+// sweepers sharing the work, which of its errors mean "unavailable", and its typing against the
+// real `pg` Pool.
+import { type AddressInfo, createServer } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import {
@@ -20,7 +23,13 @@ import {
 import { buildStatements } from '../src/stores/postgres/statements.js';
 import { resolveTables } from '../src/stores/postgres/tables.js';
 import { ManualClock } from '../src/testing/index.js';
-import { dropSchema, openPool, sharedPostgresAvailable, uniqueSchema } from './support/postgres.js';
+import {
+  dropSchema,
+  openPool,
+  SHARED_POSTGRES,
+  sharedPostgresAvailable,
+  uniqueSchema,
+} from './support/postgres.js';
 
 const MINUTE = 60_000;
 const available = await sharedPostgresAvailable();
@@ -67,6 +76,44 @@ function storedSession(overrides: Partial<StoredSession> = {}): StoredSession {
   };
 }
 
+async function indexNames(db: pg.Pool, name: string): Promise<string[]> {
+  const { rows } = await db.query(
+    `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'curfew_sessions'
+     ORDER BY indexname`,
+    [name],
+  );
+  return rows.map((row) => row.indexname as string);
+}
+
+/**
+ * The plan of a statement, as JSON: by default the generic plan a prepared statement settles on
+ * after a few runs, the one that matters. With `analyze`, it is run too (with buffer counts).
+ */
+async function explain(
+  db: pg.Pool,
+  text: string,
+  values: unknown[],
+  options: { mode?: 'force_generic_plan' | 'force_custom_plan'; analyze?: boolean } = {},
+): Promise<unknown> {
+  const client = await db.connect();
+  try {
+    await client.query(`SET plan_cache_mode = ${options.mode ?? 'force_generic_plan'}`);
+    await client.query(`PREPARE explained AS ${text}`);
+    const literals = values.map((v) =>
+      v === null ? 'NULL' : typeof v === 'number' ? String(v) : `'${v}'`,
+    );
+    const how = options.analyze ? 'ANALYZE, BUFFERS, FORMAT JSON' : 'FORMAT JSON';
+    const { rows } = await client.query(
+      `EXPLAIN (${how}) EXECUTE explained(${literals.join(', ')})`,
+    );
+    return rows[0]['QUERY PLAN'];
+  } finally {
+    await client.query('DEALLOCATE explained').catch(() => {});
+    await client.query('RESET plan_cache_mode');
+    client.release();
+  }
+}
+
 /** Wraps a pool to count the statements the store sends, and keep their texts. */
 function counting(target: pg.Pool) {
   const sent: PostgresQueryConfig[] = [];
@@ -87,10 +134,10 @@ suite('PostgresStore migrations', () => {
     expect(await migratePostgres(db, { schema: name })).toEqual({
       from: 0,
       to: POSTGRES_SCHEMA_VERSION,
-      applied: [1],
+      applied: [1, 2],
     });
     expect(await migratePostgres(db, { schema: name })).toEqual({
-      from: 1,
+      from: 2,
       to: POSTGRES_SCHEMA_VERSION,
       applied: [],
     });
@@ -100,20 +147,46 @@ suite('PostgresStore migrations', () => {
     );
     expect(rows).toEqual([
       { version: 1, description: expect.any(String), applied_at: expect.any(Date) },
+      { version: 2, description: expect.any(String), applied_at: expect.any(Date) },
     ]);
-    const indexes = await db.query(
-      `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = 'curfew_sessions'
-       ORDER BY indexname`,
-      [name],
-    );
-    expect(indexes.rows.map((r) => r.indexname)).toEqual([
+    expect(await indexNames(db, name)).toEqual([
       'curfew_sessions_absolute_active',
       'curfew_sessions_ended',
       'curfew_sessions_idle_active',
       'curfew_sessions_pkey',
       'curfew_sessions_token_hash_key',
-      'curfew_sessions_user_active',
+      'curfew_sessions_user_activity',
+      'curfew_sessions_user_tenant_activity',
     ]);
+  });
+
+  it('upgrade a version 1 schema with its sessions in place', async () => {
+    const db = pool();
+    const name = schema();
+    await migratePostgres(db, { schema: name });
+    // Back to version 1 as it was released: its user index, none of version 2's.
+    await db.query(`
+      DROP INDEX "${name}".curfew_sessions_user_tenant_activity;
+      DROP INDEX "${name}".curfew_sessions_user_activity;
+      CREATE INDEX curfew_sessions_user_active ON "${name}".curfew_sessions (user_id, tenant_id)
+        WHERE ended_at IS NULL;
+      DELETE FROM "${name}".curfew_migrations WHERE version = 2;
+    `);
+    const session = storedSession({ tenantId: 'acme' });
+    await new PostgresStore(db, { schema: name }).insert(session);
+    await expect(PostgresStore.open(db, { schema: name, migrate: false })).rejects.toThrow(
+      /version 1/,
+    );
+    expect(await migratePostgres(db, { schema: name })).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(await indexNames(db, name)).not.toContain('curfew_sessions_user_active');
+    const store = await PostgresStore.open(db, { schema: name, migrate: false });
+    const rule = { now: session.createdAt, idleTimeout: null };
+    expect(
+      await store.listUserSessions(
+        { userId: session.userId, tenantId: 'acme' },
+        { ...rule, limit: 5 },
+      ),
+    ).toEqual([session]);
   });
 
   it('apply once when several connections run them at the same moment', async () => {
@@ -145,14 +218,16 @@ suite('PostgresStore migrations', () => {
         .toBeGreaterThanOrEqual(4);
       await holder.query('COMMIT');
       const results = await Promise.all(migrators);
-      expect(results.flatMap((r) => r.applied)).toEqual([1]);
-      expect(results.filter((r) => r.from === 1)).toHaveLength(3);
+      expect(results.flatMap((r) => r.applied)).toEqual([1, 2]);
+      expect(results.filter((r) => r.from === POSTGRES_SCHEMA_VERSION)).toHaveLength(3);
     } finally {
       holder.release();
     }
     const db = pool();
-    const versions = await db.query(`SELECT version FROM "${name}".curfew_migrations`);
-    expect(versions.rows).toEqual([{ version: 1 }]);
+    const versions = await db.query(
+      `SELECT version FROM "${name}".curfew_migrations ORDER BY version`,
+    );
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
     const tables = await db.query(
       'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
       [name],
@@ -281,36 +356,159 @@ suite('PostgresStore', () => {
     );
     await db.query(`ANALYZE "${name}".curfew_sessions`);
     const sql = buildStatements(resolveTables(name));
-    const plan = async (text: string, values: unknown[]) => {
-      const client = await db.connect();
-      try {
-        // A generic plan, as a prepared statement gets after a few runs: the one that matters.
-        // Plain EXPLAIN: nothing is executed, so the sweep and purge change no row.
-        await client.query('SET plan_cache_mode = force_generic_plan');
-        await client.query(`PREPARE explained AS ${text}`);
-        const literals = values.map((v) => (typeof v === 'number' ? String(v) : `'${v}'`));
-        const { rows } = await client.query(
-          `EXPLAIN (FORMAT JSON) EXECUTE explained(${literals.join(', ')})`,
-        );
-        return JSON.stringify(rows[0]['QUERY PLAN']);
-      } finally {
-        await client.query('DEALLOCATE explained').catch(() => {});
-        await client.query('RESET plan_cache_mode');
-        client.release();
-      }
-    };
+    // Plain EXPLAIN: nothing is executed, so the sweep and purge change no row.
+    const plan = async (text: string, values: unknown[]) =>
+      JSON.stringify(await explain(db, text, values));
     const hash = hashSessionToken('x'.repeat(43));
     const validate = await plan(sql.validate, [hash, 5000, 1800000, 60000]);
     expect(validate).toContain('curfew_sessions_token_hash_key');
     expect(validate).not.toContain('Seq Scan');
-    const list = await plan(sql.listUser.one, ['user-7', 5000, 1800000, 1000, 'acme']);
-    expect(list).toContain('curfew_sessions_user_active');
+    const list = await plan(sql.listUser.none, ['user-7', 5000, 0, 9e15, '', 101]);
+    expect(list).toMatch(/curfew_sessions_user_(tenant_)?activity/);
+    expect(list).not.toContain('Seq Scan');
     const sweep = await plan(sql.sweep, [5000, 1800000, 1000]);
     expect(sweep).toContain('curfew_sessions_absolute_active');
     expect(sweep).toContain('curfew_sessions_idle_active');
     expect(sweep).not.toContain('Seq Scan');
     const purge = await plan(sql.purge, [5000, 1000]);
     expect(purge).toContain('curfew_sessions_ended');
+  });
+
+  it('pages and signs out a user of 100,000 sessions by walking one index range', async () => {
+    // One user with 100,000 sessions in one tenant among 5,000 users with ten, statistics
+    // gathered: the planner knows how lopsided it is.
+    await db.query(
+      `INSERT INTO "${name}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
+         created_at, last_activity_at, absolute_expires_at)
+       SELECT 'id-' || i, encode(sha256(('t' || i)::bytea), 'hex'),
+         CASE WHEN i <= 100000 THEN 'whale' ELSE 'user-' || (i % 5000) END,
+         CASE WHEN i % 2 = 0 THEN 'acme' END, 'app', 1000, 1000 + i / 100, 100000000
+       FROM generate_series(1, 150000) AS i`,
+    );
+    await db.query(`ANALYZE "${name}".curfew_sessions`);
+    const sql = buildStatements(resolveTables(name));
+    // $1 user, $2 now, $3 active since, $4 and $5 the position, $6 limit, [$7 tenant].
+    const first = (userId: string) => [userId, 5000, 0, Number.MAX_SAFE_INTEGER, '', 11];
+    const later = (userId: string) => [userId, 5000, 0, 1500, 'id-50000', 11];
+    const sortsByActivity = (plan: unknown) =>
+      /"Sort Key":\[[^\]]*last_activity_at/.test(JSON.stringify(plan));
+    // Whatever plan the statement gets, generic (a prepared statement's after a few runs) or
+    // custom (its first runs), a page costs a few index and heap pages: for the first page or a
+    // later one of the 100,000, as for a user with ten, where sorting the user's rows would read
+    // thousands. The generic plan walks the scope's own index backwards, sorting nothing.
+    const visited = (plan: unknown) => {
+      const top = (plan as [{ Plan: Record<string, number> }])[0].Plan;
+      return (top['Shared Hit Blocks'] ?? 0) + (top['Shared Read Blocks'] ?? 0);
+    };
+    const costs: Record<string, number> = {};
+    for (const mode of ['force_generic_plan', 'force_custom_plan'] as const) {
+      for (const [scope, text, tenant, index] of [
+        ['any', sql.listUser.any, [], 'curfew_sessions_user_activity'],
+        ['none', sql.listUser.none, [], 'curfew_sessions_user_tenant_activity'],
+        ['one', sql.listUser.one, ['acme'], 'curfew_sessions_user_tenant_activity'],
+      ] as const) {
+        for (const [page, values] of Object.entries({
+          'whale, first page': first('whale'),
+          'whale, later page': later('whale'),
+          'user-8, first page': first('user-8'),
+        })) {
+          const plan = await explain(db, text, [...values, ...tenant], { mode, analyze: true });
+          costs[`${mode} ${scope}: ${page}`] = visited(plan);
+          if (mode === 'force_generic_plan') {
+            expect(JSON.stringify(plan)).toContain(`"Index Name":"${index}"`);
+            expect(JSON.stringify(plan)).toContain('"Scan Direction":"Backward"');
+            expect(sortsByActivity(plan)).toBe(false);
+          }
+        }
+      }
+    }
+    for (const blocks of Object.values(costs)) expect(blocks).toBeLessThan(30);
+    // A batch of "sign out everywhere" reads its candidates the same way, forwards, and locks
+    // them by primary key; the only sort is of the rows it ended, for the answer.
+    for (const [text, tenant, index] of [
+      [sql.endUser.any, [], 'curfew_sessions_user_activity'],
+      [sql.endUser.none, [], 'curfew_sessions_user_tenant_activity'],
+      [sql.endUser.one, ['acme'], 'curfew_sessions_user_tenant_activity'],
+    ] as const) {
+      const plan = await explain(db, text, [
+        'whale',
+        5000,
+        1800000,
+        'logout',
+        null,
+        500,
+        ...tenant,
+      ]);
+      expect(JSON.stringify(plan)).toContain(`"Index Name":"${index}"`);
+      expect(JSON.stringify(plan)).toContain('"Node Type":"LockRows"');
+      expect(sortsByActivity(plan)).toBe(false);
+    }
+  });
+
+  it('ends a batch by its snapshot: a row ended or written meanwhile is waited for', async () => {
+    const start = Date.parse('2026-01-01T00:00:00Z');
+    const sessions = Array.from({ length: 10 }, (_, i) =>
+      storedSession({ userId: 'racer', createdAt: start + i, lastActivityAt: start + i }),
+    );
+    for (const session of sessions) await store.insert(session);
+    const input = { now: start + MINUTE, idleTimeout: 30 * MINUTE, reason: 'logout' as const };
+    const holders = [await db.connect(), await db.connect()];
+    try {
+      // One transaction is ending the least recently active session (as a concurrent revoke
+      // would), another is recording activity on the next (as a validation would); neither has
+      // committed when the batch starts.
+      const [ending, touching] = holders as [pg.PoolClient, pg.PoolClient];
+      await ending.query('BEGIN');
+      await ending.query(
+        `UPDATE "${name}".curfew_sessions SET ended_at = $2, end_reason = 'admin_revoke'
+         WHERE id = $1`,
+        [sessions[0]!.id, start + MINUTE],
+      );
+      await touching.query('BEGIN');
+      await touching.query(
+        `UPDATE "${name}".curfew_sessions SET last_activity_at = $2 WHERE id = $1`,
+        [sessions[1]!.id, start + MINUTE],
+      );
+      const batch = store.endUserSessions({ userId: 'racer' }, { ...input, limit: 5 });
+      await expect
+        .poll(async () => {
+          const { rows } = await db.query(
+            `SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'`,
+          );
+          return rows[0].n;
+        })
+        .toBeGreaterThan(0);
+      await ending.query('COMMIT');
+      await touching.query('COMMIT');
+      const step = await batch;
+      // Five candidates: the one ended meanwhile is dropped, the touched one is still ended.
+      // Four ended is fewer than the limit, yet five sessions are left: not done.
+      expect(step.ended.map((s) => s.id).sort()).toEqual(
+        sessions
+          .slice(1, 5)
+          .map((s) => s.id)
+          .sort(),
+      );
+      expect(step.done).toBe(false);
+    } finally {
+      for (const holder of holders) {
+        await holder.query('ROLLBACK').catch(() => {});
+        holder.release();
+      }
+    }
+    const next = await store.endUserSessions({ userId: 'racer' }, { ...input, limit: 5 });
+    expect(next.ended.map((s) => s.id).sort()).toEqual(
+      sessions
+        .slice(5)
+        .map((s) => s.id)
+        .sort(),
+    );
+    expect(next.done).toBe(false); // five candidates again: it cannot know they were the last
+    expect(await store.endUserSessions({ userId: 'racer' }, { ...input, limit: 5 })).toEqual({
+      ended: [],
+      done: true,
+    });
+    expect(await store.findById(sessions[0]!.id)).toMatchObject({ endReason: 'admin_revoke' });
   });
 
   it('lets several sweepers share a large backlog: each session ended and counted once', async () => {
@@ -458,5 +656,208 @@ suite('PostgresStore', () => {
 
   it('accepts a pg Pool and PoolClient by their types alone', () => {
     expectTypeOf<pg.Pool>().toMatchTypeOf<PostgresPool>();
+  });
+});
+
+suite('PostgresStore.isUnavailable', () => {
+  /** The error `run` fails with; the test fails if it succeeds. */
+  async function failure(run: () => Promise<unknown>): Promise<unknown> {
+    try {
+      await run();
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected a failure');
+  }
+
+  /** A loopback port nothing listens on: a server that is down. */
+  function closedPort(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = createServer();
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as AddressInfo;
+        server.close(() => resolve(port));
+      });
+    });
+  }
+
+  it('tells errors provoked on the real server apart: unreachable or too slow, or a bug', {
+    timeout: 60_000,
+  }, async () => {
+    const admin = pool();
+    const name = schema();
+    const store = await PostgresStore.open(admin, { schema: name });
+    const [session, other] = [storedSession(), storedSession()];
+    await store.insert(session);
+    await store.insert(other);
+    const on = (target: PostgresPool) => new PostgresStore(target, { schema: name });
+    const revoke = (target: PostgresPool) =>
+      on(target).endSession(
+        { id: session.id },
+        { now: session.createdAt, idleTimeout: null, reason: 'logout' },
+      );
+
+    // Answers nothing should produce.
+    const duplicate = await failure(() => store.insert({ ...session, tokenHash: 'b'.repeat(64) }));
+    const notAHash = await failure(() => store.insert(storedSession({ tokenHash: 'TOKEN' })));
+    const noTable = await failure(() =>
+      new PostgresStore(admin, { schema: schema() }).findById('x'),
+    );
+    const badSql = await failure(() => admin.query('SELEC 1'));
+    // Two transactions each holding a row the other wants: the server aborts one.
+    const [first, second] = [await admin.connect(), await admin.connect()];
+    let deadlock: unknown;
+    try {
+      for (const client of [first, second]) {
+        await client.query('BEGIN');
+        await client.query(`SET LOCAL deadlock_timeout = '50ms'`);
+      }
+      const lock = (client: pg.PoolClient, id: string) =>
+        client.query(`SELECT FROM "${name}".curfew_sessions WHERE id = $1 FOR UPDATE`, [id]);
+      await lock(first, session.id);
+      await lock(second, other.id);
+      const outcomes = await Promise.allSettled([lock(first, other.id), lock(second, session.id)]);
+      deadlock = outcomes.find((outcome) => outcome.status === 'rejected')?.reason;
+    } finally {
+      for (const client of [first, second]) {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+    }
+
+    // A transaction holds the session's row, as a validation's write would, so that a revoke
+    // waits on it: for the server's timeouts, the client's, and an operator ending the backend.
+    const holder = await admin.connect();
+    const waits: Record<string, unknown> = {};
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT FROM "${name}".curfew_sessions WHERE id = $1 FOR UPDATE`, [
+        session.id,
+      ]);
+      waits.statementTimeout = await failure(() => revoke(pool({ statement_timeout: 100 })));
+      waits.lockTimeout = await failure(() =>
+        revoke(pool({ statement_timeout: 0, options: '-c lock_timeout=100' })),
+      );
+      waits.queryTimeout = await failure(() =>
+        revoke(pool({ statement_timeout: 0, query_timeout: 100 })),
+      );
+      const tag = `curfew_terminated_${process.pid}`;
+      const terminated = failure(() =>
+        revoke(pool({ statement_timeout: 0, application_name: tag })),
+      );
+      await expect
+        .poll(async () => {
+          const { rowCount } = await admin.query(
+            `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+            [tag],
+          );
+          return rowCount;
+        })
+        .toBeGreaterThan(0);
+      waits.terminated = await terminated;
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+
+    // The pool's own limits, a server that is not there, and a server out of connections.
+    const single = pool({ max: 1, connectionTimeoutMillis: 100 });
+    const taken = await single.connect();
+    const checkoutTimeout = await failure(() => on(single).findById('x'));
+    taken.release();
+    const refused = await failure(async () => on(pool({ port: await closedPort() })).findById('x'));
+    const ended = openPool();
+    await ended.end();
+    const poolEnded = await failure(() => on(ended).findById('x'));
+    const role = uniqueSchema('curfew_full');
+    await admin.query(`CREATE ROLE "${role}" LOGIN CONNECTION LIMIT 0`);
+    let tooMany: unknown;
+    try {
+      const limited = openPool({ user: role });
+      tooMany = await failure(() => on(limited).findById('x'));
+      await limited.end();
+    } finally {
+      await admin.query(`DROP ROLE "${role}"`);
+    }
+    // A connection the server ended while it sat idle, then used.
+    const client = new pg.Client(SHARED_POSTGRES);
+    let dropped = false;
+    client.on('error', () => {
+      dropped = true;
+    });
+    await client.connect();
+    const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
+    await admin.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
+    await expect.poll(() => dropped).toBe(true);
+    const droppedConnection = await failure(() => client.query('SELECT 1'));
+    await client.end().catch(() => {});
+
+    // States no test here can bring about on demand, as node-postgres reports them.
+    const serverError = (code: string, message: string) =>
+      Object.assign(new pg.DatabaseError(message, message.length, 'error'), { code });
+
+    const cases: [string, unknown, string, boolean][] = [
+      ['statement_timeout', waits.statementTimeout, '57014', true],
+      ['lock_timeout', waits.lockTimeout, '55P03', true],
+      ['query_timeout', waits.queryTimeout, 'Query read timeout', true],
+      ['backend terminated', waits.terminated, '57P01', true],
+      ['pool checkout timed out', checkoutTimeout, 'timeout exceeded when trying to connect', true],
+      ['server down', refused, 'ECONNREFUSED', true],
+      ['pool ended', poolEnded, 'Cannot use a pool after calling end on the pool', true],
+      ['too many connections', tooMany, '53300', true],
+      [
+        'idle connection dropped',
+        droppedConnection,
+        'Client has encountered a connection error and is not queryable',
+        true,
+      ],
+      ['starting up', serverError('57P03', 'the database system is starting up'), '57P03', true],
+      ['crash reset', serverError('57P02', 'terminating connection'), '57P02', true],
+      ['connection failure', serverError('08006', 'connection failure'), '08006', true],
+      ['disk full', serverError('53100', 'could not extend file'), '53100', true],
+      ['I/O error', serverError('58030', 'could not read block'), '58030', true],
+      ['duplicate key', duplicate, '23505', false],
+      ['CHECK refused a raw token', notAHash, '23514', false],
+      ['no such table', noTable, '42P01', false],
+      ['syntax error', badSql, '42601', false],
+      ['deadlock', deadlock, '40P01', false],
+      ['serialization failure', serverError('40001', 'could not serialize access'), '40001', false],
+      ['read-only server', serverError('25006', 'cannot execute UPDATE'), '25006', true],
+      ['not an error', 'ECONNREFUSED', '-', false],
+    ];
+    for (const [label, error, what, unavailable] of cases) {
+      const seen = error as { code?: unknown; message?: unknown; errors?: { code?: unknown }[] };
+      const found =
+        typeof error === 'string' ? '-' : (seen.code ?? seen.message ?? seen.errors?.[0]?.code);
+      expect({ label, found, unavailable: store.isUnavailable(error) }).toEqual({
+        label,
+        found: what,
+        unavailable,
+      });
+    }
+  });
+
+  it('makes the manager say STORE_UNAVAILABLE for a timeout and STORE_ERROR for a bug', async () => {
+    const admin = pool();
+    const name = schema();
+    const sessions = new SessionManager({
+      store: await PostgresStore.open(pool({ statement_timeout: 100 }), { schema: name }),
+    });
+    const { token, session } = await sessions.create({ userId: 'u' });
+    const holder = await admin.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT FROM "${name}".curfew_sessions WHERE id = $1 FOR UPDATE`, [
+        session.id,
+      ]);
+      await expect(sessions.revoke(token)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    } finally {
+      await holder.query('ROLLBACK');
+      holder.release();
+    }
+    await admin.query(`DROP TABLE "${name}".curfew_sessions`);
+    await expect(sessions.validate(token)).rejects.toMatchObject({ code: 'STORE_ERROR' });
   });
 });

@@ -54,6 +54,28 @@ const MIGRATIONS: readonly Migration[] = [
         WHERE ended_at IS NOT NULL;
     `,
   },
+  {
+    version: 2,
+    description: 'user indexes in listing order, for paging and batched sign-out',
+    sql: ({ sessions, schema }) => `
+      -- A user's active sessions in listing order (most recently active first, then id), per
+      -- tenant and across tenants: a page of them, or a batch of "sign out everywhere", is a walk
+      -- of one index range that stops at the page's end, so it costs the same for a user with
+      -- 100,000 sessions as for one with ten, where sorting every one of the user's rows did not.
+      -- The every-tenant scope needs its own: in the first, each tenant's sessions are in order
+      -- only among themselves. The cost: an activity write (at most once a minute per session,
+      -- see activityWriteInterval) now also moves the session's entries in these. It was never a
+      -- HOT update (last_activity_at is in curfew_sessions_idle_active), so it already added an
+      -- entry to every index; what is new is one index more than before.
+      CREATE INDEX curfew_sessions_user_tenant_activity
+        ON ${sessions} (user_id, tenant_id, last_activity_at, id) WHERE ended_at IS NULL;
+      CREATE INDEX curfew_sessions_user_activity
+        ON ${sessions} (user_id, last_activity_at, id) WHERE ended_at IS NULL;
+
+      -- Its columns lead curfew_sessions_user_tenant_activity, which serves anything it did.
+      DROP INDEX ${schema === null ? '' : `"${schema}".`}curfew_sessions_user_active;
+    `,
+  },
 ];
 
 /**

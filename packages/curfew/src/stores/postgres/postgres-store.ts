@@ -9,6 +9,9 @@ import type {
   SessionStore,
   StoredSession,
   StoreEndInput,
+  StoreEndUserInput,
+  StoreEndUserResult,
+  StoreListInput,
   StoreSweepInput,
   StoreValidateInput,
   StoreValidateResult,
@@ -18,6 +21,7 @@ import { checkPool, checkSchemaCurrent, migratePostgres } from './migrations.js'
 import type { PostgresPool, PostgresQueryConfig, PostgresQueryResult } from './pool.js';
 import { buildStatements, type PostgresStatements, type TenantVariants } from './statements.js';
 import { type PostgresTables, resolveTables } from './tables.js';
+import { isPostgresUnavailable } from './unavailable.js';
 
 /**
  * Options for {@link PostgresStore}.
@@ -74,6 +78,9 @@ interface EndedRow {
   ended_at: string | number;
 }
 
+/** A row of endUser: a session it ended, or all NULLs but the count when it ended none. */
+type EndUserRow = { candidates: number } & (EndedRow | { [K in keyof EndedRow]: null });
+
 type Statement = Pick<PostgresQueryConfig, 'text' | 'name'>;
 
 /**
@@ -89,15 +96,26 @@ type Statement = Pick<PostgresQueryConfig, 'text' | 'name'>;
  * instances can sweep at once without waiting for each other or for validations, and without
  * ending (or counting) a session twice.
  *
+ * A user's sessions are kept in indexes in listing order, so a page of them is one walk of an
+ * index range, as cheap for a user with 100,000 sessions as for one with ten. "Sign out
+ * everywhere" is one statement per batch: it reads a batch of candidates from its snapshot (which
+ * decides whether another batch is needed), locks them in id order, waiting for any a validation
+ * is writing, and ends those still active. Each session is ended once, and two concurrent
+ * revokes of one user neither deadlock nor stop while a session that existed is still active.
+ *
  * Sessions live in table `curfew_sessions` (times as `bigint` epoch milliseconds, tokens as
  * their SHA-256 only), created by `migratePostgres`. Open the store with
  * {@link PostgresStore.open}, which migrates first; or migrate in a deploy step (`curfew
  * migrate`) and open with `{ migrate: false }`, which checks the schema version instead.
  *
- * Driver errors are thrown as they come; `SessionManager` turns them into `STORE_UNAVAILABLE`.
- * Bound every wait in the pool's own options (`connectionTimeoutMillis`, `query_timeout`,
- * `statement_timeout`) and attach `pool.on('error', …)`, or a server restart crashes the
- * process: see {@link PostgresPool}.
+ * Driver errors are thrown as they come. {@link PostgresStore.isUnavailable} tells
+ * `SessionManager` which mean the server could not be reached or did not answer in time (it
+ * reports them as `STORE_UNAVAILABLE`) and which are unexpected answers, such as a constraint
+ * violation, an SQL error or a deadlock (`STORE_ERROR`). Bound every wait in the pool's own
+ * options (`connectionTimeoutMillis`, `query_timeout`, `statement_timeout`) and attach
+ * `pool.on('error', …)`, or a server restart crashes the process, and a server that stops
+ * answering holds requests forever instead of failing them as unavailable: see
+ * {@link PostgresPool}.
  *
  * @example
  * ```ts
@@ -281,26 +299,36 @@ export class PostgresStore implements SessionStore {
     return row === undefined ? null : toEnded(row);
   }
 
-  async endUserSessions(
-    scope: UserScope,
-    input: StoreEndInput & { exceptId?: string | undefined },
-  ): Promise<EndedSession[]> {
+  async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
     const values = [
       scope.userId,
       input.now,
       input.idleTimeout,
       input.reason,
       input.exceptId ?? null,
+      input.limit,
     ];
     const { rows } = await this.#run(...withTenant(this.#endUser, scope, values));
-    return (rows as EndedRow[]).map(toEnded);
+    const ended: EndedSession[] = [];
+    for (const row of rows as EndUserRow[]) {
+      if (row.id !== null) ended.push(toEnded(row as EndedRow));
+    }
+    // From the snapshot's candidates, not from how many were ended: see the statement.
+    const candidates = (rows[0] as EndUserRow | undefined)?.candidates ?? 0;
+    return { ended, done: candidates < input.limit };
   }
 
-  async listUserSessions(
-    scope: UserScope,
-    rule: ExpiryRule & { limit: number },
-  ): Promise<StoredSession[]> {
-    const values = [scope.userId, rule.now, rule.idleTimeout, rule.limit];
+  async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
+    const before = input.after ?? FROM_THE_START;
+    const values = [
+      scope.userId,
+      input.now,
+      // Not idle-expired: now < lastActivityAt + idleTimeout.
+      input.idleTimeout === null ? NO_IDLE_LIMIT : input.now - input.idleTimeout,
+      before.lastActivityAt,
+      before.id,
+      input.limit,
+    ];
     const { rows } = await this.#run(...withTenant(this.#listUser, scope, values));
     return (rows as SessionRow[]).map(toStored);
   }
@@ -336,10 +364,40 @@ export class PostgresStore implements SessionStore {
     await this.#run(this.#statements.ping, []);
   }
 
+  /**
+   * Whether an error from this store means the server could not be reached or did not answer in
+   * time, rather than an unexpected answer: a refused, dropped or timed-out connection (Node's
+   * network codes, node-postgres's own timeouts, "Connection terminated"), the pool's wait for a
+   * connection timing out or the pool ended, SQLSTATE class 08 (connection exception) or 53 (out
+   * of connections, disk or memory), a server shutting down, crashed or starting up (57P01,
+   * 57P02, 57P03), an idle session closed by the server (57P05), a statement cancelled by
+   * `statement_timeout` (57014) or a lock wait by `lock_timeout` (55P03), an I/O error
+   * (58030), and a server that is read-only (25006), as a demoted primary is during a failover.
+   * Not unavailable: constraint violations, SQL errors, and deadlocks (40P01) and serialization failures (40001), which curfew's statements are written
+   * never to cause, so one points at a bug or a foreign transaction to look at, not an outage.
+   *
+   * @example
+   * ```ts
+   * try {
+   *   await store.ping();
+   * } catch (error) {
+   *   console.warn(store.isUnavailable(error) ? 'PostgreSQL unreachable: retry' : 'a bug', error);
+   * }
+   * ```
+   */
+  isUnavailable(error: unknown): boolean {
+    return isPostgresUnavailable(error);
+  }
+
   #run(statement: Statement, values: unknown[]): Promise<PostgresQueryResult> {
     return this.#pool.query({ ...statement, values });
   }
 }
+
+// Bounds that exclude no session: every time a Date can hold (±8.64e15 ms) lies strictly
+// between them. They keep one statement per scope, with the walk's bounds always bound.
+const NO_IDLE_LIMIT = Number.MIN_SAFE_INTEGER;
+const FROM_THE_START = { lastActivityAt: Number.MAX_SAFE_INTEGER, id: '' };
 
 // The same text always gets the same name, and different texts (another schema) different
 // names: node-postgres refuses one name prepared with two texts on a connection.

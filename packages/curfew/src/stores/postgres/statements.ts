@@ -22,8 +22,9 @@ export interface PostgresStatements {
 }
 
 /**
- * One statement in three forms, so that a tenant narrows the `(user_id, tenant_id)` index lookup
- * instead of being filtered after it (`IS NOT DISTINCT FROM` cannot use an index).
+ * One statement in three forms, so that each walks the index made for its scope, in order:
+ * `(user_id, last_activity_at, id)` for every tenant, `(user_id, tenant_id, last_activity_at, id)`
+ * for one tenant or none (`IS NOT DISTINCT FROM` could use neither).
  * @internal
  */
 export interface TenantVariants {
@@ -150,32 +151,67 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
       AND ($6::boolean OR tenant_id IS NOT DISTINCT FROM $7::text)
     RETURNING ${ENDED_COLUMNS}`;
 
-  // endUser: $1 user id, $2 now, $3 idle, $4 reason, $5 except id (or null), [$6 tenant].
-  // The rows are locked in id order first: two "sign out everywhere" for one user then queue
-  // behind each other instead of deadlocking. Sweeps skip locked rows, so they never wait here.
-  // The lock re-checked `ended_at IS NULL` on the newest version and nothing can end a row we
-  // hold, so the UPDATE needs no second check. NO KEY UPDATE is the lock the UPDATE itself takes
-  // (neither id nor token_hash changes), taken early; FOR UPDATE would only add conflicts.
-  const endUser = (tenant: string) => `
-    WITH target AS (
+  // The tenant-scoped forms of endUser and listUser also order by tenant_id, which is the same
+  // for every row they read: PostgreSQL does not take `tenant_id IS NULL` as fixing the column,
+  // so without it the index order would not count as the order asked for and it would sort all
+  // of the user's rows.
+  const byTenant = 'tenant_id, ';
+  const byTenantDesc = 'tenant_id DESC, ';
+
+  // endUser: $1 user id, $2 now, $3 idle, $4 reason, $5 except id (or null), $6 limit,
+  // [$7 tenant]. One batch of "sign out everywhere", in three steps:
+  // - `candidate` reads up to $6 active sessions from the statement's snapshot, from the least
+  //   recently active end of the scope's index (ended ones leave it, so each batch starts at the
+  //   first still active). It decides `done`: fewer than $6 means the snapshot held no others.
+  //   Reading it with a lock instead would not do: a locked row that a concurrent revoke ends
+  //   drops out after the wait, so a full batch could come back short with sessions left.
+  // - `locked` locks them in id order, so two "sign out everywhere" of one user queue behind
+  //   each other instead of deadlocking. A row being written (a validation's touch, another
+  //   revoke) is waited for, then re-checked on its newest version: one ended meanwhile is
+  //   dropped, one touched is still ended. No SKIP LOCKED: a row a validation holds must not
+  //   escape. Sweeps skip locked rows, so they never wait here. NO KEY UPDATE is the lock the
+  //   UPDATE itself takes (neither id nor token_hash changes), taken early.
+  // - `ended` ends them, applying the rule to the newest version of each row.
+  // The statement returns one row per session ended, or a single row of NULLs when none was,
+  // each carrying the candidate count.
+  const endUser = (tenant: string, order: string) => `
+    WITH candidate AS (
       SELECT id FROM ${t}
       WHERE user_id = $1::text ${tenant} AND ended_at IS NULL
         AND ($5::text IS NULL OR id <> $5::text)
+      ORDER BY ${order}last_activity_at, id
+      LIMIT $6::integer
+    ), locked AS (
+      SELECT id FROM ${t}
+      WHERE id = ANY (ARRAY(SELECT id FROM candidate)) AND ended_at IS NULL
       ORDER BY id
       FOR NO KEY UPDATE
     ), ended AS (
       UPDATE ${t} AS s SET ${endWithRule(e, '$4::text')}
-      WHERE s.id = ANY (ARRAY(SELECT id FROM target))
+      WHERE s.id = ANY (ARRAY(SELECT id FROM locked)) AND s.ended_at IS NULL
       RETURNING s.id, s.user_id, s.tenant_id, s.end_reason, s.ended_at, s.created_at
     )
-    SELECT ${ENDED_COLUMNS} FROM ended ORDER BY created_at, id`;
+    SELECT c.candidates, e.id, e.user_id, e.tenant_id, e.end_reason, e.ended_at
+    FROM (SELECT count(*)::integer AS candidates FROM candidate) AS c
+    LEFT JOIN ended AS e ON true
+    ORDER BY e.created_at, e.id`;
 
-  // listUser: $1 user id, $2 now, $3 idle, $4 limit, [$5 tenant].
-  const listUser = (tenant: string) => `
+  // listUser: $1 user id, $2 now, $3 active since, $4 and $5 the position to start after
+  // (last_activity_at, id), $6 limit, [$7 tenant]. One page: a backward walk of the scope's
+  // index from the position. "Not expired" is written as bounds the walk can use: in activity
+  // order every idle-expired session comes after every other, so `last_activity_at > $3` ends
+  // the walk at the first of them instead of reading through a backlog of idle ones. Absolute
+  // expiry does not follow activity: those rows are passed over. The index is the planner's
+  // choice, from the table's statistics: on a table filled in bulk and not yet analyzed it may
+  // take curfew_sessions_idle_active and sort instead, until autovacuum's ANALYZE runs.
+  const listUser = (tenant: string, order: string) => `
     SELECT ${SESSION_COLUMNS} FROM ${t}
-    WHERE user_id = $1::text ${tenant} AND ended_at IS NULL AND NOT ${expired(e)}
-    ORDER BY last_activity_at DESC, id
-    LIMIT $4::integer`;
+    WHERE user_id = $1::text ${tenant} AND ended_at IS NULL
+      AND last_activity_at > $3::bigint
+      AND (last_activity_at, id) < ($4::bigint, $5::text)
+      AND absolute_expires_at > $2::bigint
+    ORDER BY ${order}last_activity_at DESC, id DESC
+    LIMIT $6::integer`;
 
   // sweep: $1 now, $2 idle, $3 limit. Absolute expiries fill the batch first and idle ones take
   // the rest; each half walks its partial index from the oldest expiry, so a sweep never reads
@@ -229,14 +265,14 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
     endByHash,
     endById,
     endUser: {
-      any: endUser(''),
-      none: endUser('AND tenant_id IS NULL'),
-      one: endUser('AND tenant_id = $6::text'),
+      any: endUser('', ''),
+      none: endUser('AND tenant_id IS NULL', byTenant),
+      one: endUser('AND tenant_id = $7::text', byTenant),
     },
     listUser: {
-      any: listUser(''),
-      none: listUser('AND tenant_id IS NULL'),
-      one: listUser('AND tenant_id = $5::text'),
+      any: listUser('', ''),
+      none: listUser('AND tenant_id IS NULL', byTenantDesc),
+      one: listUser('AND tenant_id = $7::text', byTenantDesc),
     },
     sweep,
     purge,
