@@ -1,10 +1,17 @@
 // What only the MySQL/MariaDB store must prove, beyond the conformance suite: its migrations under
-// concurrency, the round trips it documents, case- and space-exact users, its time bound, reads
-// that never wait for locks, many sweepers sharing a backlog, the revoke-versus-validate race at
-// scale, and its typing against the real mysql2 pool.
+// concurrency and from an older schema, the round trips it documents, pages whose cost does not
+// grow with the user's sessions, sign-outs that wait for held rows and never deadlock, case- and
+// space-exact users, its time bound, reads that never wait for locks, many sweepers sharing a
+// backlog, the revoke-versus-validate race at scale, and its typing against the real mysql2 pool.
 import { createPool, type Pool } from 'mysql2/promise';
 import { afterAll, describe, expect, expectTypeOf, it } from 'vitest';
-import { CurfewError, hashSessionToken, type SessionEvent, SessionManager } from '../src/index.js';
+import {
+  CurfewError,
+  generateSessionToken,
+  hashSessionToken,
+  type SessionEvent,
+  SessionManager,
+} from '../src/index.js';
 import {
   MYSQL_SCHEMA_VERSION,
   type MysqlPool,
@@ -13,11 +20,15 @@ import {
   migrateMysql,
 } from '../src/stores/mysql/index.js';
 import {
+  END_ONE,
   LOCK_ABSOLUTE,
+  LOCK_LISTED,
   listUser,
   PURGE,
   SELECT_BY_HASH,
   SWEEP_ABSOLUTE_CANDIDATES,
+  TOUCH,
+  userCandidates,
 } from '../src/stores/mysql/statements.js';
 import { ManualClock } from '../src/testing/index.js';
 import { SHARED_MARIADB, sharedMariadbAvailable, TestDatabase } from './support/mysql.js';
@@ -74,6 +85,73 @@ function counting(target: Pool) {
   return { pool, sent };
 }
 
+/** Inserts sessions straight into the table, 2,000 a statement: their setup is not under test. */
+async function insertRows(
+  pool: Pool,
+  rows: Array<{
+    userId: string;
+    tenantId: string | null;
+    lastActivityAt: number;
+    absoluteExpiresAt: number;
+    endedAt?: number;
+    token?: string;
+  }>,
+): Promise<void> {
+  for (let start = 0; start < rows.length; start += 2_000) {
+    const values = rows
+      .slice(start, start + 2_000)
+      .map((row) => [
+        crypto.randomUUID(),
+        hashSessionToken(row.token ?? generateSessionToken()),
+        row.userId,
+        row.tenantId,
+        'web',
+        row.lastActivityAt,
+        row.lastActivityAt,
+        row.absoluteExpiresAt,
+        row.endedAt ?? null,
+        row.endedAt === undefined ? null : 'logout',
+      ]);
+    await pool.query(
+      `INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, created_at,
+         last_activity_at, absolute_expires_at, ended_at, end_reason) VALUES ?`,
+      [values],
+    );
+  }
+}
+
+/** Wraps a pool to record every InnoDB deadlock its statements meet, retried or not. */
+function deadlockWatch(target: Pool) {
+  let deadlocks = 0;
+  const watch =
+    <T>(run: () => Promise<T>) =>
+    async (): Promise<T> => {
+      try {
+        return await run();
+      } catch (error) {
+        if ((error as { errno?: unknown }).errno === 1213) deadlocks += 1;
+        throw error;
+      }
+    };
+  const wrap = (on: MysqlQueryable): MysqlQueryable => ({
+    execute: (statement, values) => watch(() => on.execute(statement, values))(),
+    query: (statement, values) => watch(() => on.query(statement, values))(),
+  });
+  const typed: MysqlPool = target;
+  const pool: MysqlPool = {
+    ...wrap(typed),
+    getConnection: async () => {
+      const connection = await typed.getConnection();
+      return {
+        ...wrap(connection),
+        release: () => connection.release(),
+        destroy: () => connection.destroy(),
+      };
+    },
+  };
+  return { pool, deadlocks: () => deadlocks };
+}
+
 suite('MysqlStore typing', () => {
   it('accepts a mysql2 promise pool as it is', () => {
     expectTypeOf<Pool>().toExtend<MysqlPool>();
@@ -86,11 +164,17 @@ suite('MysqlStore migrations', () => {
   it('are versioned, recorded, idempotent, and create the schema', async () => {
     const db = await database();
     const pool = db.pool();
-    expect(await migrateMysql(pool)).toEqual({ from: 0, to: MYSQL_SCHEMA_VERSION, applied: [1] });
-    expect(await migrateMysql(pool)).toEqual({ from: 1, to: MYSQL_SCHEMA_VERSION, applied: [] });
+    expect(await migrateMysql(pool)).toEqual({ from: 0, to: 2, applied: [1, 2] });
+    expect(MYSQL_SCHEMA_VERSION).toBe(2);
+    expect(await migrateMysql(pool)).toEqual({ from: 2, to: 2, applied: [] });
     await MysqlStore.open(pool); // migrates again: nothing to do
-    const [versions] = await pool.query('SELECT version, description FROM curfew_migrations');
-    expect(versions).toEqual([{ version: 1, description: expect.any(String) }]);
+    const [versions] = await pool.query(
+      'SELECT version, description FROM curfew_migrations ORDER BY version',
+    );
+    expect(versions).toEqual([
+      { version: 1, description: expect.any(String) },
+      { version: 2, description: expect.any(String) },
+    ]);
     const [indexes] = await pool.query(
       `SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS
        WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'curfew_sessions' ORDER BY name`,
@@ -100,7 +184,8 @@ suite('MysqlStore migrations', () => {
       'curfew_sessions_id',
       'curfew_sessions_idle',
       'curfew_sessions_token_hash',
-      'curfew_sessions_user',
+      'curfew_sessions_user_activity',
+      'curfew_sessions_user_tenant_activity',
       'PRIMARY',
     ]);
     const [columns] = await pool.query(
@@ -113,6 +198,60 @@ suite('MysqlStore migrations', () => {
       { name: 'token_hash', collation: 'ascii_bin' },
       { name: 'user_id', collation: expect.stringMatching(/^utf8mb4_(nopad|0900)_bin$/) },
     ]);
+  });
+
+  it('bring a version 1 database with sessions to version 2, and survive a crash before its record', async () => {
+    const { pool } = await migrated();
+    const indexes = async () => {
+      const [rows] = await pool.query(
+        `SELECT INDEX_NAME AS name, GROUP_CONCAT(COLUMN_NAME ORDER BY SEQ_IN_INDEX) AS columns
+         FROM information_schema.STATISTICS
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'curfew_sessions'
+           AND INDEX_NAME LIKE 'curfew_sessions_user%'
+         GROUP BY INDEX_NAME ORDER BY name`,
+      );
+      return rows;
+    };
+    const current = [
+      { name: 'curfew_sessions_user_activity', columns: 'user_id,ended_at,last_activity_at,id' },
+      {
+        name: 'curfew_sessions_user_tenant_activity',
+        columns: 'user_id,tenant_id,ended_at,last_activity_at,id',
+      },
+    ];
+    expect(await indexes()).toEqual(current);
+    // Back to the schema version 1 made, with sessions in it.
+    await pool.query(`ALTER TABLE curfew_sessions
+      ADD KEY curfew_sessions_user (user_id, tenant_id, ended_at),
+      DROP KEY curfew_sessions_user_tenant_activity, DROP KEY curfew_sessions_user_activity`);
+    await pool.query('DELETE FROM curfew_migrations WHERE version = 2');
+    expect(await indexes()).toEqual([
+      { name: 'curfew_sessions_user', columns: 'user_id,tenant_id,ended_at' },
+    ]);
+    const clock = new ManualClock();
+    const sessions = new SessionManager({ store: new MysqlStore(pool), clock: clock.now });
+    const made = [];
+    for (let i = 0; i < 5; i += 1) {
+      clock.advance(1);
+      made.push(await sessions.create({ userId: 'upgraded', tenantId: 'acme' }));
+    }
+    await expect(MysqlStore.open(pool, { migrate: false })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    });
+    expect(await migrateMysql(pool)).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(await indexes()).toEqual(current);
+    const page = await sessions.listUserSessions('upgraded', { tenantId: 'acme', limit: 3 });
+    expect(page.sessions.map((s) => s.id)).toEqual(
+      made
+        .slice(2)
+        .reverse()
+        .map((m) => m.session.id),
+    );
+    // A crash after the ALTER TABLE, before version 2 was recorded: the next run records it.
+    await pool.query('DELETE FROM curfew_migrations WHERE version = 2');
+    expect(await migrateMysql(pool)).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(await indexes()).toEqual(current);
+    expect(await sessions.revokeUserSessions('upgraded')).toBe(5);
   });
 
   it('apply once when several processes run them at the same moment', async () => {
@@ -140,8 +279,8 @@ suite('MysqlStore migrations', () => {
         .toBe(4);
       await holder.query(`SELECT RELEASE_LOCK(${lockName})`);
       const results = await Promise.all(migrators);
-      expect(results.flatMap((result) => result.applied)).toEqual([1]);
-      expect(results.filter((result) => result.from === 1)).toHaveLength(3);
+      expect(results.flatMap((result) => result.applied)).toEqual([1, 2]);
+      expect(results.filter((result) => result.from === 2)).toHaveLength(3);
     } finally {
       holder.release();
     }
@@ -150,8 +289,8 @@ suite('MysqlStore migrations', () => {
        WHERE TABLE_SCHEMA = DATABASE() ORDER BY name`,
     );
     expect(tables).toEqual([{ name: 'curfew_migrations' }, { name: 'curfew_sessions' }]);
-    const [versions] = await holder.query('SELECT version FROM curfew_migrations');
-    expect(versions).toEqual([{ version: 1 }]);
+    const [versions] = await holder.query('SELECT version FROM curfew_migrations ORDER BY version');
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }]);
   });
 
   it('with migrate: false, refuses a database that is not migrated, then accepts it', async () => {
@@ -218,13 +357,18 @@ suite('MysqlStore on MariaDB', () => {
     clock.advance(MINUTE);
     expect(await count(() => sessions.validate(token))).toEqual([
       expect.stringMatching(/^SELECT /),
-      expect.stringMatching(/^UPDATE curfew_sessions SET last_activity_at = \? WHERE seq = \?/),
+      expect.stringMatching(/^UPDATE curfew_sessions .*SET last_activity_at = \? WHERE seq = \?/),
     ]);
     expect(await count(() => sessions.validate(token, { touch: false }))).toHaveLength(1);
     expect(await count(() => sessions.create({ userId: 'bob' }))).toEqual([
       expect.stringMatching(/^INSERT /),
     ]);
     expect(await count(() => sessions.listUserSessions('alice'))).toHaveLength(1);
+    const { nextCursor: cursor } = await sessions.listUserSessions('alice', { limit: 1 });
+    expect(cursor).not.toBeNull();
+    expect(
+      await count(() => sessions.listUserSessions('alice', { limit: 1, cursor })),
+    ).toHaveLength(1);
     expect(await count(() => sessions.getSession(session.id))).toHaveLength(1);
     let rotated = '';
     expect(
@@ -234,14 +378,19 @@ suite('MysqlStore on MariaDB', () => {
     ).toEqual([expect.stringMatching(/^SELECT /), expect.stringMatching(/^UPDATE .* token_hash/)]);
     expect(await count(() => sessions.revoke(rotated))).toEqual([
       expect.stringMatching(/^SELECT /),
-      expect.stringMatching(/^UPDATE curfew_sessions SET ended_at = \?, end_reason = \?/),
+      expect.stringMatching(/^UPDATE curfew_sessions .*SET ended_at = \?, end_reason = \?/),
     ]);
     expect(await count(() => sessions.revokeUserSessions('alice'))).toEqual([
+      expect.stringMatching(/^SELECT seq FROM .* LIMIT \?$/), // 2 found, fewer than 500: done
       'SET TRANSACTION ISOLATION LEVEL READ COMMITTED',
       'START TRANSACTION',
-      expect.stringMatching(/^SELECT .* FOR UPDATE$/),
+      expect.stringMatching(/^SELECT .* WHERE seq IN \(\?\) .* FOR UPDATE$/),
       expect.stringMatching(/^UPDATE .* WHERE seq IN \(\?\)/),
       'COMMIT',
+    ]);
+    // Nothing left: one read.
+    expect(await count(() => sessions.revokeUserSessions('alice'))).toEqual([
+      expect.stringMatching(/^SELECT seq FROM /),
     ]);
     expect(await sessions.getSession(other.session.id)).toMatchObject({ active: false });
     clock.advance(31 * MINUTE);
@@ -253,6 +402,12 @@ suite('MysqlStore on MariaDB', () => {
       expect.stringMatching(/^SELECT seq, last_activity_at .* LIMIT \?$/), // bob's, idle
       expect.stringMatching(/WHERE seq IN \(\?\) .* FOR UPDATE SKIP LOCKED$/),
       expect.stringMatching(/^UPDATE /),
+      'COMMIT',
+      // The manager sweeps until a batch comes back empty.
+      'SET TRANSACTION ISOLATION LEVEL READ COMMITTED',
+      'START TRANSACTION',
+      expect.stringMatching(/^SELECT seq, absolute_expires_at .* LIMIT \?$/),
+      expect.stringMatching(/^SELECT seq, last_activity_at .* LIMIT \?$/),
       'COMMIT',
     ]);
     expect(await count(() => sessions.purgeEnded({ endedBefore: clock.now() }))).toEqual([
@@ -277,9 +432,43 @@ suite('MysqlStore on MariaDB', () => {
     };
     const explain = async (sql: string, values: unknown[]) => (await plan(sql, values))?.key;
     expect(await explain(SELECT_BY_HASH, [hash])).toBe('curfew_sessions_token_hash');
-    expect(await explain(listUser(true), ['user-1', 't', 0, null, null, 0, 10])).toBe(
-      'curfew_sessions_user',
+    // A page, and sign-out's candidates: a walk of the scope's index in its own order, no sort.
+    for (const [sql, values, key] of [
+      [listUser(true, false), ['user-1', 't', 0, 0, 10], 'curfew_sessions_user_tenant_activity'],
+      [
+        listUser(true, true),
+        ['user-1', 't', 0, 5, 5, 'x', 0, 10],
+        'curfew_sessions_user_tenant_activity',
+      ],
+      [listUser(false, false), ['user-1', 0, 0, 10], 'curfew_sessions_user_activity'],
+      [listUser(false, true), ['user-1', 0, 5, 5, 'x', 0, 10], 'curfew_sessions_user_activity'],
+      [userCandidates(true), ['user-1', 't', '', 10], 'curfew_sessions_user_tenant_activity'],
+      [userCandidates(false), ['user-1', '', 10], 'curfew_sessions_user_activity'],
+    ] as const) {
+      const listed = await plan(sql, [...values]);
+      expect(listed).toMatchObject({ key });
+      expect(listed?.Extra).not.toMatch(/filesort/);
+    }
+    // The candidates come from the index alone.
+    expect((await plan(userCandidates(true), ['user-1', 't', '', 10]))?.Extra).toMatch(
+      /Using index/,
     );
+    // Single-row writes go by primary key, never through the idle index that their condition
+    // also pins: locking that entry before the row is the opposite order to a sweep's.
+    const [[row]] = (await pool.query(
+      'SELECT seq, token_hash, last_activity_at FROM curfew_sessions WHERE ended_at IS NULL LIMIT 1',
+    )) as unknown as [[{ seq: number; token_hash: string; last_activity_at: number }]];
+    for (const [sql, values] of [
+      [TOUCH, [row.last_activity_at + 1]],
+      [END_ONE, [row.last_activity_at, 'logout']],
+    ] as const) {
+      const values_ = [...values, row.seq, row.token_hash, row.last_activity_at];
+      expect(await explain(sql, values_)).toBe('PRIMARY');
+    }
+    // Sign-out locks by primary key, in key order.
+    const locked = await plan(LOCK_LISTED, [[3, 1, 2]]);
+    expect(locked).toMatchObject({ key: 'PRIMARY' });
+    expect(locked?.Extra).not.toMatch(/filesort/);
     expect(await explain(PURGE, [Date.now() + MINUTE, 10])).toBe('curfew_sessions_absolute');
     const later = Date.now() + 13 * 60 * MINUTE;
     // The sweep's candidates: a range of its index, read in the index's own order.
@@ -290,6 +479,202 @@ suite('MysqlStore on MariaDB', () => {
     const lock = await plan(LOCK_ABSOLUTE, [[1, 2, 3], later, 10]);
     expect(lock).toMatchObject({ key: 'PRIMARY' });
     expect(lock?.Extra).not.toMatch(/filesort/);
+  });
+
+  it('reads a page of a user with 20,000 sessions as it reads one of a user with 10', async () => {
+    const { db, pool } = await migrated();
+    const clock = new ManualClock();
+    const now = clock.now();
+    const live = { absoluteExpiresAt: now + 60 * MINUTE };
+    // The whale: 20,000 valid sessions in acme, interleaved in activity with 2,000 in globex,
+    // 2,000 ended and 5,000 idle for over 30 minutes; the minnow: 10 valid and 5,000 idle.
+    await insertRows(pool, [
+      ...Array.from({ length: 22_000 }, (_, i) => ({
+        userId: 'whale',
+        tenantId: i % 11 === 0 ? 'globex' : 'acme',
+        lastActivityAt: now - 20 * MINUTE + Math.floor(i / 10),
+        ...live,
+      })),
+      ...Array.from({ length: 2_000 }, (_, i) => ({
+        userId: 'whale',
+        tenantId: 'acme',
+        lastActivityAt: now - MINUTE + i,
+        endedAt: now,
+        ...live,
+      })),
+      ...['whale', 'minnow'].flatMap((userId) =>
+        Array.from({ length: 5_000 }, (_, i) => ({
+          userId,
+          tenantId: 'acme',
+          lastActivityAt: now - 40 * MINUTE + i,
+          ...live,
+        })),
+      ),
+      ...Array.from({ length: 10 }, (_, i) => ({
+        userId: 'minnow',
+        tenantId: 'acme',
+        lastActivityAt: now - 10 * MINUTE + i,
+        ...live,
+      })),
+    ]);
+    await pool.query('ANALYZE TABLE curfew_sessions');
+    // One connection, so the store's statements and the counters are the same session's.
+    const single = db.pool({ connectionLimit: 1 });
+    const sessions = new SessionManager({ store: new MysqlStore(single), clock: clock.now });
+    const reads = async (run: () => Promise<unknown>) => {
+      const counters = async () => {
+        const [rows] = await single.query(
+          "SHOW SESSION STATUS WHERE Variable_name LIKE 'Handler_read%' OR Variable_name LIKE 'Sort_%'",
+        );
+        return new Map(
+          (rows as Array<{ Variable_name: string; Value: string }>).map((row) => [
+            row.Variable_name,
+            Number(row.Value),
+          ]),
+        );
+      };
+      const before = await counters();
+      await run();
+      const after = await counters();
+      const moved = [...after].filter(([name, value]) => value !== before.get(name));
+      return Object.fromEntries(moved.map(([name, value]) => [name, value - before.get(name)!]));
+    };
+    let cursor: string | null = null;
+    const page = async (userId: string, tenantId?: string) => {
+      const result = await sessions.listUserSessions(userId, {
+        limit: 100,
+        cursor,
+        ...(tenantId === undefined ? {} : { tenantId }),
+      });
+      cursor = result.nextCursor;
+      return result.sessions.length;
+    };
+    // One index lookup for the first row, then one step back for each further row (101 in all:
+    // one more than asked, to know there is a next page); no sort, no scan.
+    const walk = { Handler_read_key: 1, Handler_read_prev: 100 };
+    expect(await reads(() => page('whale', 'acme'))).toEqual(walk);
+    // The next page: two lookups, one for the rest of the cursor's millisecond and one for
+    // everything older (the two ranges of the page-start condition).
+    expect(await reads(() => page('whale', 'acme'))).toEqual({
+      Handler_read_key: 2,
+      Handler_read_prev: 100,
+    });
+    cursor = null;
+    expect(await reads(() => page('whale'))).toEqual(walk); // every tenant
+    cursor = null;
+    // The minnow's 10, and one more step to its first idle session, where the range ends.
+    expect(await reads(() => page('minnow', 'acme'))).toEqual({
+      Handler_read_key: 1,
+      Handler_read_prev: 10,
+    });
+  });
+
+  it('waits for a session another transaction holds, and still ends it', async () => {
+    const { db, pool } = await migrated();
+    const clock = new ManualClock();
+    const sessions = new SessionManager({ store: new MysqlStore(pool), clock: clock.now });
+    for (const holderEnds of [false, true]) {
+      const userId = `held-${holderEnds}`;
+      const made = [];
+      for (let i = 0; i < 3; i += 1) made.push(await sessions.create({ userId }));
+      clock.advance(MINUTE);
+      // A touch in progress on the oldest (it moves to the front of the user's index), or a
+      // concurrent revoke of it, committed only after the sign-out has had to wait for it.
+      const holder = await db.pool({ connectionLimit: 1 }).getConnection();
+      await holder.query('START TRANSACTION');
+      await holder.query(
+        holderEnds
+          ? "UPDATE curfew_sessions SET ended_at = ?, end_reason = 'logout' WHERE id = ?"
+          : 'UPDATE curfew_sessions SET last_activity_at = ? WHERE id = ?',
+        [clock.now(), made[0]!.session.id],
+      );
+      const started = performance.now();
+      const revoking = sessions.revokeUserSessions(userId, { batchSize: 4 });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await holder.query('COMMIT');
+      holder.release();
+      expect(await revoking).toBe(holderEnds ? 2 : 3);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+      for (const { token } of made) expect((await sessions.validate(token)).valid).toBe(false);
+      expect(await sessions.getSession(made[0]!.session.id)).toMatchObject({
+        endReason: holderEnds ? 'logout' : 'password_change',
+      });
+    }
+  });
+
+  it('signs a user out twice at once, with sweeps and touches, without a deadlock', {
+    timeout: 120_000,
+  }, async () => {
+    const { db, pool } = await migrated();
+    const clock = new ManualClock();
+    const now = clock.now();
+    // 4,000 sessions of one user, 500 of them idle and left for the sweeps, and 1,000 idle ones
+    // of other users; a quarter of the user's are validated (and touched) while it is signed out.
+    const tokens = Array.from({ length: 4_000 }, () => generateSessionToken());
+    const idle = (i: number) => i % 8 === 0;
+    await insertRows(pool, [
+      ...tokens.map((token, i) => ({
+        userId: 'target',
+        tenantId: i % 2 ? 'acme' : null,
+        lastActivityAt: idle(i) ? now - 40 * MINUTE : now - 10 * MINUTE + (i % 500),
+        absoluteExpiresAt: now + 60 * MINUTE,
+        token,
+      })),
+      ...Array.from({ length: 1_000 }, (_, i) => ({
+        userId: `idle-${i % 20}`,
+        tenantId: null,
+        lastActivityAt: now - 40 * MINUTE,
+        absoluteExpiresAt: now + 60 * MINUTE,
+      })),
+    ]);
+    const watched = Array.from({ length: 4 }, () => deadlockWatch(db.pool({ connectionLimit: 4 })));
+    const events: SessionEvent[] = [];
+    const manager = (i: number) =>
+      new SessionManager({
+        store: new MysqlStore(watched[i]!.pool),
+        clock: clock.now,
+        policy: { activityWriteInterval: 0 },
+        onEvent: (event) => events.push(event),
+      });
+    const [one, two, sweeper, validator] = [0, 1, 2, 3].map(manager);
+    let running = true;
+    const sweeping = (async () => {
+      let swept = 0;
+      while (running) {
+        const result = await sweeper!.sweepExpired({ batchSize: 50 });
+        swept += result.absolute + result.idle;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return swept;
+    })();
+    const touching = (async () => {
+      for (let i = 0; running; i += 1) {
+        clock.advance(1);
+        await validator!.validate(tokens[(i * 4) % tokens.length]!);
+      }
+    })();
+    const [a, b] = await Promise.all([
+      one!.revokeUserSessions('target', { batchSize: 100 }),
+      two!.revokeUserSessions('target', { batchSize: 150 }),
+    ]);
+    running = false;
+    const [swept] = await Promise.all([sweeping, touching]);
+    // Everyone had a share of the work, and nobody met a deadlock (not even one retried).
+    expect(Math.min(a, b, swept)).toBeGreaterThan(0);
+    expect(watched.map((w) => w.deadlocks())).toEqual([0, 0, 0, 0]);
+    const ended = events.filter((event) => event.type === 'ended');
+    expect(new Set(ended.map((event) => event.sessionId)).size).toBe(ended.length);
+    const forTarget = ended.filter((event) => event.userId === 'target');
+    expect(forTarget).toHaveLength(4_000);
+    const revoked = forTarget.filter((event) => event.reason === 'password_change');
+    expect(a + b).toBe(revoked.length);
+    expect(forTarget.length - revoked.length).toBe(
+      forTarget.filter((event) => event.reason === 'idle_timeout').length,
+    );
+    const [active] = await pool.query(
+      "SELECT COUNT(*) AS n FROM curfew_sessions WHERE user_id = 'target' AND ended_at IS NULL",
+    );
+    expect(Number((active as Array<{ n: unknown }>)[0]?.n)).toBe(0);
   });
 
   it('works whatever the pool does with rows and big numbers', async () => {
@@ -310,7 +695,9 @@ suite('MysqlStore on MariaDB', () => {
       const result = await sessions.validate(token);
       expect(result).toMatchObject({ valid: true, session: { id: session.id, userId: 'erin' } });
       if (result.valid) expect(result.session.lastActivityAt.getTime()).toBe(clock.now());
-      expect((await sessions.listUserSessions('erin')).map((s) => s.id)).toContain(session.id);
+      expect((await sessions.listUserSessions('erin')).sessions.map((s) => s.id)).toContain(
+        session.id,
+      );
       clock.advance(31 * MINUTE);
       expect(await sessions.sweepExpired()).toMatchObject({ idle: 1 });
       expect(await sessions.getSession(session.id)).toMatchObject({
@@ -326,8 +713,10 @@ suite('MysqlStore on MariaDB', () => {
     const lower = await sessions.create({ userId: 'alice', tenantId: 'acme' });
     const upper = await sessions.create({ userId: 'Alice', tenantId: 'acme' });
     const spaced = await sessions.create({ userId: 'alice ', tenantId: 'acme ' });
-    expect((await sessions.listUserSessions('Alice')).map((s) => s.id)).toEqual([upper.session.id]);
-    expect(await sessions.listUserSessions('alice', { tenantId: 'acme ' })).toEqual([]);
+    expect((await sessions.listUserSessions('Alice')).sessions.map((s) => s.id)).toEqual([
+      upper.session.id,
+    ]);
+    expect((await sessions.listUserSessions('alice', { tenantId: 'acme ' })).sessions).toEqual([]);
     expect(await sessions.revokeUserSessions('alice')).toBe(1);
     expect((await sessions.validate(lower.token)).valid).toBe(false);
     expect((await sessions.validate(upper.token)).valid).toBe(true);

@@ -1,3 +1,4 @@
+import { STORE_TIMEOUT_CODE } from './failures.js';
 import type { MysqlPool, MysqlPoolConnection } from './pool.js';
 
 /**
@@ -24,7 +25,7 @@ export class Lease {
     const connection = await this.#pool.getConnection();
     if (this.#expired) {
       connection.destroy();
-      throw new Error('MySQL store operation already timed out');
+      throw timedOut('MySQL store operation already timed out');
     }
     this.#held.add(connection);
     return connection;
@@ -60,11 +61,7 @@ export async function runBounded<T>(
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       lease.expire();
-      reject(
-        Object.assign(new Error(`MySQL store did not answer within ${timeoutMs} ms`), {
-          code: 'CURFEW_STORE_TIMEOUT',
-        }),
-      );
+      reject(timedOut(`MySQL store did not answer within ${timeoutMs} ms`));
     }, timeoutMs);
   });
   try {
@@ -73,6 +70,10 @@ export async function runBounded<T>(
   } finally {
     clearTimeout(timer);
   }
+}
+
+function timedOut(message: string): Error {
+  return Object.assign(new Error(message), { code: STORE_TIMEOUT_CODE });
 }
 
 /** InnoDB's deadlock error: it has already rolled the transaction back, so running it again is safe. */

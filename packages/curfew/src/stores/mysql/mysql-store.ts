@@ -10,11 +10,15 @@ import {
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
+  type StoreEndUserInput,
+  type StoreEndUserResult,
+  type StoreListInput,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,
   type UserScope,
 } from '../../core/store.js';
+import { isMysqlUnavailable } from './failures.js';
 import { inTransaction, isDeadlock, type Lease, runBounded } from './lease.js';
 import { checkSchemaCurrent, type MysqlMigrateOptions, migrateMysql } from './migrations.js';
 import {
@@ -38,8 +42,8 @@ import {
   LOCK_BY_HASH,
   LOCK_BY_ID,
   LOCK_IDLE,
+  LOCK_LISTED,
   listUser,
-  lockUser,
   PING,
   PURGE,
   ROTATE,
@@ -48,6 +52,7 @@ import {
   SWEEP_ABSOLUTE_CANDIDATES,
   SWEEP_IDLE_CANDIDATES,
   TOUCH,
+  userCandidates,
 } from './statements.js';
 
 /**
@@ -85,8 +90,8 @@ export interface MysqlStoreOpenOptions extends MysqlStoreOptions, MysqlMigrateOp
 
 const DEFAULT_TIMEOUT_MS = 5_000;
 const OPTIMISTIC_ATTEMPTS = 2;
-// Sessions are ended in chunks of this many ids per UPDATE, so that a large sweep batch never
-// builds one enormous statement.
+// Sessions are locked and ended in chunks of this many ids per statement, so that a large batch
+// never builds one enormous statement.
 const END_CHUNK = 1_000;
 // Pages of candidates a sweep reads, each the size of its batch, when other sweepers hold the
 // first ones: past that many batches in progress elsewhere, it ends short and leaves the rest.
@@ -116,17 +121,25 @@ interface Plan<T> {
  *   if nothing changed in between; `affectedRows` says whether this call won. Only when another
  *   writer changed that same row in between: one more read (and write, if still due), and if that
  *   loses too, the decision under `SELECT … FOR UPDATE` in a transaction (5 more);
- * - create, list, get by id, purge a batch, ping: **1**;
- * - sign out everywhere: **5** (`SET TRANSACTION ISOLATION LEVEL READ COMMITTED`,
- *   `START TRANSACTION`, a locking read of the user's active sessions, one `UPDATE` per 1000 of
- *   them, `COMMIT`);
+ * - create, get by id, purge a batch, ping: **1**;
+ * - list a page: **1**, a walk of the user's index from the page's start, so its cost is the
+ *   page's, however many sessions the user has;
+ * - sign out everywhere, per batch (500 sessions by default; the manager repeats it until a batch
+ *   finds fewer than its size): **6**, a plain read of up to a batch of the scope's active
+ *   sessions from the user index, then a transaction (`SET TRANSACTION ISOLATION LEVEL READ
+ *   COMMITTED`, `START TRANSACTION`, a `FOR UPDATE` read of those by primary key in key order,
+ *   the `UPDATE` that ends them, `COMMIT`; one more read and `UPDATE` per further 1000 in a
+ *   batch); **1** for a batch that finds none. The transactions wait for rows another holds (a
+ *   touch in progress must not keep a session alive) but always lock in key order, so two
+ *   sign-outs of one user never deadlock, and sweeps skip what they hold;
  * - sweep a batch: **6–8** (the same transaction; for the absolute expiries, then if the batch
  *   has room the idle ones: a plain read of a page of candidates from the expiry index, and a
  *   `FOR UPDATE SKIP LOCKED` read of those by primary key; 2 more per further page when other
  *   sweepers hold the first), so several instances sweep at once without waiting for,
  *   deadlocking with or double-counting each other, and validations (plain reads) never wait for
  *   a sweep. A batch skips rows another transaction holds, so it can come back short while such
- *   rows wait for the next sweep (or the next validation, which ends them itself).
+ *   rows wait for the next sweep (or the next validation, which ends them itself). The manager
+ *   sweeps until a batch finds nothing, which costs **4–5** (the transaction and the reads).
  *
  * Activity writes only move `last_activity_at` forward and only on an active, unexpired row, so a
  * late write can neither move it back nor revive a session. Times are BIGINT epoch milliseconds;
@@ -139,15 +152,24 @@ interface Plan<T> {
  * and `maxIdle`/`idleTimeout` below the server's `wait_timeout`. Keep mysql2's defaults for
  * `charset` (utf8mb4: a 3-byte charset cannot hold emoji in user agents), `typeCast`, and
  * autocommit (the store's single statements rely on committing on their own); `rowsAsArray`,
- * `nestTables`, `namedPlaceholders` and `bigNumberStrings` may be set as you like. On the server, a lower `innodb_lock_wait_timeout` (default 50 s) keeps a stuck transaction
- * of someone else's from holding a session row past `timeout`, and `binlog_format` must be ROW or
- * MIXED (the defaults) for the READ COMMITTED transactions. When the server restarts, the pool
+ * `nestTables`, `namedPlaceholders` and `bigNumberStrings` may be set as you like. On the server,
+ * a lower `innodb_lock_wait_timeout` (default 50 s) keeps a stuck transaction of someone else's
+ * from holding a session row past `timeout`, and `binlog_format` must be ROW or MIXED (the
+ * defaults) for the READ COMMITTED transactions. When the server restarts, the pool
  * drops broken connections and opens new ones: the store recovers without help.
  *
  * A call that timed out has failed as far as the caller knows, but a single statement already on
  * the server may still complete; every write here is safe to find applied later (a revoke ends
  * the session, a touch only moves activity forward, an insert or rotation whose token was never
  * handed out leaves a session nobody can use).
+ *
+ * **Errors.** Driver errors are thrown as mysql2 raised them, and a call past `timeout` throws an
+ * error with code `CURFEW_STORE_TIMEOUT`. {@link MysqlStore.isUnavailable} sorts them for the
+ * manager: a refused, dropped or timed-out connection, the store's own time bound, a closed pool
+ * or full queue, and the server saying "not now" (shutting down, too many connections, out of
+ * memory or disk, a lock wait timeout, a deadlock that outlasted the store's retries, a statement
+ * killed or past `max_statement_time`) become `STORE_UNAVAILABLE`; any other answer (a duplicate
+ * key, a failed CHECK, an SQL error, a missing table or privilege) becomes `STORE_ERROR`.
  *
  * @example
  * ```ts
@@ -266,44 +288,56 @@ export class MysqlStore implements SessionStore {
     );
   }
 
-  async endUserSessions(
-    scope: UserScope,
-    input: StoreEndInput & { exceptId?: string | undefined },
-  ): Promise<EndedSession[]> {
+  async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
     const { tenantId } = scope;
     const scoped = tenantId !== undefined;
-    const values = tenantId === undefined ? [scope.userId] : [scope.userId, tenantId];
-    return this.#bounded((lease) =>
-      inTransaction(lease, async (connection) => {
-        const locked = rowsOf(await connection.execute(read(LOCK_USER[scoped ? 1 : 0]), values));
-        const rows = locked.map(decodeEndRow).filter((row) => row.id !== input.exceptId);
-        await endLocked(connection, rows, input);
-        return rows.map((row) => toEnded(row, input));
-      }),
-    );
-  }
-
-  async listUserSessions(
-    scope: UserScope,
-    rule: ExpiryRule & { limit: number },
-  ): Promise<StoredSession[]> {
-    const { tenantId } = scope;
-    const scoped = tenantId !== undefined;
-    const { now, idleTimeout: idle } = rule;
     const values = [
       scope.userId,
       ...(tenantId === undefined ? [] : [tenantId]),
-      now,
-      idle,
-      idle,
+      input.exceptId ?? '',
+      String(input.limit),
+    ];
+    return this.#bounded(async (lease) => {
+      // `done` comes from this plain read, never from a locking one. A locking read of the
+      // user's index reads each row's latest version as it reaches it, so a session that a
+      // touch moves behind the scan while the scan waits for a lock is never reached: with
+      // LIMIT it comes back short while that session is still active. A snapshot read sees each
+      // session once. When it finds fewer than `limit`, it found every session of the scope
+      // still active when it ran, so every one active when this call began and not yet ended;
+      // each is ended below, by this call or by a concurrent one whose lock it waited for (so
+      // fewer ended than found says nothing about what is left).
+      const found = rowsOf(await this.#pool.execute(read(USER_CANDIDATES[scoped ? 1 : 0]), values));
+      const done = found.length < input.limit;
+      if (found.length === 0) return { ended: [], done };
+      const seqs = found.map((row) => Number(row[0])).sort((a, b) => a - b);
+      const rows = await inTransaction(lease, async (connection) => {
+        const locked = await lockListed(connection, seqs);
+        await endLocked(connection, locked, input);
+        return locked;
+      });
+      return { ended: rows.map((row) => toEnded(row, input)), done };
+    });
+  }
+
+  async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
+    const { tenantId } = scope;
+    const { now, idleTimeout: idle, after } = input;
+    const values = [
+      scope.userId,
+      ...(tenantId === undefined ? [] : [tenantId]),
+      // Valid under the idle rule (now < activity + idle) is activity > now - idle: exact, as
+      // every time here is a whole number of milliseconds well inside the doubles' exact range.
+      idle === null ? Number.MIN_SAFE_INTEGER : now - idle,
+      ...(after === undefined
+        ? []
+        : [after.lastActivityAt, after.lastActivityAt, asciiIdBound(after.id)]),
       now,
       // LIMIT values travel as strings: older mysql2 sends JavaScript numbers as DOUBLE, which
       // MySQL 8.0.22 and later refuse for a LIMIT placeholder.
-      String(rule.limit),
+      String(input.limit),
     ];
-    const result = await this.#bounded(() =>
-      this.#pool.execute(read(LIST_USER[scoped ? 1 : 0]), values),
-    );
+    const sql = LIST_USER[tenantId === undefined ? 0 : 1][after === undefined ? 0 : 1];
+    const result = await this.#bounded(() => this.#pool.execute(read(sql), values));
     return rowsOf(result).map((row) => decodeSession(row).session);
   }
 
@@ -363,6 +397,19 @@ export class MysqlStore implements SessionStore {
     await this.#bounded(() => this.#pool.execute(read(PING)));
   }
 
+  /**
+   * Whether `error`, thrown by this store, means MySQL could not be reached or did not answer in
+   * time (see the class's notes on errors), for the manager's `STORE_UNAVAILABLE`.
+   *
+   * @example
+   * ```ts
+   * if (store.isUnavailable(error)) response.setHeader('Retry-After', '5');
+   * ```
+   */
+  isUnavailable(error: unknown): boolean {
+    return isMysqlUnavailable(error);
+  }
+
   #bounded<T>(work: (lease: Lease) => Promise<T>): Promise<T> {
     return runBounded(this.#pool, this.#timeout, work);
   }
@@ -396,8 +443,24 @@ export class MysqlStore implements SessionStore {
   }
 }
 
-const LOCK_USER = [lockUser(false), lockUser(true)] as const;
-const LIST_USER = [listUser(false), listUser(true)] as const;
+const USER_CANDIDATES = [userCandidates(false), userCandidates(true)] as const;
+// By scope (every tenant, one tenant), then by page (the first, one after a position).
+const LIST_USER = [
+  [listUser(false, false), listUser(false, true)],
+  [listUser(true, false), listUser(true, true)],
+] as const;
+
+/**
+ * A bound that every session id compares below exactly when it compares below `id` in
+ * JavaScript, in ASCII: the id column cannot be compared with a non-ASCII string (a collation
+ * error, not a miss), and a forged cursor may carry one. Below the first non-ASCII character of
+ * `id` is every id that shares the part before it, so DEL (0x7f), above every character a session
+ * id has (ids are printable ASCII), stands in for that character and the rest.
+ */
+function asciiIdBound(id: string): string {
+  const first = id.search(/[\u0080-\uffff]/);
+  return first === -1 ? id : `${id.slice(0, first)}\x7f`;
+}
 
 async function readOne(on: MysqlQueryable, sql: string, key: string): Promise<SessionRow | null> {
   const row = rowsOf(await on.execute(read(sql), [key]))[0];
@@ -507,6 +570,19 @@ function toEnded(
     endReason: expiry?.reason ?? input.reason,
     endedAt: expiry?.at ?? input.now,
   };
+}
+
+/** Locks the listed rows that are still active ({@link LOCK_LISTED}), in key order. */
+async function lockListed(
+  connection: MysqlPoolConnection,
+  seqs: readonly number[],
+): Promise<EndRow[]> {
+  const locked: EndRow[] = [];
+  for (let start = 0; start < seqs.length; start += END_CHUNK) {
+    const chunk = seqs.slice(start, start + END_CHUNK);
+    locked.push(...rowsOf(await connection.query(read(LOCK_LISTED), [chunk])).map(decodeEndRow));
+  }
+  return locked;
 }
 
 /**

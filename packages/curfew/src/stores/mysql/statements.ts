@@ -28,11 +28,16 @@ export const LOCK_BY_ID = `${SELECT_BY_ID} FOR UPDATE`;
 // JavaScript; if anything changed since, the write matches no row and the caller reads again.
 // That is what keeps a late touch from reviving an ended session or moving activity backwards,
 // and a rotated-out hash from being touched or ended.
+// The primary key is forced: MariaDB otherwise reads this one row through the idle index, whose
+// (ended_at, last_activity_at) the condition also pins (with the key appended, a one-row range
+// too), and so locks that index entry before the row. A sweep or sign-out locks the row first,
+// then that entry as it ends the row: the opposite order, and a deadlock under load.
 const SAME_STATE = 'seq = ? AND token_hash = ? AND ended_at IS NULL AND last_activity_at = ?';
-export const TOUCH = `UPDATE curfew_sessions SET last_activity_at = ? WHERE ${SAME_STATE}`;
-export const END_ONE = `UPDATE curfew_sessions SET ended_at = ?, end_reason = ? WHERE ${SAME_STATE}`;
+const BY_KEY = 'curfew_sessions FORCE INDEX (PRIMARY)';
+export const TOUCH = `UPDATE ${BY_KEY} SET last_activity_at = ? WHERE ${SAME_STATE}`;
+export const END_ONE = `UPDATE ${BY_KEY} SET ended_at = ?, end_reason = ? WHERE ${SAME_STATE}`;
 export const ROTATE = `
-  UPDATE curfew_sessions SET token_hash = ?, last_activity_at = ? WHERE ${SAME_STATE}`;
+  UPDATE ${BY_KEY} SET token_hash = ?, last_activity_at = ? WHERE ${SAME_STATE}`;
 
 // The ExpiryRule of core/store.ts in SQL, for the multi-row writes, which end rows already locked
 // by the same transaction (so JavaScript computes the same values from the locked read). Neither
@@ -58,21 +63,59 @@ export function endWithRuleParams(now: number, idle: number | null, reason: stri
   return [now, idle, idle, now, idle, now, now, idle, idle, now, reason];
 }
 
-// Two forms of each user-scoped statement so that a tenant narrows the index lookup on
-// (user_id, tenant_id, ended_at) rather than being filtered after it. `<=>` matches NULL too.
+// A user's active sessions, through one of two indexes ending (last_activity_at, id): with a
+// tenant (`tenant_id <=> ?`, which matches NULL too) on (user_id, tenant_id, ended_at, ...), for
+// every tenant on (user_id, ended_at, ...). After the equalities on the leading columns (ended_at
+// IS NULL is one), each index holds the scope's active sessions in listing order, so a page is a
+// short range walk from one end, whatever the user's session count. The hints pin that index:
+// the optimiser's estimate is the whole range (it cannot count on the LIMIT), and for a tenant's
+// page it was seen to take the every-tenant index, which walks past (and discards) the other
+// tenants' sessions in between.
+const userIndex = (scoped: boolean) =>
+  scoped ? 'curfew_sessions_user_tenant_activity' : 'curfew_sessions_user_activity';
 const inTenant = (scoped: boolean) => (scoped ? 'AND tenant_id <=> ?' : '');
 
-export const lockUser = (scoped: boolean) => `
-  SELECT ${END_COLUMNS} FROM curfew_sessions
-  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL
-  ORDER BY seq FOR UPDATE`;
-
-export const listUser = (scoped: boolean) => `
-  SELECT ${SESSION_COLUMNS} FROM curfew_sessions
-  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL
-    AND absolute_expires_at > ? AND (? IS NULL OR last_activity_at + ? > ?)
-  ORDER BY last_activity_at DESC, id
+/**
+ * One page of a user's valid sessions, most recently active first. Read backwards, the index
+ * reaches every idle-expired row only after every other one, so the idle rule is the range's
+ * lower bound on last_activity_at (`> now - idle`) rather than a filter; the absolute rule is a
+ * filter. The page start is written out as a disjunction, which MariaDB turns into a range on
+ * (last_activity_at, id); it does not for the row comparison `(a, b) < (?, ?)`.
+ * Parameters: user, [tenant,] activity bound, [after: activity, activity, id,] now, how many.
+ */
+export const listUser = (scoped: boolean, after: boolean) => `
+  SELECT ${SESSION_COLUMNS} FROM curfew_sessions FORCE INDEX (${userIndex(scoped)})
+  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL AND last_activity_at > ?
+    ${after ? 'AND (last_activity_at < ? OR (last_activity_at = ? AND id < ?))' : ''}
+    AND absolute_expires_at > ?
+  ORDER BY last_activity_at DESC, id DESC
   LIMIT ?`;
+
+/**
+ * "Sign out everywhere", one batch: up to `limit` of the scope's active sessions but one, by a
+ * plain read (no lock, a snapshot as of the statement), least recently active first. It reads the
+ * index only (every column it needs is in it). CAST: the exception compares byte for byte, as
+ * ascii_bin would not ('a' = 'a '), and any string can be compared without a collation error;
+ * no session has the empty id that stands for "no exception".
+ * Parameters: user, [tenant,] the id to leave alone or '', how many.
+ */
+export const userCandidates = (scoped: boolean) => `
+  SELECT seq FROM curfew_sessions FORCE INDEX (${userIndex(scoped)})
+  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL AND CAST(id AS BINARY) <> ?
+  ORDER BY last_activity_at, id
+  LIMIT ?`;
+
+/**
+ * Locks the listed rows that are still active, by primary key in key order, waiting for any
+ * that another transaction holds (no SKIP LOCKED: a row held by a touch must still be ended). Two
+ * of these lock in the same order and so never deadlock; a sweep skips what they hold. A row
+ * ended meanwhile is read as it is after the wait and left out. Text protocol: the list varies.
+ */
+export const LOCK_LISTED = `
+  SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (PRIMARY)
+  WHERE seq IN (?) AND ended_at IS NULL
+  ORDER BY seq
+  FOR UPDATE`;
 
 // The sweep's two halves, absolute expiries first. Each finds candidates with a plain read of its
 // own index (oldest expiry first, so a batch never reads live rows), then locks them by primary
