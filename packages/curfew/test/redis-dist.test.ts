@@ -27,7 +27,7 @@ describe('curfew/redis, as published', () => {
     const { RedisStore } = await import('curfew/redis');
     const { CurfewError } = await import('curfew');
     expect(() => new RedisStore({} as never)).toThrow(CurfewError);
-    const client = { evalsha: async () => null, eval: async () => null, ping: async () => 'PONG' };
+    const client = { callBuffer: async () => null, ping: async () => 'PONG' };
     expect(() => new RedisStore(client, { prefix: 'app:{x}:' })).toThrow(/prefix/);
     expect(() => new RedisStore(client, { buckets: 0 })).toThrow(/buckets/);
     expect(() => new RedisStore(client, { auditRetention: 'forever' })).toThrow(/auditRetention/);

@@ -231,8 +231,7 @@ describe('checkRedisEvictionPolicy without CONFIG (managed services)', () => {
   it('answers unknown and says what to check', async () => {
     // A narrow stub: only the refusal path, which a real server cannot show without renaming CONFIG.
     const refusing: RedisClientLike = {
-      evalsha: async () => null,
-      eval: async () => null,
+      callBuffer: async () => null,
       ping: async () => 'PONG',
       config: async () => {
         throw new Error("ERR unknown command 'CONFIG'");

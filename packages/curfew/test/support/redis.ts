@@ -1,9 +1,11 @@
 // The shared Redis the store suites use (127.0.0.1:6379), helpers that give each test case a key
 // prefix of its own so files can run in parallel against one server, and a checker that reads
 // back every key a store wrote and compares the indexes with the records.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { expect } from 'vitest';
+import type { StoredSession } from '../../src/core/store.js';
+import { decodeRecord } from '../../src/stores/redis/codec.js';
 import { RECOMMENDED_REDIS_OPTIONS } from '../../src/stores/redis/index.js';
 import { serviceAvailable } from './services.js';
 
@@ -47,14 +49,14 @@ export function serversOf(client: Redis | Cluster): Redis[] {
   return client.isCluster ? (client as Cluster).nodes('master') : [client as Redis];
 }
 
-/** Every key under `prefix`, on every server. */
-export async function scanKeys(client: Redis | Cluster, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
+/** Every key under `prefix`, on every server (keys hold raw bytes, so as Buffers). */
+export async function scanKeys(client: Redis | Cluster, prefix: string): Promise<Buffer[]> {
+  const keys: Buffer[] = [];
   for (const server of serversOf(client)) {
     let cursor = '0';
     do {
-      const [next, batch] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
+      const [next, batch] = await server.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = String(next);
       keys.push(...batch);
     } while (cursor !== '0');
   }
@@ -66,8 +68,8 @@ export async function deleteKeys(client: Redis | Cluster, prefix: string): Promi
   for (const server of serversOf(client)) {
     let cursor = '0';
     do {
-      const [next, batch] = await server.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
+      const [next, batch] = await server.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = String(next);
       // One key per UNLINK: on a cluster node, keys of one batch may sit in different slots.
       await Promise.all(batch.map((key) => server.unlink(key)));
     } while (cursor !== '0');
@@ -77,7 +79,7 @@ export async function deleteKeys(client: Redis | Cluster, prefix: string): Promi
 interface Row {
   id: string;
   bucket: string;
-  fields: Record<string, string>;
+  session: StoredSession;
 }
 
 /** What {@link inspectKeys} found, for assertions beyond its own. */
@@ -88,14 +90,22 @@ export interface KeyReport {
   ended: Row[];
 }
 
+const sha1 = (text: string) => createHash('sha1').update(text, 'utf8').digest('hex').slice(0, 20);
+/** The scope and user names of key-layout.ts, computed here independently of the scripts. */
+const scopeOf = (s: StoredSession) =>
+  sha1(s.tenantId === null ? `${s.userId}\u0000` : `${s.userId}\u0000=${s.tenantId}`);
+const userOf = (s: StoredSession) => sha1(s.userId);
+const memberOf = (s: StoredSession) => `${String(s.lastActivityAt).padStart(16, '0')}:${s.id}`;
+
 /**
- * Reads every key under `prefix` and checks the layout's invariants:
+ * Reads every key under `prefix` and checks the layout's invariants (key-layout.ts):
  * - every key has a TTL (PTTL > 0: never -1);
- * - with `now` (the real time, when the test's clock follows it): a live session's token pointer
- *   expires by its absolute expiry, every record by its absolute expiry (or end) plus retention;
- * - each user index holds exactly the user's active sessions, `exp`/`act` exactly the bucket's
- *   active sessions with their absolute expiry and last activity, `end` only ended ones;
- * - every active session's token pointer and id pointer lead to it.
+ * - with `now` (the real time, when the test's clock follows it): every record, and the token
+ *   pointer of every active one, expires by its absolute expiry (or end) plus retention;
+ * - each scope index holds exactly the scope's active sessions, in order, each user's scope set
+ *   exactly its scopes with active sessions, `exp`/`act` exactly the bucket's active sessions
+ *   with their absolute expiry and last activity, `end` every ended one;
+ * - every active session's token pointer (and id pointer, with more than one bucket) leads to it.
  */
 export async function inspectKeys(
   client: Redis | Cluster,
@@ -107,66 +117,88 @@ export async function inspectKeys(
   const slack = 2_000;
   const keys = await scanKeys(client, prefix);
   const ttl = new Map<string, number>();
+  const hexOf = (key: Buffer) => key.toString('hex');
   for (let i = 0; i < keys.length; i += 1_000) {
     const batch = keys.slice(i, i + 1_000);
     const ttls = await Promise.all(batch.map((key) => client.pttl(key)));
     batch.forEach((key, j) => {
-      ttl.set(key, ttls[j]!);
+      ttl.set(hexOf(key), ttls[j]!);
     });
   }
-  const withoutTtl = keys.filter((key) => ttl.get(key) === -1);
+  const withoutTtl = keys.filter((key) => ttl.get(hexOf(key)) === -1).map(String);
   expect(withoutTtl, 'keys without a TTL').toEqual([]);
 
   const records: Row[] = [];
-  const userSets = new Map<string, Set<string>>();
+  const scopes = new Map<string, string[]>();
+  const userScopes = new Map<string, Set<string>>();
   const zsets = new Map<string, Map<string, number>>();
-  const pointers = new Map<string, string>();
-  const read = async (key: string) => {
-    const rest = key.slice(prefix.length);
-    const tagged = /^\{(\d+)\}:(.*)$/.exec(rest);
-    if (tagged === null) {
+  const tokenPointers = new Map<string, string>();
+  const idPointers = new Map<string, string>();
+  const prefixBytes = Buffer.byteLength(prefix);
+  const read = async (key: Buffer) => {
+    const rest = key.subarray(prefixBytes);
+    if (rest.subarray(0, 2).toString('latin1') === 't:') {
       const value = await client.get(key);
-      if (value !== null) pointers.set(rest, value);
+      if (value !== null) tokenPointers.set(rest.subarray(2).toString('hex'), value);
       return;
     }
+    const text = rest.toString('utf8');
+    if (text.startsWith('i:')) {
+      const value = await client.get(key);
+      if (value !== null) idPointers.set(text.slice(2), value);
+      return;
+    }
+    const tagged = /^\{(\d+)\}:(.*)$/s.exec(text);
+    if (tagged === null) throw new Error(`unexpected key ${text}`);
     const bucket = tagged[1]!;
     const name = tagged[2]!;
     if (name.startsWith('s:')) {
-      const fields = await client.hgetall(key);
-      if (Object.keys(fields).length > 0) records.push({ id: name.slice(2), bucket, fields });
+      const value = await client.getBuffer(key);
+      if (value !== null) {
+        const id = name.slice(2);
+        records.push({ id, bucket, session: decodeRecord(id, value) });
+      }
+    } else if (name.startsWith('ut:')) {
+      userScopes.set(`${bucket}/${name.slice(3)}`, new Set(await client.smembers(key)));
     } else if (name.startsWith('u:')) {
-      userSets.set(`${bucket}/${name.slice(2)}`, new Set(await client.smembers(key)));
+      expect(new Set(await client.zrange(key, 0, -1, 'WITHSCORES')).has('0')).toBe(true);
+      scopes.set(`${bucket}/${name.slice(2)}`, await client.zrange(key, 0, -1));
     } else if (name === 'exp' || name === 'act' || name === 'end') {
       const flat = await client.zrange(key, 0, -1, 'WITHSCORES');
       const scores = new Map<string, number>();
       for (let i = 0; i + 1 < flat.length; i += 2) scores.set(flat[i]!, Number(flat[i + 1]));
       zsets.set(`${bucket}/${name}`, scores);
     } else {
-      throw new Error(`unexpected key ${key}`);
+      throw new Error(`unexpected key ${text}`);
     }
   };
-  const present = keys.filter((key) => ttl.get(key) !== -2); // -2: expired since the scan
+  const present = keys.filter((key) => ttl.get(hexOf(key)) !== -2); // -2: expired since the scan
   for (let i = 0; i < present.length; i += 500) {
     await Promise.all(present.slice(i, i + 500).map(read));
   }
 
-  const active = records.filter((r) => r.fields.ea === undefined);
-  const ended = records.filter((r) => r.fields.ea !== undefined);
+  const active = records.filter((r) => r.session.endedAt === null);
+  const ended = records.filter((r) => r.session.endedAt !== null);
+  const recordKey = (row: Row) => hexOf(Buffer.from(`${prefix}{${row.bucket}}:s:${row.id}`));
+  const tokenKey = (row: Row) =>
+    hexOf(Buffer.concat([Buffer.from(`${prefix}t:`), Buffer.from(row.session.tokenHash, 'hex')]));
   if (options.now !== undefined) {
     const now = options.now;
     for (const row of records) {
-      const limit = Number(row.fields.ea ?? row.fields.ax) + retention - now + slack;
-      expect(ttl.get(`${prefix}{${row.bucket}}:s:${row.id}`)).toBeLessThanOrEqual(limit);
-    }
-    for (const row of active) {
-      const pointerTtl = ttl.get(`${prefix}t:${row.fields.th}`);
-      expect(pointerTtl, 'a live token pointer expires by the absolute expiry').toBeLessThanOrEqual(
-        Number(row.fields.ax) - now + slack,
-      );
+      const keep = (row.session.endedAt ?? row.session.absoluteExpiresAt) + retention - now;
+      expect(ttl.get(recordKey(row))).toBeLessThanOrEqual(keep + slack);
+      if (row.session.endedAt === null) {
+        expect(
+          ttl.get(tokenKey(row)),
+          'a token pointer expires with its record',
+        ).toBeLessThanOrEqual(keep + slack);
+      }
     }
   }
 
   // Expected indexes, from the records alone.
+  const withIdPointers = idPointers.size > 0 || new Set(records.map((r) => r.bucket)).size > 1;
+  const expectScopes = new Map<string, string[]>();
   const expectUsers = new Map<string, Set<string>>();
   const expectZ = new Map<string, Map<string, number>>();
   const zset = (name: string) => {
@@ -178,24 +210,31 @@ export async function inspectKeys(
     return scores;
   };
   for (const row of records) {
-    const member = `${row.fields.uh}:${row.id}`;
-    if (row.fields.ea === undefined) {
-      const users = `${row.bucket}/${row.fields.uh}`;
-      if (!expectUsers.has(users)) expectUsers.set(users, new Set());
-      expectUsers.get(users)!.add(row.id);
-      zset(`${row.bucket}/exp`).set(member, Number(row.fields.ax));
-      zset(`${row.bucket}/act`).set(member, Number(row.fields.la));
-      expect(pointers.get(`t:${row.fields.th}`)).toBe(`${row.bucket}:${row.id}`);
-      expect(pointers.get(`i:${row.id}`)).toBe(row.bucket);
+    const s = row.session;
+    if (s.endedAt === null) {
+      const scope = `${row.bucket}/${scopeOf(s)}`;
+      expectScopes.set(scope, [...(expectScopes.get(scope) ?? []), memberOf(s)]);
+      const user = `${row.bucket}/${userOf(s)}`;
+      if (!expectUsers.has(user)) expectUsers.set(user, new Set());
+      expectUsers.get(user)!.add(scopeOf(s));
+      zset(`${row.bucket}/exp`).set(row.id, s.absoluteExpiresAt);
+      zset(`${row.bucket}/act`).set(row.id, s.lastActivityAt);
+      expect(tokenPointers.get(s.tokenHash), 'token pointer').toBe(`${row.bucket}:${row.id}`);
+      if (withIdPointers) expect(idPointers.get(row.id), 'id pointer').toBe(row.bucket);
     } else {
-      zset(`${row.bucket}/end`).set(member, Number(row.fields.ea));
+      zset(`${row.bucket}/end`).set(row.id, s.endedAt);
     }
   }
-  const nonEmpty = <T extends { size: number }>(map: Map<string, T>) =>
-    new Map([...map].filter(([, value]) => value.size > 0));
-  expect(sortedEntries(nonEmpty(userSets)), 'user indexes = active sessions').toEqual(
-    sortedEntries(expectUsers),
+  for (const members of expectScopes.values()) members.sort();
+  const nonEmpty = <T extends { size: number } | { length: number }>(map: Map<string, T>) =>
+    new Map([...map].filter(([, value]) => ('size' in value ? value.size : value.length) > 0));
+  expect([...nonEmpty(scopes)].sort(), 'scope indexes = active sessions, in order').toEqual(
+    [...expectScopes].sort(),
   );
+  expect(
+    [...nonEmpty(userScopes)].map(([k, v]) => [k, [...v].sort()]).sort(),
+    'user scope sets = scopes with active sessions',
+  ).toEqual([...expectUsers].map(([k, v]) => [k, [...v].sort()]).sort());
   const actualZ = nonEmpty(zsets);
   for (const name of new Set([...actualZ.keys(), ...expectZ.keys()])) {
     const actual = actualZ.get(name) ?? new Map<string, number>();
@@ -209,8 +248,4 @@ export async function inspectKeys(
     }
   }
   return { keys: keys.length, records, active, ended };
-}
-
-function sortedEntries(map: Map<string, Set<string>>): Array<[string, string[]]> {
-  return [...map].map(([key, set]): [string, string[]] => [key, [...set].sort()]).sort();
 }

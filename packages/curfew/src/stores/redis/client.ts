@@ -16,8 +16,11 @@ import type { LuaScript } from './scripts.js';
  * ```
  */
 export interface RedisClientLike {
-  evalsha(sha: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
-  eval(script: string, numKeys: number, ...keysAndArgs: Array<string | number>): Promise<unknown>;
+  /**
+   * A command with its reply's strings as Buffers (records hold raw bytes): the store sends
+   * `EVALSHA` and, for a script the server does not know yet, `EVAL`.
+   */
+  callBuffer(command: string, args: Array<string | Buffer | number>): Promise<unknown>;
   ping(): Promise<unknown>;
   /** `true` on an ioredis `Cluster`: the store then keeps every script within one slot. */
   readonly isCluster?: boolean | undefined;
@@ -49,14 +52,14 @@ export interface RedisNodeLike {
 export async function runScript(
   client: RedisClientLike,
   script: LuaScript,
-  keys: readonly string[],
-  args: ReadonlyArray<string | number>,
+  keys: ReadonlyArray<string | Buffer>,
+  args: ReadonlyArray<string | Buffer | number>,
 ): Promise<unknown> {
   try {
-    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
+    return await client.callBuffer('EVALSHA', [script.sha, keys.length, ...keys, ...args]);
   } catch (error) {
     if (!isNoScript(error)) throw error;
-    return client.eval(script.source, keys.length, ...keys, ...args);
+    return client.callBuffer('EVAL', [script.source, keys.length, ...keys, ...args]);
   }
 }
 

@@ -1,96 +1,126 @@
 import type { EndedSession, StoredSession } from '../../core/store.js';
+import { RECORD_FIELDS } from './key-layout.js';
 
-// The record hash's fields (see key-layout.ts); a null value is an absent field.
+// A record is one string: the token hash's 32 bytes, then RECORD_FIELDS separated by NUL. One
+// string instead of a hash of fields because Redis keeps a small hash compact only while every
+// value is at most 64 bytes (`hash-max-listpack-value`), and a browser's user agent is longer: as
+// a hash, a session cost about 1 KB in the record alone; as a string, a third of that.
 
-/** @internal */
-export function encodeSession(session: StoredSession, userKey: string): string[] {
-  const fields = [
-    'id',
-    session.id,
-    'th',
-    session.tokenHash,
-    'uid',
-    session.userId,
-    'uh',
-    userKey,
-    'app',
-    session.appType,
-    'c',
-    time(session.createdAt, 'createdAt'),
-    'la',
-    time(session.lastActivityAt, 'lastActivityAt'),
-    'ax',
-    time(session.absoluteExpiresAt, 'absoluteExpiresAt'),
-  ];
-  if (session.tenantId !== null) fields.push('tid', session.tenantId);
-  if (session.ipAddress !== null) fields.push('ip', session.ipAddress);
-  if (session.userAgent !== null) fields.push('ua', session.userAgent);
-  if (session.endedAt !== null) fields.push('ea', time(session.endedAt, 'endedAt'));
-  if (session.endReason !== null) fields.push('er', session.endReason);
-  return fields;
+const NUL = 0;
+
+/**
+ * A session as a record. Throws for values the format cannot hold (NUL in a text field, which the
+ * manager never passes, or a hash that is not 64 hex characters).
+ * @internal
+ */
+export function encodeRecord(session: StoredSession): Buffer {
+  if (!/^[0-9a-f]{64}$/.test(session.tokenHash)) {
+    throw new Error('tokenHash must be 64 lowercase hex characters');
+  }
+  const values: Record<(typeof RECORD_FIELDS)[number], string | null> = {
+    la: time(session.lastActivityAt, 'lastActivityAt'),
+    ax: time(session.absoluteExpiresAt, 'absoluteExpiresAt'),
+    c: time(session.createdAt, 'createdAt'),
+    ea: session.endedAt === null ? '' : time(session.endedAt, 'endedAt'),
+    er: session.endReason ?? '',
+    app: session.appType,
+    ip: session.ipAddress ?? '',
+    tid: session.tenantId ?? '',
+    uid: session.userId,
+    ua: session.userAgent,
+  };
+  const parts: string[] = [];
+  for (const field of RECORD_FIELDS) {
+    const value = values[field];
+    if (value === null) break; // only `ua`, the last, is ever left out
+    if (value.includes('\u0000')) throw new Error(`${field} must not contain NUL`);
+    parts.push(value);
+  }
+  return Buffer.concat([Buffer.from(session.tokenHash, 'hex'), Buffer.from(parts.join('\u0000'))]);
 }
 
 function time(value: number, field: string): string {
   // Lua keeps numbers as doubles: whole milliseconds are exact up to 2^53.
-  if (!Number.isSafeInteger(value)) throw new Error(`${field} must be whole epoch milliseconds`);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new Error(`${field} must be whole epoch milliseconds`);
+  }
   return String(value);
 }
 
-/** Decodes a record as the scripts reply with it: `[field, value, field, value, …]`. @internal */
-export function decodeSession(reply: unknown): StoredSession {
-  if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected a record');
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), String(reply[i + 1]));
-  const required = (field: string): string => {
-    const value = map.get(field);
-    if (value === undefined) throw new Error(`unexpected reply from Redis: no ${field}`);
-    return value;
-  };
-  const ended = map.get('ea');
+/**
+ * Reads a record as the scripts return it (raw bytes) for the session `id`.
+ * @internal
+ */
+export function decodeRecord(id: string, record: unknown): StoredSession {
+  if (!Buffer.isBuffer(record) || record.length < 33) {
+    throw new Error('unexpected reply from Redis: expected a session record');
+  }
+  const fields: string[] = [];
+  let start = 32;
+  for (let i = 0; i < RECORD_FIELDS.length - 1; i += 1) {
+    const end = record.indexOf(NUL, start);
+    if (end === -1) {
+      fields.push(record.toString('utf8', start));
+      start = -1;
+      break;
+    }
+    fields.push(record.toString('utf8', start, end));
+    start = end + 1;
+  }
+  // Nine fields before the user agent; with a tenth separator, the rest is the user agent.
+  if (fields.length !== RECORD_FIELDS.length - 1) {
+    throw new Error('unexpected reply from Redis: a session record is incomplete');
+  }
+  const [la, ax, c, ea, er, app, ip, tid, uid] = fields as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   return {
-    id: required('id'),
-    tokenHash: required('th'),
-    userId: required('uid'),
-    tenantId: map.get('tid') ?? null,
-    appType: required('app'),
-    ipAddress: map.get('ip') ?? null,
-    userAgent: map.get('ua') ?? null,
-    createdAt: Number(required('c')),
-    lastActivityAt: Number(required('la')),
-    absoluteExpiresAt: Number(required('ax')),
-    endedAt: ended === undefined ? null : Number(ended),
-    endReason: map.get('er') ?? null,
+    id,
+    tokenHash: record.toString('hex', 0, 32),
+    userId: uid,
+    tenantId: tid === '' ? null : tid,
+    appType: app,
+    ipAddress: ip === '' ? null : ip,
+    userAgent: start === -1 ? null : record.toString('utf8', start),
+    createdAt: Number(c),
+    lastActivityAt: Number(la),
+    absoluteExpiresAt: Number(ax),
+    endedAt: ea === '' ? null : Number(ea),
+    endReason: er === '' ? null : er,
   };
 }
 
-/** @internal */
-export function decodeSessions(reply: unknown): StoredSession[] {
+/**
+ * Reads the `{id, record, id, record, …}` list the list and end scripts return.
+ * @internal
+ */
+export function decodeRecords(reply: unknown): StoredSession[] {
   if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected records');
-  return reply.map(decodeSession);
+  const sessions: StoredSession[] = [];
+  for (let i = 0; i + 1 < reply.length; i += 2) {
+    sessions.push(decodeRecord(String(reply[i]), reply[i + 1]));
+  }
+  return sessions;
 }
 
-/** Decodes an ended session as the end and sweep scripts reply with it (`brief`). @internal */
-export function decodeEnded(reply: unknown): EndedSession {
-  if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected a session');
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), String(reply[i + 1]));
-  const id = map.get('id');
-  const userId = map.get('uid');
-  const endedAt = map.get('ea');
-  const endReason = map.get('er');
-  if (
-    id === undefined ||
-    userId === undefined ||
-    endedAt === undefined ||
-    endReason === undefined
-  ) {
+/** What a caller needs of an ended session, from its record. @internal */
+export function toEnded(session: StoredSession): EndedSession {
+  if (session.endedAt === null || session.endReason === null) {
     throw new Error('unexpected reply from Redis: the session was not ended');
   }
-  return { id, userId, tenantId: map.get('tid') ?? null, endReason, endedAt: Number(endedAt) };
-}
-
-/** @internal */
-export function decodeEndedList(reply: unknown): EndedSession[] {
-  if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected sessions');
-  return reply.map(decodeEnded);
+  return {
+    id: session.id,
+    userId: session.userId,
+    tenantId: session.tenantId,
+    endReason: session.endReason,
+    endedAt: session.endedAt,
+  };
 }

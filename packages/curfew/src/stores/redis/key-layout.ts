@@ -1,9 +1,65 @@
 import { createHash } from 'node:crypto';
 import { invalidArgument } from '../../core/errors.js';
 
+// The one description of RedisStore's keys. TypeScript builds key names from it (keyName), and
+// the Lua every script starts with is generated from it (luaKeyFunctions), so the two can never
+// disagree. `{b}` is the bucket, written as a hash tag so that a Redis Cluster keeps one bucket's
+// keys in one slot; `<…>` is a parameter of the key. Why the layout is shaped this way is
+// documented on RedisStore.
+
 /**
- * Where a store's keys live: its prefix and bucket count. The layout itself, and why buckets
- * rather than a hash tag per user, is documented on {@link RedisStore}.
+ * Every key the store writes, relative to the prefix.
+ * @internal
+ */
+export const KEY_TEMPLATES = {
+  /** string: one session (see {@link RECORD_FIELDS}). */
+  record: '{b}:s:<id>',
+  /** zset: the bucket's active sessions, member id, score absolute expiry. */
+  absolute: '{b}:exp',
+  /** zset: the bucket's active sessions, member id, score last activity. */
+  activity: '{b}:act',
+  /** zset: the bucket's ended sessions, member id, score end time (for purges). */
+  ended: '{b}:end',
+  /**
+   * zset: one user's active sessions in one tenant (or without one), every score 0 and the
+   * members `<last activity, 16 digits>:<id>`, so lexical order is listing order.
+   */
+  scope: '{b}:u:<scope>',
+  /** set: the scopes (as in `scope`) in which one user has active sessions. */
+  userScopes: '{b}:ut:<user>',
+  /** string `<b>:<id>`: the session a token hash belongs to; the key ends in the hash's 32 bytes. */
+  token: 't:<hash>',
+  /** string `<b>`: the bucket of a session id. Only when there is more than one bucket. */
+  id: 'i:<id>',
+} as const;
+
+/** @internal */
+export type KeyName = keyof typeof KEY_TEMPLATES;
+
+/**
+ * The fields of a record after its first 32 bytes (the token hash, raw), in order, separated by
+ * NUL, which no stored text can hold (ids refuse it, user agents have it replaced). A null is an
+ * empty field, except for `ua`, which is absent when null (a user agent may be empty).
+ * @internal
+ */
+export const RECORD_FIELDS = [
+  'la', // last activity, epoch ms
+  'ax', // absolute expiry, epoch ms
+  'c', // created, epoch ms
+  'ea', // ended at, epoch ms, or empty
+  'er', // end reason, or empty
+  'app', // app type
+  'ip', // IP address, or empty
+  'tid', // tenant id, or empty
+  'uid', // user id
+  'ua', // user agent: the rest of the record, absent when null
+] as const;
+
+/** Digits of a time in a scope member: epoch milliseconds fit in 16 until the year 318857. */
+export const MEMBER_TIME_DIGITS = 16;
+
+/**
+ * Where a store's keys live: its prefix and bucket count.
  * @internal
  */
 export interface KeyLayout {
@@ -33,61 +89,101 @@ export function checkBuckets(buckets: unknown): number {
   return buckets;
 }
 
-/** Where one user's data lives. @internal */
-export interface UserPlace {
-  /** The bucket number, as the decimal string used in keys. */
-  bucket: string;
-  /** The user key `uh`. */
-  userKey: string;
+/**
+ * A key's name. `hash` (for `token`) is the lowercase hex token hash; the key holds its bytes.
+ * @internal
+ */
+export function keyName(
+  layout: KeyLayout,
+  name: KeyName,
+  params: { b?: string; id?: string; scope?: string; user?: string; hash?: string } = {},
+): string | Buffer {
+  if (name === 'token') {
+    return Buffer.concat([Buffer.from(`${layout.prefix}t:`), Buffer.from(params.hash!, 'hex')]);
+  }
+  const filled = KEY_TEMPLATES[name].replace(/\{b\}|<(\w+)>/g, (part, param?: string) =>
+    part === '{b}' ? `{${params.b}}` : String(params[param as keyof typeof params]),
+  );
+  return `${layout.prefix}${filled}`;
 }
 
-/** @internal */
-export function placeUser(layout: KeyLayout, userId: string): UserPlace {
+/**
+ * The bucket of a user: every session of one user lives in it, so a user's sessions and their
+ * indexes share a slot. SHA-256, so user ids chosen to crowd one bucket cannot be found.
+ * @internal
+ */
+export function bucketOf(layout: KeyLayout, userId: string): string {
+  if (layout.buckets === 1) return '0';
   const digest = createHash('sha256').update(userId, 'utf8').digest();
-  return {
-    bucket: String(digest.readUInt32BE(0) % layout.buckets),
-    userKey: digest.subarray(0, 16).toString('base64url'),
-  };
-}
-
-/** @internal */
-export function bucketKey(layout: KeyLayout, bucket: string, suffix: string): string {
-  return `${layout.prefix}{${bucket}}:${suffix}`;
-}
-
-/** @internal */
-export function recordKey(layout: KeyLayout, bucket: string, id: string): string {
-  return bucketKey(layout, bucket, `s:${id}`);
-}
-
-/** @internal */
-export function userIndexKey(layout: KeyLayout, place: UserPlace): string {
-  return bucketKey(layout, place.bucket, `u:${place.userKey}`);
-}
-
-/** @internal */
-export function tokenPointerKey(layout: KeyLayout, tokenHash: string): string {
-  return `${layout.prefix}t:${tokenHash}`;
-}
-
-/** @internal */
-export function idPointerKey(layout: KeyLayout, id: string): string {
-  return `${layout.prefix}i:${id}`;
-}
-
-/** The value of a token pointer: `b:id`. @internal */
-export function tokenPointerValue(bucket: string, id: string): string {
-  return `${bucket}:${id}`;
-}
-
-/** @internal */
-export function parseTokenPointer(value: string): { bucket: string; id: string } | null {
-  const colon = value.indexOf(':');
-  if (colon < 1) return null;
-  return { bucket: value.slice(0, colon), id: value.slice(colon + 1) };
+  return String(digest.readUInt32BE(0) % layout.buckets);
 }
 
 /** Every bucket number, as strings, in order. @internal */
 export function allBuckets(layout: KeyLayout): string[] {
   return Array.from({ length: layout.buckets }, (_, i) => String(i));
+}
+
+/**
+ * The Lua functions that build each key, generated from {@link KEY_TEMPLATES}: `k_record(b, id)`,
+ * `k_absolute(b)`, …; `k_token(hash)` takes the hash's raw bytes. They read the prefix from `P`.
+ * @internal
+ */
+export function luaKeyFunctions(): string {
+  return Object.entries(KEY_TEMPLATES)
+    .map(([name, template]) => {
+      const params: string[] = [];
+      const parts = template.split(/(\{b\}|<\w+>)/).filter((part) => part !== '');
+      const pieces = parts.map((part) => {
+        if (part === '{b}') {
+          params.push('b');
+          return "'{' .. b .. '}'";
+        }
+        const param = /^<(\w+)>$/.exec(part)?.[1];
+        if (param !== undefined) {
+          params.push(param);
+          return param;
+        }
+        return `'${part}'`;
+      });
+      return `local function k_${name}(${params.join(', ')}) return P .. ${pieces.join(' .. ')} end`;
+    })
+    .join('\n');
+}
+
+/**
+ * The Lua that reads and writes records, generated from {@link RECORD_FIELDS}: `parse(s)` gives a
+ * table with `th` (raw bytes) and every field (`ua` nil when absent), `pack(r)` the reverse.
+ * @internal
+ */
+export function luaRecordFunctions(): string {
+  const head = RECORD_FIELDS.slice(0, -1);
+  return `
+local RECORD_HEAD = {${head.map((f) => `'${f}'`).join(', ')}}
+local function parse(s)
+  local r = {th = string.sub(s, 1, 32)}
+  local pos = 33
+  for _, f in ipairs(RECORD_HEAD) do
+    local nul = string.find(s, '\\0', pos, true)
+    if not nul then
+      r[f] = string.sub(s, pos)
+      return r
+    end
+    r[f] = string.sub(s, pos, nul - 1)
+    pos = nul + 1
+  end
+  r.ua = string.sub(s, pos)
+  return r
+end
+local function pack(r)
+  local out = {r.th}
+  for i, f in ipairs(RECORD_HEAD) do
+    if i > 1 then out[#out + 1] = '\\0' end
+    out[#out + 1] = r[f]
+  end
+  if r.ua then
+    out[#out + 1] = '\\0'
+    out[#out + 1] = r.ua
+  end
+  return table.concat(out)
+end`;
 }

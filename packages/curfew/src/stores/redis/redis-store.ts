@@ -1,52 +1,43 @@
 import { type Duration, parseDuration } from '../../core/duration.js';
 import type { EndReason } from '../../core/end-reason.js';
 import { invalidArgument } from '../../core/errors.js';
-import {
-  type EndedSession,
-  type ExpiryRule,
-  findExpiry,
-  matchesOwner,
-  type SessionCounts,
-  type SessionOwner,
-  type SessionStore,
-  type StoredSession,
-  type StoreEndInput,
-  type StoreSweepInput,
-  type StoreValidateInput,
-  type StoreValidateResult,
-  type UserScope,
+import type {
+  EndedSession,
+  ExpiryRule,
+  SessionCounts,
+  SessionOwner,
+  SessionStore,
+  StoredSession,
+  StoreEndInput,
+  StoreEndUserInput,
+  StoreEndUserResult,
+  StoreListInput,
+  StoreSweepInput,
+  StoreValidateInput,
+  StoreValidateResult,
+  UserScope,
 } from '../../core/store.js';
+import { hasNetworkCode } from '../../core/store-failure.js';
 import { type RedisClientLike, runScript } from './client.js';
-import {
-  decodeEnded,
-  decodeEndedList,
-  decodeSession,
-  decodeSessions,
-  encodeSession,
-} from './codec.js';
+import { decodeRecord, decodeRecords, encodeRecord, toEnded } from './codec.js';
 import { checkRedisEvictionPolicy, type RedisEvictionReport } from './eviction-policy.js';
 import {
   allBuckets,
-  bucketKey,
+  bucketOf,
   checkBuckets,
   checkPrefix,
-  idPointerKey,
   type KeyLayout,
-  parseTokenPointer,
-  placeUser,
-  recordKey,
-  tokenPointerKey,
-  tokenPointerValue,
-  userIndexKey,
+  keyName,
+  MEMBER_TIME_DIGITS,
 } from './key-layout.js';
-import { PointerCache } from './pointer-cache.js';
+import { BUCKET_SCRIPTS, type LuaScript, TARGETED_SCRIPTS } from './scripts.js';
 import {
-  BUCKET_SCRIPTS,
-  type LuaScript,
-  POINTER_SCRIPTS,
-  REPORT_SCRIPTS,
-  SINGLE_SCRIPTS,
-} from './scripts.js';
+  ClusterTopology,
+  type ScriptTarget,
+  SingleTopology,
+  scriptFor,
+  type Topology,
+} from './topology.js';
 
 /**
  * Options for {@link RedisStore}.
@@ -60,14 +51,15 @@ export interface RedisStoreOptions {
   /** Prepended to every key (default `curfew:`); no `{` or `}`, which would break the hash tags. */
   prefix?: string | undefined;
   /**
-   * How long an ended session stays readable as the audit trail before Redis expires it
-   * (default `30d`). `purgeEnded` can delete it sooner.
+   * How long a session stays readable after it ends, or after its absolute expiry if nothing
+   * ended it, before Redis expires it (default `30d`): the audit trail, and what lets a timed-out
+   * session answer `absolute` or `idle`. `purgeEnded` can delete it sooner.
    */
   auditRetention?: Duration | undefined;
   /**
-   * How many buckets (hash tags) the sessions are spread over (default 128). Part of the key
-   * layout: never change it for existing data. More buckets spread a large cluster more evenly;
-   * fewer make an idle sweep on a cluster cheaper (it looks at each bucket once per call).
+   * How many buckets (hash tags) the sessions are spread over: default 128 on a Cluster, 1 on a
+   * single Redis. Part of the key layout: never change it for existing data. More buckets spread
+   * a large cluster more evenly; with more than one, each session also has an id pointer.
    */
   buckets?: number | undefined;
   /**
@@ -117,23 +109,39 @@ export const RECOMMENDED_REDIS_OPTIONS = Object.freeze({
 
 const DEFAULT_PREFIX = 'curfew:';
 const DEFAULT_RETENTION = 30 * 86_400_000;
-const DEFAULT_BUCKETS = 128;
+const DEFAULT_CLUSTER_BUCKETS = 128;
 const DEFAULT_POINTER_CACHE = 10_000;
-// Sessions ended (or index entries examined) by one sweep or purge script. Redis runs a script to
-// the end before serving anyone else, so this bounds how long a sweep can delay a validation.
-const SCRIPT_BUDGET = 100;
+// Sessions ended (or index entries looked at) by one script that writes. Redis runs a script to
+// the end before serving anyone else, so this bounds how long one can delay a validation: about
+// a millisecond.
+const WRITE_BUDGET = 100;
+// Index entries one read-only script looks at: a slice of a count, and at least this many for
+// a page of a listing (a page asks for as many as it needs, up to 1001).
+const READ_BUDGET = 1_000;
+const LIST_MIN_BUDGET = 100;
 
-type Script = LuaScript;
-type Pointer = { bucket: string; id: string };
+// Errors that mean Redis could not answer now, from ioredis (the client's own) and from the
+// server (a reply's first word). Anything else, a script's error or a duplicate included, is the
+// store answering with something unexpected.
+const UNAVAILABLE_CLIENT_ERRORS = new Set([
+  'MaxRetriesPerRequestError',
+  'ClusterAllFailedError',
+  'AbortError',
+]);
+const UNAVAILABLE_CLIENT_MESSAGE =
+  /Connection is closed|Stream isn't writeable|Command timed out|None of startup nodes|Failed to refresh slots cache|Too many Cluster redirections|Cluster isn't ready|connect ETIMEDOUT/;
+const UNAVAILABLE_REPLY =
+  /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|OOM|READONLY|NOREPLICAS|MISCONF)\b|^ERR max number of clients/;
 
 /**
  * A {@link SessionStore} on Redis or Redis Cluster, through an ioredis client that you create
  * (and close). curfew does not depend on ioredis: install it yourself (v5).
  *
- * Every operation is one Lua script, so each check-and-change is atomic on the server. On a
- * single Redis every operation is one round trip. On a Cluster, a session's keys share a hash
- * tag and every script stays within one slot; finding a session by token hash or id takes a
- * pointer lookup in another slot first, which a per-process cache usually saves (see
+ * Every operation is one Lua script (or, for work that grows with a user's sessions, a series of
+ * short ones), so each check-and-change is atomic on the server. On a single Redis every
+ * operation on one session is one round trip. On a Cluster, a session's keys share a hash tag and
+ * every script stays within one slot; finding a session by token hash or id takes a pointer
+ * lookup in another slot first, which a per-process cache usually saves (see
  * {@link RedisStoreOptions.pointerCacheSize}). Round trips per operation:
  *
  * | operation                      | single | cluster                                      |
@@ -142,43 +150,53 @@ type Pointer = { bucket: string; id: string };
  * | insert                         | 1      | 2 (claim token and id pointers, in parallel; then the record) |
  * | rotate                         | 1      | 4 or 5 (check, claim new pointer, switch, drop old pointer) |
  * | findById, endSession           | 1      | 1 (cached) or 2                              |
- * | endUserSessions, listUserSessions | 1   | 1                                            |
+ * | endUserSessions                | 1 per 100 sessions | the same                         |
+ * | listUserSessions               | 1 per page (more if most of it has expired unswept) | the same |
  * | sweep                          | 1 per 100 sessions | 1 peek per bucket, in parallel, + 1 per 100 sessions and bucket |
  * | purgeEnded                     | 1 per 100 sessions | 1 per bucket and 100 sessions, + pointer clean-up |
  *
- * Key layout (`P` the prefix, `b` a bucket 0…`buckets - 1` whose `{b}` is the hash tag, `uh` the
- * first 128 bits of the SHA-256 of the user id in base64url, `id` the session id):
+ * Key layout (key-layout.ts, from which the scripts' Lua is generated; `P` the prefix, `b` a
+ * bucket whose `{b}` is the hash tag, `id` the session id):
  *
- * | key              | type   | holds                                                  | expires at (TTL set from the caller's `now`) |
- * | ---------------- | ------ | ------------------------------------------------------ | -------------------------------------------- |
- * | `P{b}:s:<id>`    | hash   | the session: `id th uid uh tid app ip ua c la ax ea er` (absent = null; times in ms) | live: absolute expiry + retention; ended: end + retention |
- * | `P{b}:u:<uh>`    | set    | ids of the user's active sessions                      | extended to outlive every record it lists     |
- * | `P{b}:exp`       | zset   | `uh:id` of the bucket's active sessions, by absolute expiry | likewise                                 |
- * | `P{b}:act`       | zset   | `uh:id` of the bucket's active sessions, by last activity   | likewise                                 |
- * | `P{b}:end`       | zset   | `uh:id` of the bucket's ended sessions, by end (for purges) | likewise                                 |
- * | `Pt:<tokenHash>` | string | `b:id`, the session a token hash belongs to            | the absolute expiry, never later              |
- * | `Pi:<id>`        | string | `b`, the bucket of a session id                        | absolute expiry + retention                   |
+ * | key              | type   | holds                                                  | expires at |
+ * | ---------------- | ------ | ------------------------------------------------------ | ---------- |
+ * | `P{b}:s:<id>`    | string | the session: the token hash's 32 bytes, then `la ax c ea er app ip tid uid ua` separated by NUL | absolute expiry (or end, once ended) + retention |
+ * | `P{b}:exp`       | zset   | ids of the bucket's active sessions, by absolute expiry | outlives every record it lists |
+ * | `P{b}:act`       | zset   | ids of the bucket's active sessions, by last activity   | likewise |
+ * | `P{b}:end`       | zset   | ids of the bucket's ended sessions, by end (for purges) | likewise |
+ * | `P{b}:u:<scope>` | zset   | one user's active sessions in one tenant (or none): members `<last activity, 16 digits>:<id>`, all scores 0 | likewise |
+ * | `P{b}:ut:<user>` | set    | the scopes in which a user has active sessions          | likewise |
+ * | `Pt:<hash>`      | string | `b:id`, the session a token hash belongs to (the key ends in the hash's 32 bytes) | as the record |
+ * | `Pi:<id>`        | string | `b`, the bucket of a session id; only with more than one bucket | as the record |
  *
- * A user's bucket is fixed by their id, so one user's records, their index and the bucket's
- * sweep indexes share a hash slot: every change to a session, including a touch that moves it in
- * `act`, is one script in one slot, and a sweep visits `buckets` fixed places. A tag per user
- * would leave the sweep no global index to read without a second, cross-slot write on every
- * touch. The two pointers sit in slots of their own, since a token hash or an id is all a caller
- * has; scripts check the record's token hash again, so a stale pointer only ever reads as
- * missing. Every key has a TTL; the token pointer, the one key that makes a session usable,
- * expires by the absolute expiry, so no session outlives it even if nothing ever sweeps; the
- * record outlives it by the audit retention, so a session that timed out stays on record. No
- * clock of the store's own is read: TTLs are computed from the `now` the caller passes (at
- * insert, the session's own times).
-
- * Differences from `MemoryStore` that come from Redis itself: once Redis's own time passes a
- * session's absolute expiry, its token pointer is gone, so validating it answers `missing` (the
- * manager's `not_found`) rather than `expired`; the sweep still ends the record with
- * `absolute_timeout` at its expiry moment. When Redis is out of memory (`noeviction`), inserts
- * fail while validations (without recording activity) and revocations still succeed.
+ * `scope` and `user` are the first 80 bits of the SHA-1 of the user id (and tenant): they only
+ * spread keys, since every record is checked against the caller's user and tenant.
  *
- * Use {@link RECOMMENDED_REDIS_OPTIONS} on the client so an unreachable Redis fails fast, and
- * check the eviction policy at start-up with {@link RedisStore.checkEvictionPolicy}.
+ * Why this shape:
+ * - A user's bucket is fixed by their id, so one user's records, their indexes and the bucket's
+ *   sweep indexes share a hash slot: every change to a session, including a touch that moves it
+ *   in `act` and in its scope index, is one script in one slot.
+ * - A record is one string, not a hash: Redis keeps a small hash compact only while every value
+ *   is at most 64 bytes, and user agents are longer. With the token hash kept as bytes, an
+ *   active session costs about 900 bytes in all (see docs/benchmarks.md).
+ * - A scope index per user and tenant, ordered by last activity, makes a page of a listing cost
+ *   the same whatever the user's session count, keeps one tenant's sessions from slowing another
+ *   tenant's listing of a user with the same id, and lets "sign out everywhere" end a bounded
+ *   number per script.
+ * - The token pointer lives as long as the record, so a session that timed out answers `absolute`
+ *   or `idle` until it is purged, as on every other store. Scripts check the record's token hash
+ *   again, so a stale pointer only ever reads as missing. Every key has a TTL; no clock of the
+ *   store's own is read: TTLs are computed from the `now` the caller passes.
+ * - A single Redis needs one bucket, so there it has one and no id pointers: a record is found by
+ *   its id directly.
+ *
+ * When Redis is out of memory (`noeviction`), inserts fail while validations (without recording
+ * activity) and revocations still succeed. Use {@link RECOMMENDED_REDIS_OPTIONS} on the client so
+ * an unreachable Redis fails fast, and check the eviction policy at start-up with
+ * {@link RedisStore.checkEvictionPolicy}.
+ *
+ * Sessions written by curfew 0.1 (whose records were hashes) are not read by this layout: they
+ * answer as not found and expire on their own; sign-ins made after the upgrade work as usual.
  *
  * @example
  * ```ts
@@ -209,17 +227,12 @@ export class RedisStore implements SessionStore {
   readonly #layout: KeyLayout;
   readonly #retention: number;
   readonly #cluster: boolean;
-  readonly #cache: PointerCache;
+  readonly #topology: Topology;
   readonly #buckets: string[];
   readonly #allBuckets: string;
 
   constructor(client: RedisClientLike, options: RedisStoreOptions = {}) {
-    if (
-      typeof client !== 'object' ||
-      client === null ||
-      typeof client.evalsha !== 'function' ||
-      typeof client.eval !== 'function'
-    ) {
+    if (typeof client !== 'object' || client === null || typeof client.callBuffer !== 'function') {
       throw invalidArgument('client', 'expected an ioredis Redis or Cluster client');
     }
     const cacheSize = options.pointerCacheSize ?? DEFAULT_POINTER_CACHE;
@@ -230,173 +243,99 @@ export class RedisStore implements SessionStore {
       throw invalidArgument('cluster', 'expected true or false');
     }
     this.#client = client;
+    this.#cluster = options.cluster ?? client.isCluster === true;
     this.#layout = {
       prefix: checkPrefix(options.prefix ?? DEFAULT_PREFIX),
-      buckets: checkBuckets(options.buckets ?? DEFAULT_BUCKETS),
+      buckets: checkBuckets(options.buckets ?? (this.#cluster ? DEFAULT_CLUSTER_BUCKETS : 1)),
     };
     this.#retention = parseDuration(options.auditRetention ?? DEFAULT_RETENTION, 'auditRetention');
-    this.#cluster = options.cluster ?? client.isCluster === true;
-    this.#cache = new PointerCache(this.#cluster ? cacheSize : 0);
+    this.#topology = this.#cluster
+      ? new ClusterTopology(client, this.#layout, cacheSize)
+      : new SingleTopology(this.#layout);
     this.#buckets = allBuckets(this.#layout);
     this.#allBuckets = this.#buckets.join(',');
   }
 
   async insert(session: StoredSession): Promise<void> {
-    const place = placeUser(this.#layout, session.userId);
+    const bucket = bucketOf(this.#layout, session.userId);
+    const record = encodeRecord(session);
     const now = Math.max(session.createdAt, session.lastActivityAt, session.endedAt ?? 0);
-    const args = [
-      ...this.#base(place.bucket, session.id),
-      String(now),
-      ...encodeSession(session, place.userKey),
-    ];
-    const tokenKey = tokenPointerKey(this.#layout, session.tokenHash);
-    const idKey = idPointerKey(this.#layout, session.id);
-    if (!this.#cluster) {
-      await this.#run(SINGLE_SCRIPTS.insert, [tokenKey, idKey], args);
-      return;
-    }
-    // The pointers are claimed first, in their own slots, because they are what makes a token
-    // hash and an id unique across the whole cluster; then the record is written in its bucket.
-    const tokenValue = tokenPointerValue(place.bucket, session.id);
-    const keep = (session.endedAt ?? session.absoluteExpiresAt) + this.#retention - now;
-    const claims = await Promise.allSettled([
-      this.#claim(tokenKey, tokenValue, session.absoluteExpiresAt - now),
-      this.#claim(idKey, place.bucket, keep),
-    ]);
-    const [token, id] = claims;
-    const undo = () =>
-      Promise.allSettled([
-        token?.status === 'fulfilled' && token.value ? this.#release(tokenKey, tokenValue) : null,
-        id?.status === 'fulfilled' && id.value ? this.#release(idKey, place.bucket) : null,
-      ]);
-    for (const claim of claims) {
-      if (claim.status === 'rejected') {
-        await undo();
-        throw claim.reason;
-      }
-    }
-    if (token?.status === 'fulfilled' && !token.value) {
-      await undo();
-      throw new Error('duplicate token hash');
-    }
-    if (id?.status === 'fulfilled' && !id.value) {
-      await undo();
-      throw new Error('duplicate session id');
-    }
+    const undo = await this.#topology.claimPointers({
+      tokenHash: session.tokenHash,
+      id: session.id,
+      bucket,
+      ttl: (session.endedAt ?? session.absoluteExpiresAt) + this.#retention - now,
+    });
     try {
       await this.#run(
         BUCKET_SCRIPTS.insert,
-        [recordKey(this.#layout, place.bucket, session.id)],
-        args,
+        [keyName(this.#layout, 'record', { b: bucket, id: session.id })],
+        [...this.#base(bucket, session.id), String(now), record],
       );
     } catch (error) {
       await undo();
       throw error;
     }
-    this.#cache.set(`t:${session.tokenHash}`, tokenValue);
-    this.#cache.set(`i:${session.id}`, place.bucket);
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
-    const tail = [
-      tokenHash,
-      String(input.now),
-      optional(input.idleTimeout),
-      optional(input.touchInterval),
-    ];
-    let reply: unknown;
-    if (this.#cluster) {
-      const pointer = await this.#resolveToken(tokenHash);
-      if (pointer === null) return { status: 'missing' };
-      reply = await this.#run(
-        BUCKET_SCRIPTS.validate,
-        [recordKey(this.#layout, pointer.bucket, pointer.id)],
-        [...this.#base(pointer.bucket, pointer.id), ...tail],
-      );
-    } else {
-      reply = await this.#run(
-        SINGLE_SCRIPTS.validate,
-        [tokenPointerKey(this.#layout, tokenHash)],
-        [...this.#base('', ''), ...tail],
-      );
-    }
-    const [status, first, second] = asArray(reply);
-    switch (status) {
+    const target = await this.#topology.locateToken(tokenHash);
+    if (target === null) return { status: 'missing' };
+    const reply = asArray(
+      await this.#runOn(TARGETED_SCRIPTS.validate, target, [
+        Buffer.from(tokenHash, 'hex'),
+        String(input.now),
+        optional(input.idleTimeout),
+        optional(input.touchInterval),
+      ]),
+    );
+    const [status, id, record, touched] = reply;
+    switch (String(status)) {
       case 'missing':
-        this.#cache.delete(`t:${tokenHash}`);
+        this.#topology.forgetToken(tokenHash);
         return { status: 'missing' };
       case 'ended':
-        return { status: 'ended', session: decodeSession(first) };
+        return { status: 'ended', session: decodeRecord(String(id), record) };
       case 'expired':
         // The script checks and ends in one step, so whoever sees it active is the one ending it.
-        return { status: 'expired', session: decodeSession(first), endedNow: true };
+        return { status: 'expired', session: decodeRecord(String(id), record), endedNow: true };
       case 'valid':
-        return { status: 'valid', session: decodeSession(second), touched: first === 1 };
+        return {
+          status: 'valid',
+          session: decodeRecord(String(id), record),
+          touched: touched === 1,
+        };
       default:
         throw new Error('unexpected reply from Redis to validate');
     }
   }
 
   async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
-    const tail = [oldHash, newHash, String(rule.now), optional(rule.idleTimeout)];
-    if (!this.#cluster) {
-      const reply = await this.#run(
-        SINGLE_SCRIPTS.rotate,
-        [tokenPointerKey(this.#layout, oldHash), tokenPointerKey(this.#layout, newHash)],
-        [...this.#base('', ''), ...tail, ''],
-      );
-      return reply === null ? null : decodeSession(reply);
-    }
-    const pointer = await this.#resolveToken(oldHash);
-    if (pointer === null) return null;
-    const key = recordKey(this.#layout, pointer.bucket, pointer.id);
-    const base = this.#base(pointer.bucket, pointer.id);
-    // Check first, to learn the absolute expiry that bounds the new pointer's TTL; the switch
-    // below checks again, in the same slot as every other change to this session.
-    const absolute = await this.#run(BUCKET_SCRIPTS.rotate, [key], [...base, ...tail, '1']);
-    if (absolute === null) return null;
-    const value = tokenPointerValue(pointer.bucket, pointer.id);
-    const newKey = tokenPointerKey(this.#layout, newHash);
-    if (!(await this.#claim(newKey, value, Number(absolute) - rule.now))) {
-      throw new Error('duplicate token hash');
-    }
-    let reply: unknown;
-    try {
-      reply = await this.#run(BUCKET_SCRIPTS.rotate, [key], [...base, ...tail, '']);
-    } catch (error) {
-      await this.#release(newKey, value).catch(() => undefined);
-      throw error;
-    }
-    if (reply === null) {
-      await this.#release(newKey, value).catch(() => undefined);
-      return null;
-    }
-    this.#cache.delete(`t:${oldHash}`);
-    this.#cache.set(`t:${newHash}`, value);
-    // The old hash already stopped working (the record now holds the new one): removing its
-    // pointer only saves memory, so a failure here leaves a pointer that expires by itself.
-    await this.#release(tokenPointerKey(this.#layout, oldHash), value).catch(() => undefined);
-    return decodeSession(reply);
+    const tail = [
+      Buffer.from(oldHash, 'hex'),
+      Buffer.from(newHash, 'hex'),
+      String(rule.now),
+      optional(rule.idleTimeout),
+    ];
+    const reply = await this.#topology.rotate(
+      oldHash,
+      newHash,
+      (target, checkOnly) =>
+        this.#runOn(TARGETED_SCRIPTS.rotate, target, [...tail, checkOnly ? '1' : '']),
+      (absoluteExpiresAt) => absoluteExpiresAt + this.#retention - rule.now,
+    );
+    if (reply === null) return null;
+    const [id, record] = asArray(reply);
+    return decodeRecord(String(id), record);
   }
 
   async findById(id: string): Promise<StoredSession | null> {
-    let reply: unknown;
-    if (this.#cluster) {
-      const bucket = await this.#resolveId(id);
-      if (bucket === null) return null;
-      reply = await this.#run(
-        BUCKET_SCRIPTS.find,
-        [recordKey(this.#layout, bucket, id)],
-        this.#base(bucket, id),
-      );
-    } else {
-      reply = await this.#run(
-        SINGLE_SCRIPTS.findById,
-        [idPointerKey(this.#layout, id)],
-        this.#base('', id),
-      );
-    }
-    return reply === null ? null : decodeSession(reply);
+    const target = await this.#topology.locateId(id);
+    if (target === null) return null;
+    const reply = await this.#runOn(TARGETED_SCRIPTS.find, target, []);
+    if (reply === null) return null;
+    const [found, record] = asArray(reply);
+    return decodeRecord(String(found), record);
   }
 
   async endSession(
@@ -405,79 +344,81 @@ export class RedisStore implements SessionStore {
   ): Promise<EndedSession | null> {
     const byToken = 'tokenHash' in target;
     const owner = byToken ? undefined : target.owner;
-    const tail = [
-      byToken ? target.tokenHash : '',
+    const located = byToken
+      ? await this.#topology.locateToken(target.tokenHash)
+      : await this.#topology.locateId(target.id);
+    if (located === null) return null;
+    const reply = await this.#runOn(TARGETED_SCRIPTS.end, located, [
+      byToken ? Buffer.from(target.tokenHash, 'hex') : '',
       owner?.userId ?? '',
       ...tenantFilter(owner?.tenantId),
       String(input.now),
       optional(input.idleTimeout),
       input.reason,
-    ];
-    let reply: unknown;
-    if (this.#cluster) {
-      const pointer = byToken
-        ? await this.#resolveToken(target.tokenHash)
-        : await this.#resolveId(target.id).then((bucket) =>
-            bucket === null ? null : { bucket, id: target.id },
-          );
-      if (pointer === null) return null;
-      reply = await this.#run(
-        BUCKET_SCRIPTS.end,
-        [recordKey(this.#layout, pointer.bucket, pointer.id)],
-        [...this.#base(pointer.bucket, pointer.id), ...tail],
+    ]);
+    if (reply === null) return null;
+    const [id, record] = asArray(reply);
+    return toEnded(decodeRecord(String(id), record));
+  }
+
+  async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    const bucket = bucketOf(this.#layout, scope.userId);
+    const ended: EndedSession[] = [];
+    // A series of short scripts, each ending a bounded number: a user with a hundred thousand
+    // sessions never holds Redis for more than one of them.
+    for (;;) {
+      const want = Math.min(WRITE_BUDGET, input.limit - ended.length);
+      const [done, ...records] = asArray(
+        await this.#run(
+          BUCKET_SCRIPTS.endUser,
+          [keyName(this.#layout, 'absolute', { b: bucket })],
+          [
+            ...this.#base(bucket, ''),
+            scope.userId,
+            ...tenantFilter(scope.tenantId),
+            input.exceptId ?? '',
+            String(input.now),
+            optional(input.idleTimeout),
+            input.reason,
+            want,
+            want * 4,
+          ],
+        ),
       );
-    } else if (byToken) {
-      reply = await this.#run(
-        SINGLE_SCRIPTS.endByToken,
-        [tokenPointerKey(this.#layout, target.tokenHash)],
-        [...this.#base('', ''), ...tail],
-      );
-    } else {
-      reply = await this.#run(
-        SINGLE_SCRIPTS.endById,
-        [idPointerKey(this.#layout, target.id)],
-        [...this.#base('', target.id), ...tail],
-      );
+      for (const session of decodeRecords(records)) ended.push(toEnded(session));
+      if (done === 1) return { ended, done: true };
+      if (ended.length >= input.limit) return { ended, done: false };
     }
-    return reply === null ? null : decodeEnded(reply);
   }
 
-  async endUserSessions(
-    scope: UserScope,
-    input: StoreEndInput & { exceptId?: string | undefined },
-  ): Promise<EndedSession[]> {
-    const place = placeUser(this.#layout, scope.userId);
-    const reply = await this.#run(
-      this.#cluster ? BUCKET_SCRIPTS.endUser : SINGLE_SCRIPTS.endUser,
-      [userIndexKey(this.#layout, place)],
-      [
-        ...this.#base(place.bucket, ''),
-        place.userKey,
-        scope.userId,
-        ...tenantFilter(scope.tenantId),
-        input.exceptId ?? '',
-        String(input.now),
-        optional(input.idleTimeout),
-        input.reason,
-      ],
-    );
-    return decodeEndedList(reply);
-  }
-
-  async listUserSessions(
-    scope: UserScope,
-    rule: ExpiryRule & { limit: number },
-  ): Promise<StoredSession[]> {
-    const place = placeUser(this.#layout, scope.userId);
-    const reply = await this.#run(
-      this.#cluster ? BUCKET_SCRIPTS.listUser : SINGLE_SCRIPTS.listUser,
-      [userIndexKey(this.#layout, place)],
-      [...this.#base(place.bucket, ''), place.userKey, scope.userId],
-    );
-    return decodeSessions(reply)
-      .filter((row) => matchesOwner(row, scope) && findExpiry(row, rule) === null)
-      .sort((a, b) => b.lastActivityAt - a.lastActivityAt || (a.id < b.id ? -1 : 1))
-      .slice(0, rule.limit);
+  async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
+    const bucket = bucketOf(this.#layout, scope.userId);
+    const rows: StoredSession[] = [];
+    let after = input.after === undefined ? '' : scopeMember(input.after);
+    for (;;) {
+      const want = input.limit - rows.length;
+      const [exhausted, last, ...records] = asArray(
+        await this.#run(
+          BUCKET_SCRIPTS.listUser,
+          [keyName(this.#layout, 'absolute', { b: bucket })],
+          [
+            ...this.#base(bucket, ''),
+            scope.userId,
+            ...tenantFilter(scope.tenantId),
+            after,
+            String(input.now),
+            optional(input.idleTimeout),
+            want,
+            // Entries looked at: the page, or more when a call continues past expired ones.
+            Math.max(want, LIST_MIN_BUDGET),
+          ],
+        ),
+      );
+      rows.push(...decodeRecords(records));
+      // More calls only when most of a page had expired without being swept yet.
+      if (rows.length >= input.limit || exhausted === 1) return rows;
+      after = String(last);
+    }
   }
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
@@ -485,16 +426,15 @@ export class RedisStore implements SessionStore {
     // One script call: returns where it stopped (phase and bucket position) unless it is done.
     const sweepIn = async (
       buckets: string,
-      script: Script,
       modes: string,
       start: number,
     ): Promise<{ done: boolean; phase: string; position: number }> => {
-      const budget = Math.min(SCRIPT_BUDGET, input.limit - ended.length);
+      const budget = Math.min(WRITE_BUDGET, input.limit - ended.length);
       const first = buckets.split(',', 1)[0]!;
       const reply = asArray(
         await this.#run(
-          script,
-          [bucketKey(this.#layout, first, 'exp')],
+          BUCKET_SCRIPTS.sweep,
+          [keyName(this.#layout, 'absolute', { b: first })],
           [
             ...this.#base(buckets, ''),
             modes,
@@ -505,17 +445,17 @@ export class RedisStore implements SessionStore {
           ],
         ),
       );
-      ended.push(...decodeEndedList(reply[1]));
+      for (const session of decodeRecords(reply[1])) ended.push(toEnded(session));
       return { done: reply[0] === 1, phase: String(reply[2]), position: Number(reply[3]) };
     };
 
     if (!this.#cluster) {
-      // One script visits every bucket, absolute expiries first, a bounded number per call; the
-      // next call carries on where the last stopped instead of looking at emptied buckets again.
+      // One script visits every bucket (one, by default), absolute expiries first, a bounded
+      // number per call; the next call carries on where the last stopped.
       let modes = 'ai';
       let start = 1;
       while (ended.length < input.limit) {
-        const step = await sweepIn(this.#allBuckets, SINGLE_SCRIPTS.sweep, modes, start);
+        const step = await sweepIn(this.#allBuckets, modes, start);
         if (step.done) break;
         modes = step.phase === 'i' ? 'i' : 'ai';
         start = step.position;
@@ -529,7 +469,7 @@ export class RedisStore implements SessionStore {
         const counts = asArray(
           await this.#run(
             BUCKET_SCRIPTS.sweepPeek,
-            [bucketKey(this.#layout, bucket, 'exp')],
+            [keyName(this.#layout, 'absolute', { b: bucket })],
             [...this.#base(bucket, ''), '', String(input.now), optional(input.idleTimeout)],
           ),
         );
@@ -540,7 +480,7 @@ export class RedisStore implements SessionStore {
       for (const entry of due) {
         if ((mode === 'a' ? entry.absolute : entry.idle) === 0) continue;
         while (ended.length < input.limit) {
-          if ((await sweepIn(entry.bucket, BUCKET_SCRIPTS.sweep, mode, 1)).done) break;
+          if ((await sweepIn(entry.bucket, mode, 1)).done) break;
         }
         if (ended.length >= input.limit) return ended;
       }
@@ -550,33 +490,33 @@ export class RedisStore implements SessionStore {
 
   async purgeEnded(input: { endedBefore: number; limit: number }): Promise<number> {
     let deleted = 0;
-    const purgeIn = async (buckets: string, script: Script): Promise<boolean> => {
+    const purgeIn = async (buckets: string): Promise<boolean> => {
       const first = buckets.split(',', 1)[0]!;
       const reply = asArray(
         await this.#run(
-          script,
-          [bucketKey(this.#layout, first, 'end')],
+          BUCKET_SCRIPTS.purge,
+          [keyName(this.#layout, 'ended', { b: first })],
           [
             ...this.#base(buckets, ''),
             String(input.endedBefore),
-            Math.min(SCRIPT_BUDGET, input.limit - deleted),
+            Math.min(WRITE_BUDGET, input.limit - deleted),
           ],
         ),
       );
       deleted += Number(reply[0]);
       const pointers = asArray(reply[2]);
-      if (pointers.length > 0) await this.#dropPointers(first, pointers);
+      if (pointers.length > 0) await this.#topology.dropPointers(first, pointers);
       return reply[1] === 1;
     };
     if (!this.#cluster) {
       while (deleted < input.limit) {
-        if (await purgeIn(this.#allBuckets, SINGLE_SCRIPTS.purge)) break;
+        if (await purgeIn(this.#allBuckets)) break;
       }
       return deleted;
     }
     for (const bucket of this.#buckets) {
       while (deleted < input.limit) {
-        if (await purgeIn(bucket, BUCKET_SCRIPTS.purge)) break;
+        if (await purgeIn(bucket)) break;
       }
       if (deleted >= input.limit) break;
     }
@@ -585,30 +525,40 @@ export class RedisStore implements SessionStore {
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
     const counts: SessionCounts = { active: 0, endedByReason: {} };
-    // One script per bucket, all in flight at once: on a cluster each runs in its bucket's slot.
-    const replies = await Promise.all(
-      this.#buckets.map((bucket) =>
-        this.#run(
-          REPORT_SCRIPTS.count,
-          [bucketKey(this.#layout, bucket, 'exp')],
-          [
-            this.#layout.prefix,
-            bucket,
-            String(input.now),
-            optional(input.idleTimeout),
-            String(input.endedSince),
-          ],
-        ),
+    // Every bucket at once (on a cluster, each in its own slot), each a slice at a time.
+    await Promise.all(
+      this.#buckets.flatMap((bucket) =>
+        (['a', 'e'] as const).map(async (what) => {
+          for (let offset = 0; offset !== -1; ) {
+            const [next, ...rest] = asArray(
+              await this.#run(
+                BUCKET_SCRIPTS.count,
+                [keyName(this.#layout, 'absolute', { b: bucket })],
+                [
+                  ...this.#base(bucket, ''),
+                  what,
+                  String(input.now),
+                  optional(input.idleTimeout),
+                  String(input.endedSince),
+                  offset,
+                  READ_BUDGET,
+                ],
+              ),
+            );
+            offset = Number(next);
+            if (what === 'a') {
+              counts.active += Number(rest[0]);
+              continue;
+            }
+            for (let i = 0; i + 1 < rest.length; i += 2) {
+              const reason = String(rest[i]) as EndReason;
+              counts.endedByReason[reason] =
+                (counts.endedByReason[reason] ?? 0) + Number(rest[i + 1]);
+            }
+          }
+        }),
       ),
     );
-    for (const reply of replies) {
-      const [active, ...pairs] = asArray(reply);
-      counts.active += Number(active);
-      for (let i = 0; i < pairs.length; i += 2) {
-        const reason = String(pairs[i]) as EndReason;
-        counts.endedByReason[reason] = (counts.endedByReason[reason] ?? 0) + Number(pairs[i + 1]);
-      }
-    }
     return counts;
   }
 
@@ -617,6 +567,24 @@ export class RedisStore implements SessionStore {
       this.#cluster && typeof this.#client.nodes === 'function' ? this.#client.nodes('master') : [];
     if (masters.length === 0) await this.#client.ping();
     else await Promise.all(masters.map((node) => node.ping()));
+  }
+
+  /**
+   * Whether an error from this store means Redis could not answer now: the connection is down or
+   * timed out, the server is loading, busy, full (`OOM`), read-only after a failover, or a
+   * cluster is reconfiguring. A script error or a duplicate is not: it is a bug to look at.
+   *
+   * @example
+   * ```ts
+   * if (store.isUnavailable(error)) retryLater();
+   * ```
+   */
+  isUnavailable(error: unknown): boolean {
+    if (hasNetworkCode(error)) return true;
+    if (!(error instanceof Error)) return false;
+    if (UNAVAILABLE_CLIENT_ERRORS.has(error.name)) return true;
+    if (error.name === 'ReplyError') return UNAVAILABLE_REPLY.test(error.message);
+    return UNAVAILABLE_CLIENT_MESSAGE.test(error.message);
   }
 
   /**
@@ -633,59 +601,28 @@ export class RedisStore implements SessionStore {
     return checkRedisEvictionPolicy(this.#client);
   }
 
+  /** ARGV[1] to ARGV[5] (scripts.ts). */
   #base(bucket: string, id: string): string[] {
-    return [this.#layout.prefix, String(this.#retention), bucket, id];
+    return [this.#layout.prefix, String(this.#retention), this.#topology.mode, bucket, id];
   }
 
-  #run(script: Script, keys: string[], args: ReadonlyArray<string | number>): Promise<unknown> {
+  #run(
+    script: LuaScript,
+    keys: Array<string | Buffer>,
+    args: ReadonlyArray<string | Buffer | number>,
+  ): Promise<unknown> {
     return runScript(this.#client, script, keys, args);
   }
 
-  async #resolveToken(tokenHash: string): Promise<Pointer | null> {
-    const cacheKey = `t:${tokenHash}`;
-    let value: unknown = this.#cache.get(cacheKey);
-    if (value === undefined) {
-      value = await this.#run(POINTER_SCRIPTS.get, [tokenPointerKey(this.#layout, tokenHash)], []);
-      if (typeof value !== 'string') return null;
-      this.#cache.set(cacheKey, value);
-    }
-    return parseTokenPointer(value as string);
-  }
-
-  async #resolveId(id: string): Promise<string | null> {
-    const cacheKey = `i:${id}`;
-    const cached = this.#cache.get(cacheKey);
-    if (cached !== undefined) return cached;
-    const value = await this.#run(POINTER_SCRIPTS.get, [idPointerKey(this.#layout, id)], []);
-    if (typeof value !== 'string') return null;
-    this.#cache.set(cacheKey, value);
-    return value;
-  }
-
-  async #claim(key: string, value: string, ttl: number): Promise<boolean> {
-    const ms = Math.max(1, Math.floor(ttl));
-    return (await this.#run(POINTER_SCRIPTS.claim, [key], [value, ms])) === 1;
-  }
-
-  async #release(key: string, value: string): Promise<void> {
-    await this.#run(POINTER_SCRIPTS.release, [key], [value]);
-  }
-
-  // After a purge on a cluster: the pointers of deleted records, in other slots. They would
-  // expire by themselves and resolve to nothing meanwhile; removing them only frees memory.
-  async #dropPointers(bucket: string, pointers: unknown[]): Promise<void> {
-    const drops: Array<Promise<void>> = [];
-    for (let i = 0; i + 1 < pointers.length; i += 2) {
-      const tokenHash = String(pointers[i]);
-      const id = String(pointers[i + 1]);
-      this.#cache.delete(`t:${tokenHash}`);
-      this.#cache.delete(`i:${id}`);
-      drops.push(
-        this.#release(tokenPointerKey(this.#layout, tokenHash), tokenPointerValue(bucket, id)),
-        this.#release(idPointerKey(this.#layout, id), bucket),
-      );
-    }
-    await Promise.allSettled(drops);
+  #runOn(
+    variants: Partial<Record<ScriptTarget['variant'], LuaScript>>,
+    target: ScriptTarget,
+    args: ReadonlyArray<string | Buffer | number>,
+  ): Promise<unknown> {
+    return this.#run(scriptFor(variants, target), target.keys, [
+      ...this.#base(target.bucket, target.id),
+      ...args,
+    ]);
   }
 }
 
@@ -697,6 +634,11 @@ function tenantFilter(tenantId: string | null | undefined): [string, string] {
   if (tenantId === undefined) return ['', ''];
   if (tenantId === null) return ['n', ''];
   return ['v', tenantId];
+}
+
+/** A listing position as a scope index member (see key-layout.ts). */
+function scopeMember(position: { lastActivityAt: number; id: string }): string {
+  return `${String(position.lastActivityAt).padStart(MEMBER_TIME_DIGITS, '0')}:${position.id}`;
 }
 
 function asArray(reply: unknown): unknown[] {

@@ -1,74 +1,76 @@
 import { createHash } from 'node:crypto';
+import { luaKeyFunctions, luaRecordFunctions, MEMBER_TIME_DIGITS } from './key-layout.js';
 
 // Every RedisStore operation is one of these scripts, so each check-and-change is atomic on the
-// server. The key layout they work on is described in key-layout.ts.
+// server. Keys and records are as key-layout.ts describes; the Lua that builds key names and reads
+// records is generated from it.
 //
-// Calling convention, shared by every script built on LUA_LIBRARY:
-//   ARGV[1] key prefix, ARGV[2] audit retention (ms), ARGV[3] bucket, ARGV[4] session id,
-//   then the operation's own arguments from ARGV[5]; '' stands for "none".
+// Calling convention, shared by every script:
+//   ARGV[1] key prefix, ARGV[2] audit retention (ms), ARGV[3] mode: 'p' when the script keeps
+//   the pointer keys itself (a single Redis), plus 'i' when id pointers exist (more than one
+//   bucket); ARGV[4] bucket, ARGV[5] session id ('' for none); the operation's own arguments
+//   from ARGV[6], each documented above its script. '' stands for "none". Token hashes travel as
+//   their 32 raw bytes, as records hold them.
 //
-// Each operation comes in two builds that share one body:
-// - `single` (a single Redis): KEYS[1] is a pointer key (token or id) that the script follows
-//   itself, so the operation is one round trip; it also maintains the pointer keys.
-// - `bucket` (Redis Cluster): the caller has resolved the pointer and passes the bucket and id;
-//   KEYS[1] is a key in the bucket's slot, so the script runs there and touches only that slot.
-//   Pointer keys, in other slots, are maintained by the small POINTER scripts.
+// KEYS[1] is always a key in the slot the script works on, which is how a Redis Cluster routes
+// it. A script that finds its session by a pointer comes in variants that differ only in how
+// they find it (see TARGETS); the body is the same.
 //
-// Scripts written for Redis 5 to 7 without shebang flags. Two Redis rules shape them:
+// Written for Redis 5 to 7, without shebang flags. Two Redis rules shape them:
 // - A script is not rolled back when a command fails, so every check comes before the first
 //   write, and nothing after the first write can fail for a reason other than the server dying.
 // - Out of memory (noeviction), Redis refuses a script's first memory-growing write but lets a
 //   script finish once it has written. So reads come first, an end starts with removals (allowed
 //   when full) and thus succeeds on a full server, and an insert starts with a memory-growing
 //   write and so fails whole, never half-written.
+//
+// No script walks an unbounded list: those that end, list or count many sessions take a budget
+// and report where to continue.
 
-/** The helpers every store script starts with (exported for the benchmark's bulk loader). @internal */
+/** The helpers every store script starts with. @internal */
 export const LUA_LIBRARY = `
 local P = ARGV[1]
 local RETENTION = tonumber(ARGV[2])
-local FIELDS = {'id', 'th', 'uid', 'uh', 'tid', 'app', 'ip', 'ua', 'c', 'la', 'ax', 'ea', 'er'}
+local POINTERS = string.find(ARGV[3], 'p', 1, true) ~= nil
+local ID_POINTERS = string.find(ARGV[3], 'i', 1, true) ~= nil
+${luaKeyFunctions()}
+${luaRecordFunctions()}
 
 local function fmt(n) return string.format('%.0f', n) end
 local function opt(s) if s == nil or s == '' then return nil end return tonumber(s) end
-local function bkey(b, suffix) return P .. '{' .. b .. '}:' .. suffix end
-local function member(rec) return rec.uh .. ':' .. rec.id end
+local function pad(digits) return string.rep('0', ${MEMBER_TIME_DIGITS} - #digits) .. digits end
+-- A session's member in its scope index: lexical order is listing order.
+local function member(rec, id) return pad(rec.la) .. ':' .. id end
+local function member_id(m) return string.sub(m, ${MEMBER_TIME_DIGITS + 2}) end
+-- Scope and user names in index keys: SHA-1 only spreads them, every record is checked again.
+local function scope_of(uid, tid)
+  if tid == '' then return string.sub(redis.sha1hex(uid .. '\\0'), 1, 20) end
+  return string.sub(redis.sha1hex(uid .. '\\0=' .. tid), 1, 20)
+end
+local function user_of(uid) return string.sub(redis.sha1hex(uid), 1, 20) end
 
 -- Never shortens a TTL, so an index always outlives the records it lists. The hour of headroom
--- spares the next writes to the same index a PEXPIRE each; an index outliving its last entry by
--- up to an hour costs nothing.
+-- spares the next writes to the same index a PEXPIRE each.
 local function extend(key, ms)
   if ms < 1 then ms = 1 end
   if redis.call('PTTL', key) < ms then redis.call('PEXPIRE', key, fmt(ms + 3600000)) end
 end
 
 local function load(b, id)
-  local flat = redis.call('HGETALL', bkey(b, 's:' .. id))
-  if #flat == 0 then return nil end
-  local rec = {}
-  for i = 1, #flat, 2 do rec[flat[i]] = flat[i + 1] end
-  return rec
+  local s = redis.call('GET', k_record(b, id))
+  if not s then return nil end
+  return parse(s)
 end
 
-local function reply(rec)
-  local out = {}
-  for _, f in ipairs(FIELDS) do
-    if rec[f] then
-      out[#out + 1] = f
-      out[#out + 1] = rec[f]
-    end
-  end
-  return out
-end
-
--- What a caller needs of an ended session (EndedSession): a fifth of the record, which matters
--- when a sweep returns a hundred at a time.
-local function brief(rec)
-  local out = {'id', rec.id, 'uid', rec.uid, 'ea', rec.ea, 'er', rec.er}
-  if rec.tid then
-    out[#out + 1] = 'tid'
-    out[#out + 1] = rec.tid
-  end
-  return out
+-- How long a record (and its pointers) stays: retention past its end, or past its absolute
+-- expiry while it is active, so that a session that timed out answers with its reason until it
+-- is purged.
+local function keep_ms(rec, now)
+  local base = tonumber(rec.ax)
+  if rec.ea ~= '' then base = tonumber(rec.ea) end
+  local keep = base + RETENTION - now
+  if keep < 1 then keep = 1 end
+  return keep
 end
 
 -- The ExpiryRule of core/store.ts: absolute first, then idle; returns the reason and the moment.
@@ -83,96 +85,78 @@ local function expiry(rec, now, idle)
 end
 
 local function tenant_ok(rec, mode, value)
-  if mode == 'n' then return rec.tid == nil end
+  if mode == 'n' then return rec.tid == '' end
   if mode == 'v' then return rec.tid == value end
   return true
 end
 
--- Ends sessions of one bucket: \`ended\` is a list of {record, reason, moment}; \`gone\` a list of
--- {member, user key, id} of index entries whose record no longer exists, pruned on the way. One
--- removal per index for the lot: a sweep ends up to a hundred sessions per call.
-local function finish_many(b, ended, gone, now)
-  local members = {}
-  for _, g in ipairs(gone) do members[#members + 1] = g[1] end
-  for _, e in ipairs(ended) do members[#members + 1] = member(e[1]) end
-  if #members == 0 then return end
+-- The ExpiryRule first: an expired session ends with its timeout and moment, never \`reason\`.
+local function with_rule(id, rec, reason, now, idle)
+  local r, at = expiry(rec, now, idle)
+  if r then return {id, rec, r, at} end
+  return {id, rec, reason, now}
+end
+
+-- Ends sessions of one bucket: \`ended\` is a list of {id, record, reason, moment}.
+local function finish_many(b, ended, now)
+  if #ended == 0 then return end
+  local ids = {}
+  for _, e in ipairs(ended) do ids[#ids + 1] = e[1] end
   -- Removals first: they are allowed when Redis is out of memory, and once a script has written,
   -- Redis lets it finish, so a revocation still succeeds on a full server.
-  redis.call('ZREM', bkey(b, 'exp'), unpack(members))
-  redis.call('ZREM', bkey(b, 'act'), unpack(members))
-  for _, g in ipairs(gone) do
-    if g[2] then redis.call('SREM', bkey(b, 'u:' .. g[2]), g[3]) end
+  redis.call('ZREM', k_absolute(b), unpack(ids))
+  redis.call('ZREM', k_activity(b), unpack(ids))
+  local scopes = {}
+  for _, e in ipairs(ended) do
+    local sk = scope_of(e[2].uid, e[2].tid)
+    redis.call('ZREM', k_scope(b, sk), member(e[2], e[1]))
+    scopes[sk] = e[2].uid
   end
-  if #ended == 0 then return end
+  for sk, uid in pairs(scopes) do
+    if redis.call('EXISTS', k_scope(b, sk)) == 0 then
+      redis.call('SREM', k_userScopes(b, user_of(uid)), sk)
+    end
+  end
   local scores = {}
   local longest = 1
   for _, e in ipairs(ended) do
-    local rec, reason, at = e[1], e[2], e[3]
-    redis.call('SREM', bkey(b, 'u:' .. rec.uh), rec.id)
-    local skey = bkey(b, 's:' .. rec.id)
-    rec.ea = fmt(at)
-    rec.er = reason
-    redis.call('HSET', skey, 'ea', rec.ea, 'er', reason)
-    local keep = at + RETENTION - now
-    if keep < 1 then keep = 1 end
+    local id, rec = e[1], e[2]
+    rec.ea = fmt(e[4])
+    rec.er = e[3]
+    local keep = keep_ms(rec, now)
     if keep > longest then longest = keep end
-    redis.call('PEXPIRE', skey, fmt(keep))
+    redis.call('SET', k_record(b, id), pack(rec), 'PX', fmt(keep))
+    if POINTERS then
+      redis.call('PEXPIRE', k_token(rec.th), fmt(keep))
+      if ID_POINTERS then redis.call('PEXPIRE', k_id(id), fmt(keep)) end
+    end
     scores[#scores + 1] = rec.ea
-    scores[#scores + 1] = member(rec)
+    scores[#scores + 1] = id
   end
-  local ekey = bkey(b, 'end')
-  redis.call('ZADD', ekey, unpack(scores))
-  extend(ekey, longest)
+  redis.call('ZADD', k_ended(b), unpack(scores))
+  extend(k_ended(b), longest)
   -- Entries ended longer ago than the retention point at records Redis has expired already.
-  redis.call('ZREMRANGEBYSCORE', ekey, '-inf', '(' .. fmt(now - RETENTION))
+  redis.call('ZREMRANGEBYSCORE', k_ended(b), '-inf', '(' .. fmt(now - RETENTION))
 end
 
--- The ExpiryRule first: an expired session ends with its timeout and moment, never \`reason\`.
-local function with_rule(rec, reason, now, idle)
-  local r, at = expiry(rec, now, idle)
-  if r then return {rec, r, at} end
-  return {rec, reason, now}
-end
-
--- Adds one session. With the pointer keys (single Redis) it claims them too (SET NX, the first
--- write, so a duplicate or a full server changes nothing); without (cluster) the caller has
--- claimed them already.
-local function insert(b, id, now, fields, tkey, ikey)
-  local rec = {}
-  for i = 1, #fields, 2 do rec[fields[i]] = fields[i + 1] end
-  local keep = tonumber(rec.ea or rec.ax) + RETENTION - now
-  if keep < 1 then keep = 1 end
-  local live = tonumber(rec.ax) - now
-  if live < 1 then live = 1 end
-  local skey = bkey(b, 's:' .. id)
-  if tkey then
-    if not redis.call('SET', tkey, b .. ':' .. id, 'NX', 'PX', fmt(live)) then
-      return redis.error_reply('CURFEW_DUPLICATE token hash')
-    end
-    if not redis.call('SET', ikey, b, 'NX', 'PX', fmt(keep)) then
-      redis.call('DEL', tkey)
-      return redis.error_reply('CURFEW_DUPLICATE session id')
-    end
-    -- The id pointer outlives the record, so with it claimed the record cannot exist.
-  elseif redis.call('EXISTS', skey) == 1 then
-    return redis.error_reply('CURFEW_DUPLICATE session id')
+-- Records activity at \`at\` (digits): the record, its place in \`act\` and in its scope index.
+-- Returns the record as written, or nil when Redis is full (then nothing changed).
+local function touch(b, id, rec, at, now)
+  local old = member(rec, id)
+  local la = rec.la
+  rec.la = at
+  local packed = pack(rec)
+  local written = redis.pcall('SET', k_record(b, id), packed, 'PX', fmt(keep_ms(rec, now)))
+  if type(written) == 'table' and written.err then
+    rec.la = la
+    return nil
   end
-  redis.call('HSET', skey, unpack(fields))
-  redis.call('PEXPIRE', skey, fmt(keep))
-  local m = member(rec)
-  if rec.ea then
-    redis.call('ZADD', bkey(b, 'end'), rec.ea, m)
-    extend(bkey(b, 'end'), keep)
-  else
-    local ukey = bkey(b, 'u:' .. rec.uh)
-    redis.call('SADD', ukey, id)
-    extend(ukey, keep)
-    redis.call('ZADD', bkey(b, 'exp'), rec.ax, m)
-    extend(bkey(b, 'exp'), keep)
-    redis.call('ZADD', bkey(b, 'act'), rec.la, m)
-    extend(bkey(b, 'act'), keep)
-  end
-  return fmt(live)
+  redis.call('ZADD', k_activity(b), 'XX', at, id)
+  -- Add before removing: removing a zset's last member deletes the key, and its TTL with it.
+  local key = k_scope(b, scope_of(rec.uid, rec.tid))
+  redis.call('ZADD', key, 0, member(rec, id))
+  redis.call('ZREM', key, old)
+  return packed
 end
 
 local function split(s)
@@ -186,213 +170,313 @@ local function list(csv)
   for item in string.gmatch(csv, '[^,]+') do out[#out + 1] = item end
   return out
 end
+
+-- The scope indexes a user-scoped call reads: one tenant's (or those without), or every one.
+local function scopes_for(b, uid, mode, value)
+  if mode == '' then return redis.call('SMEMBERS', k_userScopes(b, user_of(uid))) end
+  if mode == 'n' then return {scope_of(uid, '')} end
+  return {scope_of(uid, value)}
+end
 `;
 
-// How a script finds its session: from the arguments (cluster, or when the bucket is known), or by
-// following the pointer in KEYS[1] (single Redis).
-const FROM_ARGS = `
-local function target() return ARGV[3], ARGV[4] end
-`;
-const FROM_TOKEN = `
+// How a script finds its session (see the calling convention).
+const TARGETS = {
+  /** The bucket and id are in ARGV[4] and ARGV[5]; KEYS[1] is the record (Cluster, or known). */
+  args: `local function target() return ARGV[4], ARGV[5] end`,
+  /** KEYS[1] is the token pointer, followed here (a single Redis). */
+  token: `
 local function target()
   local p = redis.call('GET', KEYS[1])
   if not p then return nil end
   return split(p)
-end
-`;
-const FROM_ID = `
+end`,
+  /** KEYS[1] is the id pointer, followed here (a single Redis with buckets); the id is ARGV[5]. */
+  id: `
 local function target()
   local b = redis.call('GET', KEYS[1])
   if not b then return nil end
-  return b, ARGV[4]
-end
-`;
+  return b, ARGV[5]
+end`,
+} as const;
 
-// ARGV[5] token hash, [6] now, [7] idle timeout, [8] touch interval.
-// Reply: {'missing'} | {'ended', rec} | {'expired', rec} | {'valid', touched, rec}.
+/** @internal */
+export type TargetVariant = keyof typeof TARGETS;
+
+// ARGV[6] token hash, [7] now, [8] idle timeout, [9] touch interval.
+// Reply: {'missing'} | {'ended', id, record} | {'expired', id, record}
+//        | {'valid', id, record, touched (0 or 1)}.
 const VALIDATE = `
 local b, id = target()
 if not b then return {'missing'} end
-local rec = load(b, id)
-if not rec or rec.th ~= ARGV[5] then return {'missing'} end
-if rec.ea then return {'ended', reply(rec)} end
-local now = tonumber(ARGV[6])
-local reason, at = expiry(rec, now, opt(ARGV[7]))
+local s = redis.call('GET', k_record(b, id))
+if not s then return {'missing'} end
+local rec = parse(s)
+if rec.th ~= ARGV[6] then return {'missing'} end
+if rec.ea ~= '' then return {'ended', id, s} end
+local now = tonumber(ARGV[7])
+local reason, at = expiry(rec, now, opt(ARGV[8]))
 if reason then
-  finish_many(b, {{rec, reason, at}}, {}, now)
-  return {'expired', reply(rec)}
+  finish_many(b, {{id, rec, reason, at}}, now)
+  return {'expired', id, pack(rec)}
 end
-local touch = opt(ARGV[8])
-local touched = 0
-if touch and now - tonumber(rec.la) >= touch then
-  touched = 1
-  if now > tonumber(rec.la) then
-    local written = redis.pcall('HSET', bkey(b, 's:' .. id), 'la', ARGV[6])
-    if type(written) == 'table' and written.err then
-      -- Out of memory: answer valid without recording activity. The idle timeout can then only
-      -- come sooner, never later, and the session stays usable while Redis is full.
-      touched = 0
-    else
-      rec.la = ARGV[6]
-      redis.call('ZADD', bkey(b, 'act'), 'XX', ARGV[6], member(rec))
-    end
+local interval = opt(ARGV[9])
+if interval and now - tonumber(rec.la) >= interval then
+  if now <= tonumber(rec.la) then return {'valid', id, s, 1} end
+  -- Out of memory the touch writes nothing: answer valid without recording activity. The idle
+  -- timeout can then only come sooner, never later, and the session stays usable while full.
+  local written = touch(b, id, rec, ARGV[7], now)
+  if written then return {'valid', id, written, 1} end
+end
+return {'valid', id, s, 0}
+`;
+
+// KEYS[1] a key of the bucket. ARGV[6] the insert's "now" (the latest time in the record),
+// [7] the record. Reply: 1; errors start with CURFEW_DUPLICATE.
+const INSERT = `
+local b, id = ARGV[4], ARGV[5]
+local now = tonumber(ARGV[6])
+local s = ARGV[7]
+local rec = parse(s)
+local keep = keep_ms(rec, now)
+-- Without id pointers, the record itself says whether the id is taken (a read, so first).
+if (not POINTERS or not ID_POINTERS) and redis.call('EXISTS', k_record(b, id)) == 1 then
+  return redis.error_reply('CURFEW_DUPLICATE session id')
+end
+if POINTERS then
+  -- The first write claims the token: a duplicate, or a full server, changes nothing.
+  if not redis.call('SET', k_token(rec.th), b .. ':' .. id, 'NX', 'PX', fmt(keep)) then
+    return redis.error_reply('CURFEW_DUPLICATE token hash')
+  end
+  if ID_POINTERS and not redis.call('SET', k_id(id), b, 'NX', 'PX', fmt(keep)) then
+    redis.call('DEL', k_token(rec.th))
+    return redis.error_reply('CURFEW_DUPLICATE session id')
   end
 end
-return {'valid', touched, reply(rec)}
+redis.call('SET', k_record(b, id), s, 'PX', fmt(keep))
+if rec.ea ~= '' then
+  redis.call('ZADD', k_ended(b), rec.ea, id)
+  extend(k_ended(b), keep)
+else
+  redis.call('ZADD', k_absolute(b), rec.ax, id)
+  extend(k_absolute(b), keep)
+  redis.call('ZADD', k_activity(b), rec.la, id)
+  extend(k_activity(b), keep)
+  local sk = scope_of(rec.uid, rec.tid)
+  redis.call('ZADD', k_scope(b, sk), 0, member(rec, id))
+  extend(k_scope(b, sk), keep)
+  local users = k_userScopes(b, user_of(rec.uid))
+  redis.call('SADD', users, sk)
+  extend(users, keep)
+end
+return 1
 `;
 
-// KEYS (single) [1] token pointer, [2] id pointer; (bucket) [1] the record key.
-// ARGV[5] the insert's "now" (the latest time in the record), [6..] field/value pairs.
-// Reply: the token pointer's TTL in ms; errors start with CURFEW_DUPLICATE.
-const INSERT = `
-local b, id = target()
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-if SINGLE then return insert(b, id, tonumber(ARGV[5]), fields, KEYS[1], KEYS[2]) end
-return insert(b, id, tonumber(ARGV[5]), fields)
-`;
-
-// KEYS (single) [1] old token pointer, [2] new token pointer.
-// ARGV[5] old hash, [6] new hash, [7] now, [8] idle timeout, [9] '1' to only check.
-// Reply: nil when no valid session has the old hash; with [9], the absolute expiry; else the record.
+// KEYS (single Redis) [1] the old token pointer. ARGV[6] old hash, [7] new hash, [8] now,
+// [9] idle timeout, [10] '1' to only check. Reply: nil when no valid session has the old hash;
+// with [10], the absolute expiry; else {id, record}.
 const ROTATE = `
 local b, id = target()
 if not b then return false end
 local rec = load(b, id)
-if not rec or rec.th ~= ARGV[5] or rec.ea then return false end
-local now = tonumber(ARGV[7])
-if expiry(rec, now, opt(ARGV[8])) then return false end
-if ARGV[9] == '1' then return rec.ax end
-if SINGLE and redis.call('EXISTS', KEYS[2]) == 1 then
+if not rec or rec.th ~= ARGV[6] or rec.ea ~= '' then return false end
+local now = tonumber(ARGV[8])
+if expiry(rec, now, opt(ARGV[9])) then return false end
+if ARGV[10] == '1' then return rec.ax end
+if POINTERS and redis.call('EXISTS', k_token(ARGV[7])) == 1 then
   return redis.error_reply('CURFEW_DUPLICATE token hash')
 end
-local skey = bkey(b, 's:' .. id)
-rec.th = ARGV[6]
+rec.th = ARGV[7]
+local packed
 if now > tonumber(rec.la) then
-  rec.la = ARGV[7]
-  redis.call('HSET', skey, 'th', rec.th, 'la', rec.la)
-  redis.call('ZADD', bkey(b, 'act'), 'XX', rec.la, member(rec))
-else
-  redis.call('HSET', skey, 'th', rec.th)
+  packed = touch(b, id, rec, ARGV[8], now)
 end
-if SINGLE then
+if not packed then
+  packed = pack(rec)
+  redis.call('SET', k_record(b, id), packed, 'PX', fmt(keep_ms(rec, now)))
+end
+if POINTERS then
   redis.call('DEL', KEYS[1])
-  local live = tonumber(rec.ax) - now
-  if live < 1 then live = 1 end
-  redis.call('SET', KEYS[2], b .. ':' .. id, 'PX', fmt(live))
+  redis.call('SET', k_token(ARGV[7]), b .. ':' .. id, 'PX', fmt(keep_ms(rec, now)))
 end
-return reply(rec)
+return {id, packed}
 `;
 
-// Reply: the record, or nil.
+// Reply: {id, record}, or nil.
 const FIND = `
 local b, id = target()
 if not b then return false end
-local rec = load(b, id)
-if not rec or rec.id ~= id then return false end
-return reply(rec)
+local s = redis.call('GET', k_record(b, id))
+if not s then return false end
+return {id, s}
 `;
 
-// ARGV[5] token hash ('' when found by id), [6] owner user id (''), [7] owner tenant mode
-// ('' any, 'n' none, 'v' the value), [8] tenant value, [9] now, [10] idle timeout, [11] reason.
-// Reply: the ended session (brief), or nil.
+// ARGV[6] token hash ('' when found by id), [7] owner user id (''), [8] owner tenant mode
+// ('' any, 'n' none, 'v' the value), [9] tenant value, [10] now, [11] idle timeout, [12] reason.
+// Reply: {id, record} as ended, or nil.
 const END = `
 local b, id = target()
 if not b then return false end
 local rec = load(b, id)
-if not rec or rec.ea then return false end
-if ARGV[5] ~= '' and rec.th ~= ARGV[5] then return false end
-if ARGV[6] ~= '' and rec.uid ~= ARGV[6] then return false end
-if not tenant_ok(rec, ARGV[7], ARGV[8]) then return false end
-local now = tonumber(ARGV[9])
-finish_many(b, {with_rule(rec, ARGV[11], now, opt(ARGV[10]))}, {}, now)
-return brief(rec)
+if not rec or rec.ea ~= '' then return false end
+if ARGV[6] ~= '' and rec.th ~= ARGV[6] then return false end
+if ARGV[7] ~= '' and rec.uid ~= ARGV[7] then return false end
+if not tenant_ok(rec, ARGV[8], ARGV[9]) then return false end
+local now = tonumber(ARGV[10])
+finish_many(b, {with_rule(id, rec, ARGV[12], now, opt(ARGV[11]))}, now)
+return {id, pack(rec)}
 `;
 
-// KEYS[1] the user index. ARGV[5] user key, [6] user id, [7] tenant mode, [8] tenant value,
-// [9] session id to keep (''), [10] now, [11] idle timeout, [12] reason. Reply: ended sessions
-// (brief).
+// KEYS[1] a key of the bucket. ARGV[6] user id, [7] tenant mode, [8] tenant value, [9] session
+// id to keep (''), [10] now, [11] idle timeout, [12] reason, [13] most sessions to end, [14] most
+// index entries to look at. Ends the scope's sessions from the least recently active.
+// Reply: {done, id, record, id, record, …} of the sessions it ended; done is 1 when none of the
+// scope's active sessions (but the kept one) is left.
 const END_USER = `
-local b = ARGV[3]
-local ukey = bkey(b, 'u:' .. ARGV[5])
-local now = tonumber(ARGV[10])
-local idle = opt(ARGV[11])
+local b, uid, mode, value, keep = ARGV[4], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local now, idle, limit, budget = tonumber(ARGV[10]), opt(ARGV[11]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local ended = {}
-local stale = {}
-for _, id in ipairs(redis.call('SMEMBERS', ukey)) do
-  local rec = load(b, id)
-  if not rec or rec.ea then
-    stale[#stale + 1] = id
-  elseif rec.uid == ARGV[6] and id ~= ARGV[9] and tenant_ok(rec, ARGV[7], ARGV[8]) then
-    ended[#ended + 1] = with_rule(rec, ARGV[12], now, idle)
+local spent = 0
+local cut = false
+for _, sk in ipairs(scopes_for(b, uid, mode, value)) do
+  local key = k_scope(b, sk)
+  local after = '-'
+  while true do
+    if #ended >= limit or spent >= budget then cut = true break end
+    local want = math.min(limit - #ended, budget - spent) + 1
+    local members = redis.call('ZRANGEBYLEX', key, after, '+', 'LIMIT', 0, want)
+    if #members == 0 then break end
+    local stale = {}
+    for _, m in ipairs(members) do
+      if #ended >= limit or spent >= budget then break end
+      spent = spent + 1
+      after = '(' .. m
+      local id = member_id(m)
+      if id ~= keep then
+        local rec = load(b, id)
+        if not rec or rec.ea ~= '' or member(rec, id) ~= m then
+          stale[#stale + 1] = m
+        elseif rec.uid == uid and tenant_ok(rec, mode, value) then
+          ended[#ended + 1] = with_rule(id, rec, ARGV[12], now, idle)
+        end
+      end
+    end
+    if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+    if #members < want then break end
+  end
+  if cut then break end
+end
+finish_many(b, ended, now)
+local out = {cut and 0 or 1}
+for _, e in ipairs(ended) do
+  out[#out + 1] = e[1]
+  out[#out + 1] = pack(e[2])
+end
+return out
+`;
+
+// KEYS[1] a key of the bucket. ARGV[6] user id, [7] tenant mode, [8] tenant value, [9] the
+// member to start after ('' from the most recent), [10] now, [11] idle timeout, [12] most
+// sessions to return, [13] most index entries to look at (at least [12]). Read only.
+// Reply: {exhausted, last member looked at, id, record, …}: the scope's valid sessions in listing
+// order; exhausted is 1 when nothing after the last member can be valid.
+const LIST_USER = `
+local b, uid, mode, value = ARGV[4], ARGV[6], ARGV[7], ARGV[8]
+local now, idle, limit, budget = tonumber(ARGV[10]), opt(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local upper = '+'
+if ARGV[9] ~= '' then upper = '(' .. ARGV[9] end
+-- Listing order is most recent activity first, so every idle-expired entry sorts after the
+-- rest: the range stops at the idle limit.
+local lower = '-'
+if idle then
+  local floor = now - idle + 1
+  if floor < 0 then floor = 0 end
+  lower = '[' .. pad(fmt(floor))
+end
+-- Each scope's first \`budget\` entries hold the first \`budget\` of all of them merged.
+local candidates = {}
+local truncated = false
+for _, sk in ipairs(scopes_for(b, uid, mode, value)) do
+  local got = redis.call('ZREVRANGEBYLEX', k_scope(b, sk), upper, lower, 'LIMIT', 0, budget)
+  if #got == budget then truncated = true end
+  for _, m in ipairs(got) do candidates[#candidates + 1] = m end
+end
+table.sort(candidates, function(x, y) return x > y end)
+local out = {0, ''}
+local found = 0
+local looked = 0
+for _, m in ipairs(candidates) do
+  if found >= limit or looked >= budget then return out end
+  looked = looked + 1
+  out[2] = m
+  local id = member_id(m)
+  local s = redis.call('GET', k_record(b, id))
+  if s then
+    local rec = parse(s)
+    if rec.ea == '' and rec.uid == uid and tenant_ok(rec, mode, value)
+      and member(rec, id) == m and not expiry(rec, now, idle) then
+      out[#out + 1] = id
+      out[#out + 1] = s
+      found = found + 1
+    end
   end
 end
-finish_many(b, ended, {}, now)
-if #stale > 0 then redis.call('SREM', ukey, unpack(stale)) end
-local out = {}
-for _, e in ipairs(ended) do out[#out + 1] = brief(e[1]) end
+if not truncated then out[1] = 1 end
 return out
 `;
 
-// KEYS[1] the user index. ARGV[5] user key, [6] user id. Reply: the user's active records.
-// Read only: filtering by tenant and expiry, and sorting, happen in the caller.
-const LIST_USER = `
-local b = ARGV[3]
-local out = {}
-for _, id in ipairs(redis.call('SMEMBERS', bkey(b, 'u:' .. ARGV[5]))) do
-  local rec = load(b, id)
-  if rec and not rec.ea and rec.uid == ARGV[6] then out[#out + 1] = reply(rec) end
-end
-return out
-`;
-
-// KEYS[1] the first bucket's exp index. ARGV[3] buckets (comma-separated), [5] which indexes
-// ('a' absolute, 'i' idle, 'ai' both, in that order), [6] now, [7] idle timeout, [8] budget,
-// [9] where in the bucket list to start (1-based), so that a caller continuing a sweep does not
+// KEYS[1] the first bucket's \`exp\` index. ARGV[4] buckets (comma-separated), [6] which indexes
+// ('a' absolute, 'i' idle, 'ai' both, in that order), [7] now, [8] idle timeout, [9] budget,
+// [10] where in the bucket list to start (1-based), so that a caller continuing a sweep does not
 // look again at the buckets it has emptied.
-// Ends at most [8] expired sessions, examining at most [8] index entries.
-// Reply: {done, ended sessions (brief), phase, position}; done = 1 when nothing due is left in those
-// buckets; otherwise the phase ('a' or 'i') and bucket position to continue from.
+// Ends at most [9] expired sessions, looking at most at [9] index entries.
+// Reply: {done, {id, record, …} ended, phase, position}; done = 1 when nothing due is left in
+// those buckets; otherwise the phase ('a' or 'i') and bucket position to continue from.
 const SWEEP = `
-local buckets = list(ARGV[3])
-local now = tonumber(ARGV[6])
-local idle = opt(ARGV[7])
-local budget = tonumber(ARGV[8])
-local first = tonumber(ARGV[9]) or 1
+local buckets = list(ARGV[4])
+local now = tonumber(ARGV[7])
+local idle = opt(ARGV[8])
+local budget = tonumber(ARGV[9])
+local first = tonumber(ARGV[10]) or 1
 local out = {}
 local spent = 0
 local function drain(b, index, upto)
-  local key = bkey(b, index)
+  local key = index(b)
   while spent < budget do
     local due = redis.call('ZRANGEBYSCORE', key, '-inf', fmt(upto), 'LIMIT', 0, budget - spent)
     if #due == 0 then return true end
     local ended, gone, fixed = {}, {}, {}
-    for _, m in ipairs(due) do
+    for _, id in ipairs(due) do
       spent = spent + 1
-      local uh, id = split(m)
-      local rec = id and load(b, id)
-      if not rec or rec.ea then
-        -- The record expired by TTL or the entry is stale: prune every index that could list it.
-        gone[#gone + 1] = {m, uh, id}
+      local rec = load(b, id)
+      if not rec or rec.ea ~= '' then
+        -- The record expired by TTL or the entry is stale: drop it from the sweep indexes.
+        gone[#gone + 1] = id
       else
         local r, at = expiry(rec, now, idle)
-        if r then ended[#ended + 1] = {rec, r, at} else fixed[#fixed + 1] = rec end
+        if r then ended[#ended + 1] = {id, rec, r, at} else fixed[#fixed + 1] = {id, rec} end
       end
     end
-    finish_many(b, ended, gone, now)
-    for _, e in ipairs(ended) do out[#out + 1] = brief(e[1]) end
-    for _, rec in ipairs(fixed) do
+    if #gone > 0 then
+      redis.call('ZREM', k_absolute(b), unpack(gone))
+      redis.call('ZREM', k_activity(b), unpack(gone))
+    end
+    finish_many(b, ended, now)
+    for _, e in ipairs(ended) do
+      out[#out + 1] = e[1]
+      out[#out + 1] = pack(e[2])
+    end
+    for _, f in ipairs(fixed) do
       -- The index disagreed with the record: trust the record, so this entry is not due again.
-      redis.call('ZADD', bkey(b, 'exp'), 'XX', rec.ax, member(rec))
-      redis.call('ZADD', bkey(b, 'act'), 'XX', rec.la, member(rec))
+      redis.call('ZADD', k_absolute(b), 'XX', f[2].ax, f[1])
+      redis.call('ZADD', k_activity(b), 'XX', f[2].la, f[1])
     end
   end
   return false
 end
 local phases = {}
-if string.find(ARGV[5], 'a', 1, true) then phases[#phases + 1] = {'a', 'exp', now} end
-if idle and string.find(ARGV[5], 'i', 1, true) then
-  phases[#phases + 1] = {'i', 'act', now - idle}
+if string.find(ARGV[6], 'a', 1, true) then phases[#phases + 1] = {'a', k_absolute, now} end
+if idle and string.find(ARGV[6], 'i', 1, true) then
+  phases[#phases + 1] = {'i', k_activity, now - idle}
 end
 for _, phase in ipairs(phases) do
   for k = first, #buckets do
@@ -405,46 +489,45 @@ end
 return {1, out, '', 1}
 `;
 
-// KEYS[1] the bucket's exp index. ARGV[3] bucket, [6] now, [7] idle timeout.
+// KEYS[1] the bucket's \`exp\` index. ARGV[4] bucket, [7] now, [8] idle timeout.
 // Reply: {absolute expiries due, idle expiries due}, for a cluster sweep to skip idle buckets.
 const SWEEP_PEEK = `
-local b = ARGV[3]
-local due = redis.call('ZCOUNT', bkey(b, 'exp'), '-inf', ARGV[6])
-local idle = opt(ARGV[7])
+local b = ARGV[4]
+local due = redis.call('ZCOUNT', k_absolute(b), '-inf', ARGV[7])
+local idle = opt(ARGV[8])
 local idleDue = 0
-if idle then idleDue = redis.call('ZCOUNT', bkey(b, 'act'), '-inf', fmt(tonumber(ARGV[6]) - idle)) end
+if idle then
+  idleDue = redis.call('ZCOUNT', k_activity(b), '-inf', fmt(tonumber(ARGV[7]) - idle))
+end
 return {due, idleDue}
 `;
 
-// KEYS[1] the first bucket's end index. ARGV[3] buckets (comma-separated), [5] ended before,
-// [6] budget. Reply: {deleted, done, pointers}; pointers (bucket build only) are
-// {token hash, id, ...} of deleted records, whose pointer keys the caller then removes.
+// KEYS[1] the first bucket's \`end\` index. ARGV[4] buckets (comma-separated), [6] ended before,
+// [7] budget. Reply: {deleted, done, pointers}; pointers (when the caller keeps them) are
+// {token hash, id, …} of deleted records, whose pointer keys the caller then removes.
 const PURGE = `
-local buckets = list(ARGV[3])
-local budget = tonumber(ARGV[6])
+local buckets = list(ARGV[4])
+local budget = tonumber(ARGV[7])
 local spent = 0
 local deleted = 0
 local pointers = {}
 local done = 1
 for _, b in ipairs(buckets) do
-  local key = bkey(b, 'end')
+  local key = k_ended(b)
   while true do
     if spent >= budget then done = 0 break end
-    local due = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. ARGV[5], 'LIMIT', 0, budget - spent)
+    local due = redis.call('ZRANGEBYSCORE', key, '-inf', '(' .. ARGV[6], 'LIMIT', 0, budget - spent)
     if #due == 0 then break end
-    for _, m in ipairs(due) do
+    for _, id in ipairs(due) do
       spent = spent + 1
-      redis.call('ZREM', key, m)
-      local _, id = split(m)
-      local rec = id and load(b, id)
-      if rec and rec.ea then
-        redis.call('DEL', bkey(b, 's:' .. id))
+      redis.call('ZREM', key, id)
+      local rec = load(b, id)
+      if rec and rec.ea ~= '' then
+        redis.call('DEL', k_record(b, id))
         deleted = deleted + 1
-        if SINGLE then
-          local t = P .. 't:' .. rec.th
-          if redis.call('GET', t) == b .. ':' .. id then redis.call('DEL', t) end
-          local i = P .. 'i:' .. id
-          if redis.call('GET', i) == b then redis.call('DEL', i) end
+        if POINTERS then
+          if redis.call('GET', k_token(rec.th)) == b .. ':' .. id then redis.call('DEL', k_token(rec.th)) end
+          if ID_POINTERS and redis.call('GET', k_id(id)) == b then redis.call('DEL', k_id(id)) end
         else
           pointers[#pointers + 1] = rec.th
           pointers[#pointers + 1] = id
@@ -457,34 +540,53 @@ end
 return {deleted, done, pointers}
 `;
 
-// Counts for an operator's report, in one bucket (KEYS[1] its `exp` key, for the slot).
-// ARGV: prefix, bucket, now, idle timeout or '', ended since. Reply: {active, reason, n, ...}.
-// Read only. It walks the bucket's live and recently ended entries, which is fine for a report
-// and is why nothing on a request path calls it.
+// Counts for an operator's report, in one bucket, a budget of entries at a time. KEYS[1] the
+// bucket's \`exp\` index. ARGV[4] bucket, [6] 'a' (active) or 'e' (ended), [7] now, [8] idle
+// timeout, [9] ended since, [10] how many entries of the range earlier calls looked at,
+// [11] budget. Reply: {next offset or -1 when done, count} for 'a';
+// {next offset or -1, reason, n, …} for 'e'. Read only; the calls together are not one
+// snapshot, which a report can live with.
 const COUNT = `
-local P, B, NOW, IDLE, SINCE = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
-local function bkey(suffix) return P .. '{' .. B .. '}:' .. suffix end
-local active = 0
-if IDLE == '' then
-  active = redis.call('ZCOUNT', bkey('exp'), '(' .. ARGV[3], '+inf')
-else
-  local floor = string.format('%.0f', NOW - tonumber(IDLE))
-  for _, m in ipairs(redis.call('ZRANGEBYSCORE', bkey('act'), '(' .. floor, '+inf')) do
-    local ax = redis.call('ZSCORE', bkey('exp'), m)
-    if ax and tonumber(ax) > NOW then active = active + 1 end
+local b, what = ARGV[4], ARGV[6]
+local now, idle, since = tonumber(ARGV[7]), opt(ARGV[8]), tonumber(ARGV[9])
+local offset, budget = tonumber(ARGV[10]), tonumber(ARGV[11])
+if what == 'a' then
+  if not idle then return {-1, redis.call('ZCOUNT', k_absolute(b), '(' .. ARGV[7], '+inf')} end
+  -- Active by activity, then by the absolute expiry: ranks, so each call starts where the
+  -- last stopped without walking the entries before it.
+  local start = redis.call('ZCOUNT', k_activity(b), '-inf', fmt(now - idle)) + offset
+  local ids = redis.call('ZRANGE', k_activity(b), start, start + budget - 1)
+  local n = 0
+  for _, id in ipairs(ids) do
+    local ax = redis.call('ZSCORE', k_absolute(b), id)
+    if ax and tonumber(ax) > now then n = n + 1 end
   end
+  if #ids < budget then return {-1, n} end
+  return {offset + #ids, n}
 end
+local start = redis.call('ZCOUNT', k_ended(b), '-inf', '(' .. fmt(since)) + offset
+local flat = redis.call('ZRANGE', k_ended(b), start, start + budget - 1, 'WITHSCORES')
 local counts, order = {}, {}
-for _, m in ipairs(redis.call('ZRANGEBYSCORE', bkey('end'), SINCE, ARGV[3])) do
-  local id = string.sub(m, string.find(m, ':', 1, true) + 1)
-  local reason = redis.call('HGET', bkey('s:' .. id), 'er')
-  if reason then
-    if not counts[reason] then order[#order + 1] = reason; counts[reason] = 0 end
-    counts[reason] = counts[reason] + 1
+local past = false
+local looked = 0
+for i = 1, #flat, 2 do
+  if tonumber(flat[i + 1]) > now then past = true break end
+  looked = looked + 1
+  local rec = load(b, flat[i])
+  if rec and rec.er ~= '' then
+    if not counts[rec.er] then
+      order[#order + 1] = rec.er
+      counts[rec.er] = 0
+    end
+    counts[rec.er] = counts[rec.er] + 1
   end
 end
-local out = {active}
-for _, reason in ipairs(order) do out[#out + 1] = reason; out[#out + 1] = counts[reason] end
+local out = {offset + looked}
+if past or #flat < budget * 2 then out[1] = -1 end
+for _, reason in ipairs(order) do
+  out[#out + 1] = reason
+  out[#out + 1] = counts[reason]
+end
 return out
 `;
 
@@ -499,44 +601,31 @@ function lua(name: string, source: string): LuaScript {
   return { name, source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-function build(name: string, single: boolean, resolve: string, body: string): LuaScript {
-  return lua(
-    `${name}:${single ? 'single' : 'bucket'}`,
-    `${LUA_LIBRARY}\nlocal SINGLE = ${single}\n${resolve}\n${body}`,
-  );
+function build(name: string, body: string, target: TargetVariant = 'args'): LuaScript {
+  return lua(`${name}:${target}`, `${LUA_LIBRARY}\n${TARGETS[target]}\n${body}`);
 }
 
-/** The operations as run against a single Redis: pointers followed inside the script. @internal */
-export const SINGLE_SCRIPTS = {
-  validate: build('validate', true, FROM_TOKEN, VALIDATE),
-  insert: build('insert', true, FROM_ARGS, INSERT),
-  rotate: build('rotate', true, FROM_TOKEN, ROTATE),
-  findById: build('find', true, FROM_ID, FIND),
-  endByToken: build('end', true, FROM_TOKEN, END),
-  endById: build('end', true, FROM_ID, END),
-  endUser: build('end-user', true, FROM_ARGS, END_USER),
-  listUser: build('list-user', true, FROM_ARGS, LIST_USER),
-  sweep: build('sweep', true, FROM_ARGS, SWEEP),
-  purge: build('purge', true, FROM_ARGS, PURGE),
+/** Scripts on one session found by a pointer: one build per way of finding it. @internal */
+export const TARGETED_SCRIPTS = {
+  validate: { args: build('validate', VALIDATE), token: build('validate', VALIDATE, 'token') },
+  rotate: { args: build('rotate', ROTATE), token: build('rotate', ROTATE, 'token') },
+  find: { args: build('find', FIND), id: build('find', FIND, 'id') },
+  end: {
+    args: build('end', END),
+    token: build('end', END, 'token'),
+    id: build('end', END, 'id'),
+  },
 } as const;
 
-/** The operations as run in one bucket's slot of a Redis Cluster. @internal */
+/** Scripts on a bucket, the same on a single Redis and a cluster. @internal */
 export const BUCKET_SCRIPTS = {
-  validate: build('validate', false, FROM_ARGS, VALIDATE),
-  insert: build('insert', false, FROM_ARGS, INSERT),
-  rotate: build('rotate', false, FROM_ARGS, ROTATE),
-  find: build('find', false, FROM_ARGS, FIND),
-  end: build('end', false, FROM_ARGS, END),
-  endUser: build('end-user', false, FROM_ARGS, END_USER),
-  listUser: build('list-user', false, FROM_ARGS, LIST_USER),
-  sweep: build('sweep', false, FROM_ARGS, SWEEP),
-  sweepPeek: build('sweep-peek', false, FROM_ARGS, SWEEP_PEEK),
-  purge: build('purge', false, FROM_ARGS, PURGE),
-} as const;
-
-/** Reports: the count script, the same on a single Redis and a cluster. @internal */
-export const REPORT_SCRIPTS = {
-  count: lua('count', COUNT),
+  insert: build('insert', INSERT),
+  endUser: build('end-user', END_USER),
+  listUser: build('list-user', LIST_USER),
+  sweep: build('sweep', SWEEP),
+  sweepPeek: build('sweep-peek', SWEEP_PEEK),
+  purge: build('purge', PURGE),
+  count: build('count', COUNT),
 } as const;
 
 /**
@@ -556,3 +645,10 @@ export const POINTER_SCRIPTS = {
     `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
   ),
 } as const;
+
+/** Every script, for loading them ahead of time. @internal */
+export const ALL_SCRIPTS: readonly LuaScript[] = [
+  ...Object.values(TARGETED_SCRIPTS).flatMap((variants) => Object.values(variants)),
+  ...Object.values(BUCKET_SCRIPTS),
+  ...Object.values(POINTER_SCRIPTS),
+];
