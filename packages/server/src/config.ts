@@ -123,6 +123,13 @@ export const SETTINGS = {
     description: 'End expired sessions this often, jittered (0: never).',
     defaultText: '1m',
   },
+  sweepPause: {
+    env: 'CURFEW_SWEEP_PAUSE',
+    flag: 'sweep-pause',
+    value: 'DURATION',
+    description: 'Wait this long between a sweep’s batches of 1000, to leave room to validations.',
+    defaultText: '0',
+  },
   apiKeys: {
     env: 'CURFEW_API_KEYS',
     flag: 'api-keys',
@@ -168,6 +175,8 @@ export interface ServerConfig {
   policy: Policy;
   /** Milliseconds between sweeps; 0: no sweeping. */
   sweepInterval: number;
+  /** Milliseconds between the batches of one sweep; 0: none. */
+  sweepPause: number;
   /** Keys from `CURFEW_API_KEYS` (hashed as soon as they are read). */
   apiKeys: ApiKey[];
   /** The key file: `CURFEW_API_KEYS_FILE`, else `<data folder>/api-keys`. */
@@ -233,6 +242,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
   if (sweepInterval !== 0 && sweepInterval < 1000) {
     throw new ConfigError(`${sweep!.label}: expected 0 (no sweeping) or at least 1s`);
   }
+  const pause = read('sweepPause');
+  const sweepPause = pause === undefined ? 0 : duration(pause);
+  if (sweepPause > 10_000) {
+    throw new ConfigError(`${pause!.label}: expected at most 10s between a sweep's batches`);
+  }
 
   const keysSetting = read('apiKeys');
   let apiKeys: ApiKey[] = [];
@@ -261,6 +275,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     storeConnection,
     policy,
     sweepInterval,
+    sweepPause,
     apiKeys,
     apiKeysFile: keysFile === undefined ? resolve(dataDir, 'api-keys') : resolve(keysFile.value),
     apiKeysFileExplicit: keysFile !== undefined,

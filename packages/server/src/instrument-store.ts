@@ -3,7 +3,8 @@ import type { Metrics } from './metrics.js';
 
 // Every method of the contract, optional ones included: listed as a record over the contract's
 // keys, so a method added to SessionStore does not compile until it is listed (and forwarded).
-const METHODS = Object.keys({
+// `false`: forwarded as it is, untimed (a synchronous question, not a store call).
+const METHODS = {
   insert: true,
   validate: true,
   rotate: true,
@@ -15,7 +16,8 @@ const METHODS = Object.keys({
   purgeEnded: true,
   countSessions: true,
   ping: true,
-} satisfies Record<keyof SessionStore, true>) as (keyof SessionStore)[];
+  isUnavailable: false,
+} satisfies Record<keyof SessionStore, boolean>;
 
 /**
  * Wraps a store so that every call's duration lands in `metrics` (`curfew_store_duration_seconds`),
@@ -30,9 +32,13 @@ const METHODS = Object.keys({
  */
 export function instrumentStore(store: SessionStore, metrics: Metrics): SessionStore {
   const wrapped: Record<string, unknown> = {};
-  for (const method of METHODS) {
+  for (const [method, timed] of Object.entries(METHODS) as Array<[keyof SessionStore, boolean]>) {
     const original = store[method] as ((...args: unknown[]) => Promise<unknown>) | undefined;
     if (typeof original !== 'function') continue;
+    if (!timed) {
+      wrapped[method] = original.bind(store);
+      continue;
+    }
     // Not an async wrapper: that would add a promise and a turn of its own to every store call.
     // The caller gets the store's own promise; the timing hangs off it.
     wrapped[method] = (...args: unknown[]): Promise<unknown> => {

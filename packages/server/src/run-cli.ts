@@ -101,6 +101,11 @@ export async function runCli(argv: readonly string[], io: CommandIo): Promise<nu
       io.stderr.write(`curfew: ${error.message}\n`);
       return 2;
     }
+    // A flag's value the library refused (a reason, a cursor): the caller's mistake, like a usage
+    // error, and the message names the field.
+    if (error instanceof CurfewError && error.code === 'INVALID_ARGUMENT') {
+      return usage(io, `${error.message}; run curfew ${command.name} --help`);
+    }
     io.stderr.write(`curfew: ${describeFailure(error)}\n`);
     if (debug && error instanceof Error && error.stack !== undefined) {
       io.stderr.write(`${error.stack}\n`);

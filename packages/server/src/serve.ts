@@ -83,7 +83,7 @@ export async function startServer(
       config.sweepInterval > 0
         ? startSweepTimer({
             interval: config.sweepInterval,
-            sweep: () => manager.sweepExpired(),
+            sweep: () => manager.sweepExpired({ pause: config.sweepPause }),
             onError: (error) =>
               logger.warn({ code: (error as { code?: unknown }).code }, 'sweep failed'),
           })

@@ -293,7 +293,59 @@ describe('/v1/users/{userId}/sessions', () => {
     const acme = await test.call('admin', 'GET', '/v1/users/bob/sessions?tenantId=acme');
     expect(acme.json().sessions.map((s: { id: string }) => s.id)).toEqual([first.id]);
     const none = await test.call('admin', 'GET', '/v1/users/nobody/sessions');
-    expect(none.json()).toEqual({ sessions: [] });
+    expect(none.json()).toEqual({ sessions: [], nextCursor: null });
+  });
+
+  it('pages with limit and cursor, without repeats or gaps while sessions come and go', async () => {
+    const made: string[] = [];
+    for (let i = 0; i < 7; i += 1) {
+      test.clock.advance(1000);
+      made.push((await createSession(test, 'acme', { userId: 'pam' })).id);
+    }
+    const newestFirst = [...made].reverse();
+    const pages: string[][] = [];
+    let cursor: string | null = null;
+    do {
+      const query: string = cursor === null ? '?limit=3' : `?limit=3&cursor=${cursor}`;
+      const response = await test.call('acme', 'GET', `/v1/users/pam/sessions${query}`);
+      expect(response.statusCode).toBe(200);
+      const page = response.json() as {
+        sessions: Array<{ id: string }>;
+        nextCursor: string | null;
+      };
+      pages.push(page.sessions.map((s) => s.id));
+      cursor = page.nextCursor;
+      if (pages.length === 1) {
+        // Between pages: a new session (ahead of the cursor) and one of the next page ended.
+        test.clock.advance(1000);
+        await createSession(test, 'acme', { userId: 'pam' });
+        await test.call('acme', 'DELETE', `/v1/sessions/${newestFirst[4]}`);
+      }
+    } while (cursor !== null);
+    expect(pages).toEqual([
+      newestFirst.slice(0, 3),
+      [newestFirst[3], newestFirst[5], newestFirst[6]],
+    ]);
+    // The default page is 100, the largest 1000.
+    const whole = await test.call('acme', 'GET', '/v1/users/pam/sessions');
+    expect(whole.json().sessions).toHaveLength(7);
+    expect(whole.json().nextCursor).toBeNull();
+    for (const query of ['limit=0', 'limit=1001', 'limit=ten', 'limit=2.5']) {
+      expectProblem(
+        await test.call('acme', 'GET', `/v1/users/pam/sessions?${query}`),
+        400,
+        'INVALID_ARGUMENT',
+        'limit',
+      );
+    }
+    for (const query of ['cursor=', 'cursor=not%20a%20cursor', 'cursor=AAAA']) {
+      expectProblem(
+        await test.call('acme', 'GET', `/v1/users/pam/sessions?${query}`),
+        400,
+        'INVALID_ARGUMENT',
+        'cursor',
+      );
+    }
   });
 
   it('decodes a percent-encoded user id', async () => {
@@ -481,11 +533,11 @@ describe('errors', () => {
     );
   });
 
-  it('answers 503 STORE_UNAVAILABLE with Retry-After when the store fails', async () => {
+  it('answers 503 STORE_UNAVAILABLE with Retry-After when the store cannot be reached', async () => {
     const store = new MemoryStore();
     store.validate = async () => {
-      throw Object.assign(new Error('SQLITE_BUSY: database is locked; row abc'), {
-        code: 'SQLITE_BUSY',
+      throw Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432; row abc'), {
+        code: 'ECONNREFUSED',
       });
     };
     const broken = await createTestApp({ store });
@@ -494,8 +546,35 @@ describe('errors', () => {
     });
     const problem = expectProblem(response, 503, 'STORE_UNAVAILABLE');
     expect(response.headers['retry-after']).toBe('5');
-    expect(JSON.stringify(problem)).not.toContain('SQLITE');
+    expect(JSON.stringify(problem)).not.toContain('ECONNREFUSED');
     expect(broken.logs.join('')).not.toContain('row abc');
+    expect(broken.logs.join('')).toContain('ECONNREFUSED');
+    await broken.close();
+  });
+
+  it('answers 500 STORE_ERROR when the store answers with something unexpected, and logs it', async () => {
+    const hash = 'ab12cd34'.repeat(8);
+    const store = new MemoryStore();
+    store.insert = async () => {
+      throw Object.assign(
+        new Error(`duplicate key value violates unique constraint: (token_hash)=(${hash})`),
+        { code: '23505' },
+      );
+    };
+    const broken = await createTestApp({ store });
+    const response = await broken.call('admin', 'POST', '/v1/sessions', { userId: 'u' });
+    const problem = expectProblem(response, 500, 'STORE_ERROR');
+    expect(response.headers['retry-after']).toBeUndefined();
+    expect(JSON.stringify(problem)).not.toContain('duplicate');
+    const logs = broken.logs.join('');
+    // The library's line has the message and stack, the hash cut to its first 8 characters; the
+    // service's ties it to the request.
+    expect(logs).toContain('duplicate key value violates unique constraint');
+    expect(logs).toContain('"stack":');
+    expect(logs).toContain('ab12cd34…');
+    expect(logs).not.toContain(hash);
+    const line = broken.logs.find((l) => l.includes('"msg":"store error"'));
+    expect(JSON.parse(line!)).toMatchObject({ level: 50, cause: { code: '23505' } });
     await broken.close();
   });
 

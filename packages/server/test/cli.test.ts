@@ -65,6 +65,9 @@ describe('help and usage', () => {
       ['sessions', 'list', '--user'],
       ['sessions', 'list', '--user', 'u', '--bogus'],
       ['sessions', 'list', '--user', 'u', 'stray'],
+      ['sessions', 'list', '--user', 'u', '--limit', '0'],
+      ['sessions', 'list', '--user', 'u', '--limit', 'ten'],
+      ['sessions', 'list', '--user', 'u', '--all', '--cursor', 'abc'],
       ['sessions', 'revoke'],
       ['sessions', 'revoke', '--user', 'u', '--session', 's'],
       ['sessions', 'revoke', '--session', 's', '--tenant', 't'],
@@ -154,6 +157,54 @@ describe('commands on the store', () => {
     expect((await withManager((manager) => manager.getSession(a!.session.id)))?.endReason).toBe(
       'account_disabled',
     );
+  });
+
+  it('lists a page at a time, or every page with --all', async () => {
+    // Five sessions a second apart, made through the same file as another process would.
+    const db = new Database(join(dir, 'curfew.db'));
+    let clock = Date.now() - 60_000;
+    const timed = new SessionManager({ store: new SqliteStore(db), clock: () => clock });
+    const made: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      clock += 1000;
+      made.unshift((await timed.create({ userId: 'pager' })).session.id); // newest first
+    }
+    db.close();
+    const first = await cli('sessions', 'list', '--user', 'pager', '--limit', '2', '--json');
+    const page = JSON.parse(first.stdout) as {
+      sessions: Array<{ id: string }>;
+      nextCursor: string;
+    };
+    expect(page.sessions.map((s) => s.id)).toEqual(made.slice(0, 2));
+    expect(page.nextCursor).toEqual(expect.any(String));
+    const second = JSON.parse(
+      (
+        await cli(
+          'sessions',
+          'list',
+          '--user',
+          'pager',
+          '--limit',
+          '2',
+          '--cursor',
+          page.nextCursor,
+          '--json',
+        )
+      ).stdout,
+    ) as { sessions: Array<{ id: string }> };
+    expect(second.sessions.map((s) => s.id)).toEqual(made.slice(2, 4));
+    const table = await cli('sessions', 'list', '--user', 'pager', '--limit', '2');
+    expect(table.stderr).toMatch(/^more sessions: add --cursor \S+ \(or --all\)\n$/);
+    const all = JSON.parse(
+      (await cli('sessions', 'list', '--user', 'pager', '--limit', '2', '--all', '--json')).stdout,
+    ) as { sessions: Array<{ id: string }>; nextCursor: null };
+    expect(all).toEqual({
+      sessions: made.map((id) => expect.objectContaining({ id })),
+      nextCursor: null,
+    });
+    const bad = await cli('sessions', 'list', '--user', 'pager', '--cursor', 'AAAA');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/cursor/);
   });
 
   it('sweep ends expired sessions and stats counts them', async () => {

@@ -21,6 +21,16 @@ describe('instrumentStore', () => {
     }
   });
 
+  it("forwards the store's error classifier as it is, untimed", () => {
+    const metrics = new Metrics();
+    const store = new MemoryStore() as MemoryStore & { isUnavailable?: (e: unknown) => boolean };
+    store.isUnavailable = (error) => error === 'down';
+    const wrapped = instrumentStore(store, metrics);
+    expect(wrapped.isUnavailable?.('down')).toBe(true);
+    expect(wrapped.isUnavailable?.('bug')).toBe(false);
+    expect(metrics.render()).not.toContain('operation="isUnavailable"');
+  });
+
   it('leaves out an optional method the store does not have', () => {
     // A custom store without the optional methods (only what this check needs of it).
     const custom = { insert: async () => {} } as unknown as SessionStore;
@@ -28,5 +38,6 @@ describe('instrumentStore', () => {
     expect('insert' in wrapped).toBe(true);
     expect('countSessions' in wrapped).toBe(false);
     expect('ping' in wrapped).toBe(false);
+    expect('isUnavailable' in wrapped).toBe(false);
   });
 });

@@ -3,30 +3,65 @@ import { toSessionView } from '../http/session-view.js';
 import { type Command, optionalFlag, UsageError } from './command.js';
 import { STORE_SETTINGS, withSessions } from './with-sessions.js';
 
-/** `curfew sessions list`: a user's valid sessions, as a table or JSON. */
+/** `curfew sessions list`: a user's valid sessions, a page at a time, as a table or JSON. */
 export const sessionsListCommand: Command = {
   name: 'sessions list',
-  usage: '--user ID [--tenant TENANT] [--json]',
-  summary: "List a user's valid sessions, most recently active first.",
+  usage: '--user ID [--tenant TENANT] [--limit N] [--cursor CURSOR | --all] [--json]',
+  summary: "List a user's valid sessions, most recently active first, a page at a time.",
   flags: {
     user: { type: 'string', value: 'ID', description: 'The user id (required).' },
     tenant: { type: 'string', value: 'TENANT', description: 'Only this tenant’s sessions.' },
-    json: { type: 'boolean', description: 'Print JSON instead of a table.' },
+    limit: {
+      type: 'string',
+      value: 'N',
+      description: 'Sessions per page, 1 to 1000 (default 100).',
+    },
+    cursor: {
+      type: 'string',
+      value: 'CURSOR',
+      description: 'The page after the one that printed this cursor.',
+    },
+    all: { type: 'boolean', description: 'Every page, one after another.' },
+    json: {
+      type: 'boolean',
+      description: 'Print JSON ({ sessions, nextCursor }) instead of a table.',
+    },
   },
   settings: STORE_SETTINGS,
   run: (values, io) => {
     const user = optionalFlag(values, 'user');
     if (user === undefined) throw new UsageError('--user is required');
     const tenant = optionalFlag(values, 'tenant');
+    const limitFlag = optionalFlag(values, 'limit');
+    const limit = limitFlag === undefined ? 100 : Number(limitFlag);
+    if (!/^\d{1,4}$/.test(limitFlag ?? '100') || limit < 1 || limit > 1000) {
+      throw new UsageError('--limit takes a whole number from 1 to 1000');
+    }
+    const all = values.flags.all === true;
+    let cursor = optionalFlag(values, 'cursor') ?? null;
+    if (all && cursor !== null) throw new UsageError('give either --cursor or --all');
     return withSessions(values, io, async ({ manager }) => {
-      const sessions = await manager.listUserSessions(
-        user,
-        tenant === undefined ? {} : { tenantId: tenant },
-      );
+      const sessions: Session[] = [];
+      let nextCursor: string | null;
+      do {
+        const page = await manager.listUserSessions(user, {
+          limit,
+          cursor,
+          ...(tenant === undefined ? {} : { tenantId: tenant }),
+        });
+        sessions.push(...page.sessions);
+        nextCursor = page.nextCursor;
+        cursor = nextCursor;
+      } while (all && nextCursor !== null);
       if (values.flags.json === true) {
-        io.stdout.write(`${JSON.stringify({ sessions: sessions.map(toSessionView) }, null, 2)}\n`);
+        const body = { sessions: sessions.map(toSessionView), nextCursor };
+        io.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
       } else {
         io.stdout.write(formatTable(sessions));
+        if (nextCursor !== null) {
+          // On stderr, so that stdout stays the table alone for a pipe.
+          io.stderr.write(`more sessions: add --cursor ${nextCursor} (or --all)\n`);
+        }
       }
       return 0;
     });

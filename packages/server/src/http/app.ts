@@ -13,6 +13,7 @@ import type { RouteContext } from './routes/context.js';
 import { operationRoutes } from './routes/operations.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { userRoutes } from './routes/users.js';
+import type { JsonSchema } from './schemas.js';
 import { TokenAccess } from './token-access.js';
 
 /**
@@ -172,6 +173,28 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   return app;
 }
 
+/**
+ * A query string holds only strings, and types are not coerced anywhere (a JSON body's
+ * `"touch": "false"` must stay an error): so the query parameters a route declares as integers
+ * are turned from decimal digits into numbers before validation, and anything else is left for
+ * the schema to refuse.
+ */
+function queryCoercion(query: JsonSchema | undefined): PreValidationHook | null {
+  const properties = (query?.properties ?? {}) as Record<string, JsonSchema>;
+  const integers = Object.keys(properties).filter((name) => properties[name]!.type === 'integer');
+  if (integers.length === 0) return null;
+  return (request, _reply, done) => {
+    const values = request.query as Record<string, unknown>;
+    for (const name of integers) {
+      const value = values[name];
+      if (typeof value === 'string' && /^-?\d{1,15}$/.test(value)) values[name] = Number(value);
+    }
+    done();
+  };
+}
+
+type PreValidationHook = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
+
 function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKeyring): void {
   const schema: Record<string, unknown> = {};
   if (route.body !== undefined) schema.body = route.body;
@@ -183,6 +206,17 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
   if (serialized.length > 0) {
     schema.response = Object.fromEntries(serialized.map(([status, r]) => [status, r.schema]));
   }
+  const preValidation: PreValidationHook[] = [];
+  // A POST without a body is taken as `{}` where every field is optional (a bulk revoke);
+  // elsewhere it answers 400 naming the body.
+  if (route.body !== undefined && !(route.body.required as string[] | undefined)?.length) {
+    preValidation.push((request, _reply, done) => {
+      if (request.body === undefined) request.body = {};
+      done();
+    });
+  }
+  const coerce = queryCoercion(route.query);
+  if (coerce !== null) preValidation.push(coerce);
   app.route({
     method: route.method,
     url: route.url,
@@ -195,16 +229,7 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
             route.responses[Number(httpStatus)]!.serialize as (data: unknown) => string,
         }),
     ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access) }),
-    // A POST without a body is taken as `{}` where every field is optional (a bulk revoke);
-    // elsewhere it answers 400 naming the body.
-    ...(route.body === undefined || (route.body.required as string[] | undefined)?.length
-      ? {}
-      : {
-          preValidation: (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
-            if (request.body === undefined) request.body = {};
-            done();
-          },
-        }),
+    ...(preValidation.length === 0 ? {} : { preValidation }),
     handler: (request: FastifyRequest, reply: FastifyReply) => {
       // Fastify's routeOptions getter builds a fresh object each time; the log line only needs this.
       request.routeUrl = route.url;
@@ -244,14 +269,14 @@ function logFailure(
   error: unknown,
 ): void {
   if (problem.status < 500 || logger === undefined) return;
-  if (problem.code === 'STORE_UNAVAILABLE') {
-    // The library has logged the store failure without the driver's message (which can quote
-    // row data); repeat only the error's name and code here.
+  if (problem.code === 'STORE_UNAVAILABLE' || problem.code === 'STORE_ERROR') {
+    // The library has logged the store's error, its message and stack with any token hash cut
+    // to its prefix; the driver's own message can quote row data, so only its name and code
+    // here, to tie the request to that line.
     const cause = (error as { cause?: { name?: unknown; code?: unknown } }).cause;
-    logger.warn(
-      { requestId: request.id, cause: { name: cause?.name, code: cause?.code } },
-      'store unavailable',
-    );
+    const fields = { requestId: request.id, cause: { name: cause?.name, code: cause?.code } };
+    if (problem.code === 'STORE_ERROR') logger.error(fields, 'store error');
+    else logger.warn(fields, 'store unavailable');
     return;
   }
   logger.error({ requestId: request.id, err: error }, 'request failed');

@@ -15,7 +15,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   404: 'NOT_FOUND: no such session, or one this key may not see.',
   413: 'PAYLOAD_TOO_LARGE: the body is over the limit.',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not application/json.',
-  500: 'INTERNAL: a bug; the detail says nothing about internals.',
+  500: 'INTERNAL: a bug; STORE_ERROR: the session store answered with something unexpected (a bug, not an outage). The detail says nothing about internals; the server log has the rest.',
   503: 'STORE_UNAVAILABLE: the session store is not answering (with Retry-After).',
 };
 

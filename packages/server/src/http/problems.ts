@@ -19,6 +19,7 @@ export type ProblemCode =
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STORE_UNAVAILABLE'
+  | 'STORE_ERROR'
   | 'INTERNAL';
 
 /**
@@ -152,6 +153,13 @@ export function toHttpProblem(error: unknown, bodyLimit: number): HttpProblem {
         });
       case 'STORE_UNAVAILABLE':
         return storeUnavailable();
+      case 'STORE_ERROR':
+        // Not an outage: no Retry-After, since retrying will not help.
+        return new HttpProblem(
+          500,
+          'STORE_ERROR',
+          'the session store answered with something unexpected; the server log has details',
+        );
       default:
         return internal();
     }

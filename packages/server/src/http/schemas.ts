@@ -62,6 +62,7 @@ export const problemSchema: JsonSchema = {
         'PAYLOAD_TOO_LARGE',
         'UNSUPPORTED_MEDIA_TYPE',
         'STORE_UNAVAILABLE',
+        'STORE_ERROR',
         'INTERNAL',
       ],
     },
@@ -92,6 +93,15 @@ export const tenantIdSchema: JsonSchema = { type: 'string', minLength: 1, maxLen
 
 /** A session id in a path or body. */
 export const sessionIdSchema: JsonSchema = { type: 'string', minLength: 1, maxLength: 64 };
+
+/** A page cursor, as `nextCursor` gave it: opaque base64url. */
+export const cursorSchema: JsonSchema = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 400,
+  pattern: '^[A-Za-z0-9_-]+$',
+  description: 'The nextCursor of the previous page.',
+};
 
 /** A user id in a path. */
 export const userIdSchema: JsonSchema = { type: 'string', minLength: 1, maxLength: 255 };
