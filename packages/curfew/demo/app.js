@@ -49,7 +49,8 @@ export function createDemoApp({ sessions, clock = Date.now, pollMs = 5000 }) {
   };
 
   const rowsFor = async (current) => {
-    const list = await sessions.listUserSessions(current.session.userId);
+    // The demo shows the first page (100, most recently active first): enough for one person.
+    const { sessions: list } = await sessions.listUserSessions(current.session.userId);
     return sessionsTable(
       list.map((s) => ({
         id: s.id,

@@ -100,7 +100,7 @@ describe('the demo app', () => {
     const { base, sessions, signIn } = await start();
     const alan = await signIn('alan');
     const ada = await signIn('ada');
-    const [alanSession] = await sessions.listUserSessions('alan');
+    const [alanSession] = (await sessions.listUserSessions('alan')).sessions;
     const response = await sendRaw(base, {
       path: `/sessions/${alanSession!.id}/sign-out`,
       ...form('', { cookie: ada }),
