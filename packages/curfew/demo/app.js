@@ -69,7 +69,10 @@ export function createDemoApp({ sessions, clock = Date.now, pollMs = 5000 }) {
     if (!current) {
       const refusal = req.sessionRefusal;
       if (refusal && refusal.reason !== 'missing') {
-        return res.redirect(303, `/signed-out?reason=${refusal.endReason ?? refusal.reason}`);
+        // Only the kind of ending reaches the browser: whoever holds this cookie (perhaps not
+        // its owner) learns that it expired or ended, never that an administrator ended it.
+        const kind = refusal.reason === 'not_found' ? 'ended' : refusal.reason;
+        return res.redirect(303, `/signed-out?reason=${kind}`);
       }
       return sendPage(res, signInPage({ ...page, users: DEMO_USERS }));
     }

@@ -168,11 +168,9 @@ const REASONS = {
     `You were signed out because there was no activity for ${spoken(policy.idleTimeout)}.`,
   absolute: (policy) =>
     `Your session reached its limit of ${spoken(policy.absoluteTimeout)}. For your security, please sign in again.`,
-  user_revoke: () => 'This session was signed out from another device.',
+  ended: () =>
+    'This session was signed out: from this browser, from another device, or by an administrator.',
   logout: () => 'You signed out.',
-  rotated: () => 'This browser signed in again, which ended the earlier session.',
-  password_change: () => 'Your sessions were ended after a password change.',
-  admin_revoke: () => 'An administrator ended your session.',
 };
 
 /** The signed-out page, saying why. */

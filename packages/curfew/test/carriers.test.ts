@@ -21,6 +21,9 @@ describe('createCookieCarrier', () => {
     [{ name: '__Host-bad name' }, 'name'],
     [{ sameSite: 'None' }, 'sameSite'],
     [{ clearSiteData: 'yes' }, 'clearSiteData'],
+    [{ clearSiteData: [] }, 'clearSiteData'],
+    [{ clearSiteData: ['cookies', 'everything'] }, 'clearSiteData'],
+    [{ persistent: 'yes' }, 'persistent'],
     [{ trustedOrigins: 'https://a.test' }, 'trustedOrigins'],
     [{ trustedOrigins: ['https://a.test/'] }, 'trustedOrigins'],
     [{ trustedOrigins: ['a.test'] }, 'trustedOrigins'],
@@ -43,18 +46,37 @@ describe('createCookieCarrier', () => {
     expect(carrier.read(request('GET', {}))).toEqual({ status: 'missing' });
   });
 
-  it('issues SameSite=Strict when asked, never a negative Max-Age, and can leave site data alone', async () => {
+  it('issues a session cookie by default, SameSite=Strict when asked, and can leave site data alone', async () => {
     const carrier = createCookieCarrier({ sameSite: 'Strict', clearSiteData: false });
-    const issued = await carrier.issue({ token: TOKEN, session: {} as never }, -5);
+    const issued = await carrier.issue({ token: TOKEN, session: {} as never }, 3600);
     expect(issued.headers).toEqual([
-      [
-        'Set-Cookie',
-        `__Host-session=${TOKEN}; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict`,
-      ],
+      ['Set-Cookie', `__Host-session=${TOKEN}; Path=/; Secure; HttpOnly; SameSite=Strict`],
     ]);
     expect(carrier.clear()).toEqual([
       ['Set-Cookie', '__Host-session=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict'],
     ]);
+  });
+
+  it('gives a persistent cookie the absolute remainder plus five minutes, never negative', async () => {
+    const carrier = createCookieCarrier({ persistent: true });
+    const cookie = async (seconds: number) =>
+      (await carrier.issue({ token: TOKEN, session: {} as never }, seconds)).headers[0]![1];
+    // Past the absolute expiry the browser still sends it, so the server can say why it ended.
+    expect(await cookie(3599.2)).toBe(
+      `__Host-session=${TOKEN}; Max-Age=3900; Path=/; Secure; HttpOnly; SameSite=Lax`,
+    );
+    expect(await cookie(-5)).toContain('Max-Age=300;');
+  });
+
+  it('clears cookies and cache by default, or the data named', () => {
+    const header = (options: Parameters<typeof createCookieCarrier>[0]) =>
+      createCookieCarrier(options)
+        .clear()
+        .find(([name]) => name === 'Clear-Site-Data')?.[1];
+    expect(header({})).toBe('"cookies", "cache"');
+    expect(header({ clearSiteData: true })).toBe('"cookies", "cache"');
+    expect(header({ clearSiteData: ['cache', 'storage', 'cache'] })).toBe('"cache", "storage"');
+    expect(header({ clearSiteData: false })).toBeUndefined();
   });
 
   it('checks the origin of state-changing methods only, with Origin against Host for old browsers', () => {

@@ -216,10 +216,11 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
       .toContain('The other session was signed out');
     await expect.poll(() => rows.count()).toBe(1);
 
-    // The phone's next status poll is refused, and it says why.
-    await phone.waitForURL(/\/signed-out\?reason=user_revoke$/);
+    // The phone's next status poll is refused, and it says that the session ended (not who
+    // ended it: the 401 never says).
+    await phone.waitForURL(/\/signed-out\?reason=ended$/);
     expect(await phone.textContent('.reason')).toBe(
-      'This session was signed out from another device.',
+      'This session was signed out: from this browser, from another device, or by an administrator.',
     );
     await phone.screenshot({ path: join(shots, 'demo-signed-out.png') });
   });
@@ -237,7 +238,7 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
       .poll(() => page.getByRole('status').first().textContent())
       .toBe('Every other session was signed out.');
     await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(1);
-    expect(await landingOf(phone)).toBe('/signed-out?reason=user_revoke');
+    expect(await landingOf(phone)).toBe('/signed-out?reason=ended');
     expect(await landingOf(otherUser)).toBeNull();
   });
 

@@ -38,7 +38,7 @@ function start() {
     });
     if (response.status === 401) {
       const problem = await response.json().catch(() => ({}));
-      const reason = problem.endReason ?? problem.reason ?? 'unknown';
+      const reason = problem.reason ?? 'unknown';
       window.location.assign(`/signed-out?reason=${encodeURIComponent(reason)}`);
       return null;
     }

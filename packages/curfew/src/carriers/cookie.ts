@@ -35,12 +35,42 @@ export interface CookieCarrierOptions {
    */
   trustedOrigins?: readonly string[] | undefined;
   /**
-   * Send `Clear-Site-Data: "cookies"` when a session ends (default `true`). Browsers then drop
-   * every cookie of the site's registrable domain, subdomains included: turn it off if other
-   * cookies there must survive a logout.
+   * What `Clear-Site-Data` asks the browser to forget when a session ends (logout) or a request
+   * arrives with one that has expired or ended: default `["cookies", "cache"]`; `true` is the
+   * default, `false` sends none. `"cookies"` drops every cookie of the site's registrable domain,
+   * subdomains included: leave it out if other cookies there must survive a logout.
    */
-  clearSiteData?: boolean | undefined;
+  clearSiteData?: boolean | readonly ClearSiteDataType[] | undefined;
+  /**
+   * Give the cookie a `Max-Age` (default `false`). Without one it is a session cookie, gone when
+   * the browser closes, as NIST SP 800-63B rev. 3 §7.1 asks of session secrets at AAL2 and above
+   * ("SHALL NOT be persistent"): a persistent cookie there is a documented deviation. With one,
+   * `Max-Age` is the absolute remainder plus five minutes, so that a request just after the
+   * absolute expiry still carries the cookie and is told why it ended.
+   */
+  persistent?: boolean | undefined;
 }
+
+/**
+ * The kinds of data `Clear-Site-Data` can clear (W3C Clear Site Data).
+ *
+ * @example
+ * ```ts
+ * const kinds: ClearSiteDataType[] = ['cookies', 'cache', 'storage'];
+ * ```
+ */
+export type ClearSiteDataType = 'cookies' | 'cache' | 'storage' | 'executionContexts';
+
+const CLEAR_SITE_DATA_TYPES: readonly ClearSiteDataType[] = [
+  'cookies',
+  'cache',
+  'storage',
+  'executionContexts',
+];
+const DEFAULT_CLEAR_SITE_DATA: readonly ClearSiteDataType[] = ['cookies', 'cache'];
+// A persistent cookie outlives the session by this much, so the server sees it after the
+// absolute expiry and can answer that the session reached its time limit.
+const PERSISTENT_GRACE_SECONDS = 300;
 
 /**
  * The cookie name used when none is given.
@@ -57,8 +87,8 @@ const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /**
  * A carrier that keeps the session token in a `__Host-` cookie: `Secure`, `HttpOnly`,
- * `SameSite=Lax`, `Path=/`, no `Domain`, and a `Max-Age` no longer than the session's absolute
- * remainder (the server enforces expiry itself and never relies on it). It also refuses
+ * `SameSite=Lax`, `Path=/`, no `Domain`, and by default no `Max-Age`, so the browser forgets it
+ * when it closes (the server enforces expiry itself and never relies on the cookie's). It also refuses
  * state-changing requests (anything but `GET`, `HEAD`, `OPTIONS`) from another site, by
  * `Sec-Fetch-Site` or, from older browsers, `Origin`: the cookie travels with every request, so
  * a cross-site form post would otherwise act as the user.
@@ -91,10 +121,10 @@ export function createCookieCarrier(options: CookieCarrierOptions = {}): Session
   if (sameSite !== 'Lax' && sameSite !== 'Strict') {
     throw invalidArgument('sameSite', 'expected "Lax" or "Strict"');
   }
-  const clearSiteData = options.clearSiteData ?? true;
-  if (typeof clearSiteData !== 'boolean') {
-    throw invalidArgument('clearSiteData', 'expected true or false');
-  }
+  const clearSiteData = checkClearSiteData(options.clearSiteData);
+  const persistent = options.persistent ?? false;
+  if (typeof persistent !== 'boolean')
+    throw invalidArgument('persistent', 'expected true or false');
   const trusted = checkTrustedOrigins(options.trustedOrigins);
   const attributes = `Path=/; Secure; HttpOnly; SameSite=${sameSite}`;
 
@@ -103,7 +133,10 @@ export function createCookieCarrier(options: CookieCarrierOptions = {}): Session
     checkRequest: (request) => checkSameOrigin(request, trusted),
     read: (request) => readCookie(request, name),
     issue: async (issued: IssuedSession, maxAgeSeconds: number): Promise<CarrierIssue> => {
-      const maxAge = Math.max(0, Math.floor(maxAgeSeconds));
+      if (!persistent) {
+        return { headers: [['Set-Cookie', `${name}=${issued.token}; ${attributes}`]], jwt: null };
+      }
+      const maxAge = Math.max(0, Math.ceil(maxAgeSeconds)) + PERSISTENT_GRACE_SECONDS;
       return {
         headers: [['Set-Cookie', `${name}=${issued.token}; Max-Age=${maxAge}; ${attributes}`]],
         jwt: null,
@@ -111,13 +144,34 @@ export function createCookieCarrier(options: CookieCarrierOptions = {}): Session
     },
     clear: () => {
       const headers: CarrierHeader[] = [['Set-Cookie', `${name}=; Max-Age=0; ${attributes}`]];
-      if (clearSiteData) headers.push(['Clear-Site-Data', '"cookies"']);
+      if (clearSiteData !== null) headers.push(['Clear-Site-Data', clearSiteData]);
       return headers;
     },
     // There is no registered scheme for cookie sessions; this follows the Cookie scheme of
     // draft-broyer-http-cookie-auth so a 401 still carries the challenge RFC 9110 requires.
     challenge: () => `Cookie cookie-name="${name}"`,
   };
+}
+
+/** The `Clear-Site-Data` value for the option, or `null` for none. */
+function checkClearSiteData(value: unknown): string | null {
+  if (value === undefined || value === true) return quoted(DEFAULT_CLEAR_SITE_DATA);
+  if (value === false) return null;
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    !value.every((kind) => CLEAR_SITE_DATA_TYPES.includes(kind as ClearSiteDataType))
+  ) {
+    throw invalidArgument(
+      'clearSiteData',
+      `expected true, false or a list of ${CLEAR_SITE_DATA_TYPES.map((kind) => `"${kind}"`).join(', ')}`,
+    );
+  }
+  return quoted([...new Set(value as ClearSiteDataType[])]);
+}
+
+function quoted(kinds: readonly ClearSiteDataType[]): string {
+  return kinds.map((kind) => `"${kind}"`).join(', ');
 }
 
 function readCookie(request: CarrierRequest, name: string): CarrierReadResult {

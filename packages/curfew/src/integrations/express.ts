@@ -198,7 +198,7 @@ export async function startSession(
 
 /**
  * Signs out: revokes the request's session (reason `logout` by default) and clears the carrier,
- * in cookie mode also with `Clear-Site-Data: "cookies"`. Returns whether a valid session ended.
+ * in cookie mode also with `Clear-Site-Data: "cookies", "cache"`. Returns whether a valid session ended.
  *
  * @example
  * ```ts

@@ -8,6 +8,7 @@ export type {
   SessionCarrier,
 } from '../carriers/carrier.js';
 export {
+  type ClearSiteDataType,
   type CookieCarrierOptions,
   createCookieCarrier,
   DEFAULT_COOKIE_NAME,

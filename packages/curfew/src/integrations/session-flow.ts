@@ -41,6 +41,12 @@ export interface SessionRouteOptions {
    * still times out for idleness.
    */
   touch?: boolean | undefined;
+  /**
+   * Send `Cache-Control: no-store` on the route's authenticated responses (default `true`), so
+   * no cache, shared or the browser's own, keeps a user's page. Set `false` only for a response
+   * that holds nothing of the user's and that the handler marks cacheable itself.
+   */
+  noStore?: boolean | undefined;
 }
 
 /**
@@ -72,7 +78,11 @@ export interface SessionRefusal {
 }
 
 /**
- * The RFC 9457 problem document of a refused request (`application/problem+json`).
+ * The RFC 9457 problem document of a refused request (`application/problem+json`). It says only
+ * what kind of thing happened: no session (`missing`), an unreadable one (`invalid`), expired
+ * (`idle`, `absolute`) or ended (`ended`: signed out, revoked, or never known). Why a session
+ * ended (logout, an administrator, a password change) stays on the server, in the
+ * {@link SessionRefusal}, events and logs: the holder of a stolen token learns nothing from it.
  *
  * @example
  * ```json
@@ -87,8 +97,7 @@ export interface SessionProblem {
   status: 401 | 403;
   detail: string;
   code: 'UNAUTHENTICATED' | 'FORBIDDEN';
-  reason: SessionRefusal['reason'] | 'cross_site';
-  endReason?: EndReason;
+  reason: 'missing' | 'invalid' | 'idle' | 'absolute' | 'ended' | 'cross_site';
 }
 
 /**
@@ -159,6 +168,7 @@ export interface Integration {
 export interface ResolvedRoute {
   readonly optional: boolean;
   readonly touch: boolean;
+  readonly noStore: boolean;
 }
 
 /** @internal The request as the flow needs it. */
@@ -220,15 +230,20 @@ export function resolveIntegration(options: SessionIntegrationOptions): Integrat
 
 /** @internal */
 export function resolveRoute(options: SessionRouteOptions | undefined): ResolvedRoute {
-  if (options === undefined) return { optional: false, touch: true };
+  if (options === undefined) return { optional: false, touch: true, noStore: true };
   if (typeof options !== 'object' || options === null) {
-    throw invalidArgument('route', 'expected { optional?: boolean, touch?: boolean }');
+    throw invalidArgument(
+      'route',
+      'expected { optional?: boolean, touch?: boolean, noStore?: boolean }',
+    );
   }
   const optional = options.optional ?? false;
   const touch = options.touch ?? true;
+  const noStore = options.noStore ?? true;
   if (typeof optional !== 'boolean') throw invalidArgument('optional', 'expected true or false');
   if (typeof touch !== 'boolean') throw invalidArgument('touch', 'expected true or false');
-  return { optional, touch };
+  if (typeof noStore !== 'boolean') throw invalidArgument('noStore', 'expected true or false');
+  return { optional, touch, noStore };
 }
 
 /** @internal Runs the carrier and the manager for one request and sets the response headers. */
@@ -270,11 +285,18 @@ export async function authenticate(
   }
   if (state.session !== null) {
     setSessionHeaders(sink, state.session);
+    if (route.noStore) sink.set('Cache-Control', 'no-store');
     return { ok: true, state };
   }
-  // A cookie that no longer works is dropped at once, so the browser stops sending it.
-  if (read.status !== 'missing') appendAll(sink, carrier.clear().filter(isSetCookie));
-  if (route.optional) return { ok: true, state };
+  // A credential that no longer works is dropped at once, so the browser stops sending it; one
+  // whose session expired or ended also has the site's data cleared, as on logout. (A new
+  // session issued in this same response takes Clear-Site-Data back out: see issue().)
+  if (read.status === 'found') appendAll(sink, carrier.clear());
+  else if (read.status === 'invalid') appendAll(sink, carrier.clear().filter(isSetCookie));
+  if (route.optional) {
+    if (route.noStore) sink.set('Cache-Control', 'no-store');
+    return { ok: true, state };
+  }
   sink.set('Cache-Control', 'no-store');
   sink.set('WWW-Authenticate', carrier.challenge(description));
   return { ok: false, problem: unauthenticatedProblem(state.refusal!) };
@@ -359,6 +381,9 @@ async function issue(state: RequestState, sink: HeaderSink, token: string): Prom
     { token, session: result.session },
     result.absoluteSecondsRemaining,
   );
+  // The browser would clear the new cookie with the old session's data: only the old cookie's
+  // removal (overwritten by the new one's Set-Cookie) stays.
+  sink.remove('Clear-Site-Data');
   appendAll(sink, credential.headers);
   setSessionHeaders(sink, result);
   sink.set('Cache-Control', 'no-store');
@@ -381,22 +406,21 @@ export function setSessionHeaders(sink: HeaderSink, current: RequestSession): vo
 const DETAILS: Record<SessionRefusal['reason'], string> = {
   missing: 'this request needs a session; sign in first',
   invalid: 'the session credential could not be read or verified',
-  not_found: 'the session does not exist or has ended',
+  not_found: 'the session has ended; sign in again',
   idle: 'the session expired after a period of inactivity',
   absolute: 'the session reached its maximum lifetime; sign in again',
 };
 
 function unauthenticatedProblem(refusal: SessionRefusal): SessionProblem {
-  const problem: SessionProblem = {
+  return {
     type: 'urn:curfew:problem:unauthenticated',
     title: 'Unauthorized',
     status: 401,
     detail: DETAILS[refusal.reason],
     code: 'UNAUTHENTICATED',
-    reason: refusal.reason,
+    // An unknown token and one ended by logout or an administrator read alike from outside.
+    reason: refusal.reason === 'not_found' ? 'ended' : refusal.reason,
   };
-  if (refusal.endReason !== undefined) problem.endReason = refusal.endReason;
-  return problem;
 }
 
 function crossSiteProblem(why: string): SessionProblem {
