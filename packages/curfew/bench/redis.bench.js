@@ -1,6 +1,7 @@
 // How fast SessionManager.validate is on RedisStore, next to its floor measured in the same run:
-// the very script the store runs (same SHA, same key, same arguments), issued by hand as an
-// EVALSHA through the bare ioredis client, after hashing the token as curfew does.
+// the very script the store runs (same SHA, same key, same arguments, captured from the store
+// itself), issued by hand as an EVALSHA through the bare ioredis client, after hashing the token
+// as curfew does.
 //
 // - 1 and 64 validations in flight, at 10,000 and at 1,000,000 stored sessions, each size alone
 //   in a private redis-server of its own (so the small one's keyspace really is small). Tokens
@@ -13,23 +14,18 @@
 //   arrive at a fixed rate; their latency is measured from the moment each was due (open loop),
 //   so a stall cannot hide by delaying the next request.
 //
-// The sessions are bulk-loaded by a loader script that calls the store's own Lua insert function
-// for a thousand sessions per call, with arguments encoded by the store's own code, so the layout
-// is exactly what RedisStore.insert writes. Loopback only, on two redis-servers this bench starts
-// on spare ports and always stops. Imports the built library: `npm run build` first.
+// The sessions are loaded through RedisStore.insert itself, a thousand calls in flight on a
+// connection of their own (ioredis writes them back to back, so they travel pipelined): every
+// key, record and TTL is exactly what the store writes. Loopback only, on two redis-servers this
+// bench starts on spare ports and always stops. Imports the built library: `npm run build` first.
 // Exits 1 when a count is wrong or a validation fails; a ratio below target prints MISS.
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { SessionManager } from '../dist/index.js';
-import { encodeSession } from '../dist/stores/redis/codec.js';
 import { RECOMMENDED_REDIS_OPTIONS, RedisStore } from '../dist/stores/redis/index.js';
-import { placeUser } from '../dist/stores/redis/key-layout.js';
-import { LUA_LIBRARY, SINGLE_SCRIPTS } from '../dist/stores/redis/scripts.js';
+import { keyName } from '../dist/stores/redis/key-layout.js';
+import { TARGETED_SCRIPTS } from '../dist/stores/redis/scripts.js';
 import {
   alternateRounds,
   fmt,
@@ -42,13 +38,14 @@ import {
   sha256,
   token,
 } from './support/measure.js';
+import { startRedis, usedMemory } from './support/redis-servers.js';
 
 const SMALL = 10_000;
 const LARGE = 1_000_000;
 const IN_FLIGHT = [1, 64];
 const ROUNDS = 12;
 const SLICE_MS = 200;
-const LOAD_BATCH = 1_000;
+const LOAD_IN_FLIGHT = 1_000;
 const SWEEP_BATCH = 1_000;
 const LIVE = 1_000;
 const SWEEP_VALIDATIONS_PER_SECOND = 1_000;
@@ -63,7 +60,6 @@ const IDLE = 30 * 60_000;
 const INTERVAL = 60_000;
 const RETENTION = 30 * 24 * HOUR;
 const SWEEP_AT = T0 + 13 * HOUR; // every stored session is past its absolute expiry
-const PREFIX = 'curfew:';
 
 const began = performance.now();
 const progress = (message) =>
@@ -72,131 +68,38 @@ const progress = (message) =>
 // ---------------------------------------------------------------------------------------------
 // Private redis-servers, always stopped: at the end, on an error, on Ctrl-C.
 
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
 for (const signal of ['SIGINT', 'SIGTERM']) {
-  process.on(signal, () => process.exit(130));
-}
-
-function portFree(port) {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function freePort() {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if (await portFree(port)) return port;
-  }
-  throw new Error('no free port');
-}
-
-function pong(port) {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    let reply = '';
-    const done = (ok) => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(1_000, () => done(false));
-    socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
-    });
-  });
+  process.on(signal, () => process.exit(130)); // the exit handler kills the servers
 }
 
 async function startServer(name) {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), `curfew-bench-redis-${name}-`));
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ],
-    { stdio: 'ignore' },
-  );
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  const deadline = Date.now() + 10_000;
-  while (!(await pong(port))) {
-    if (Date.now() > deadline) throw new Error(`redis-server ${name} did not start`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  const server = await startRedis(name);
   const client = new Redis({
     host: '127.0.0.1',
-    port,
+    port: server.port,
     ...RECOMMENDED_REDIS_OPTIONS,
     lazyConnect: true,
   });
-  // Bulk loading blocks the server for long stretches by design: its own connection, without the
-  // command timeout that the measured client keeps.
-  const loader = new Redis({ host: '127.0.0.1', port, lazyConnect: true });
+  // Loading keeps a thousand inserts in flight: its own connection, without the command timeout
+  // that the measured client keeps.
+  const loader = new Redis({ host: '127.0.0.1', port: server.port, lazyConnect: true });
   for (const c of [client, loader]) c.on('error', () => undefined);
   await Promise.all([client.connect(), loader.connect()]);
   return {
     name,
-    port,
+    port: server.port,
     client,
     loader,
     async stop() {
       client.disconnect();
       loader.disconnect();
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     },
   };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Bulk load through the store's own insert code.
-
-// ARGV[1] prefix, [2] retention (read by the library), then per session: bucket, id, now,
-// token pointer key, id pointer key, field count, fields…
-const LOADER = `${LUA_LIBRARY}
-local i = 3
-local n = 0
-while i <= #ARGV do
-  local count = tonumber(ARGV[i + 5])
-  local fields = {}
-  for j = i + 6, i + 5 + count do fields[#fields + 1] = ARGV[j] end
-  local r = insert(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), fields, ARGV[i + 3], ARGV[i + 4])
-  if type(r) == 'table' and r.err then return r end
-  n = n + 1
-  i = i + 6 + count
-end
-return n
-`;
-
-const layout = { prefix: PREFIX, buckets: 128 };
-const places = new Map();
-function place(userId) {
-  let found = places.get(userId);
-  if (found === undefined) {
-    found = placeUser(layout, userId);
-    places.set(userId, found);
-  }
-  return found;
-}
+// Loading, through the store's own insert.
 
 function session(i) {
   const createdAt = T0 - (i % 600_000); // created in the ten minutes before T0
@@ -217,44 +120,78 @@ function session(i) {
 }
 
 async function load(server, size) {
+  const store = new RedisStore(server.loader);
+  const before = await usedMemory(server.client);
   const started = performance.now();
   let next = 0;
-  const worker = async () => {
-    while (next < size) {
-      const from = next;
-      const to = Math.min(size, from + LOAD_BATCH);
-      next = to;
-      const args = [PREFIX, String(RETENTION)];
-      for (let i = from; i < to; i += 1) {
-        const s = session(i);
-        const where = place(s.userId);
-        const fields = encodeSession(s, where.userKey);
-        args.push(
-          where.bucket,
-          s.id,
-          String(T0),
-          `${PREFIX}t:${s.tokenHash}`,
-          `${PREFIX}i:${s.id}`,
-          String(fields.length),
-          ...fields,
-        );
+  await Promise.all(
+    Array.from({ length: LOAD_IN_FLIGHT }, async () => {
+      while (next < size) {
+        const i = next;
+        next += 1;
+        await store.insert(session(i));
       }
-      const inserted = await server.loader.eval(LOADER, 0, ...args);
-      if (inserted !== to - from) throw new Error(`loader inserted ${inserted}`);
-    }
-  };
-  await Promise.all(Array.from({ length: 3 }, worker));
-  const memory = await server.client.info('memory');
-  const used = Number(/used_memory:(\d+)/.exec(memory)?.[1]);
-  return { ms: performance.now() - started, bytesPerSession: used / size };
+    }),
+  );
+  const ms = performance.now() - started;
+  const used = await usedMemory(server.client);
+  return { ms, bytesPerSession: (used - before) / size };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Measurement.
 
+const LAYOUT = { prefix: 'curfew:', buckets: 1 }; // RedisStore's defaults on a single Redis
+
+/** What the floor sends to validate a token hash: EVALSHA's arguments, as the store sends them. */
+function floorCommand(hash) {
+  const validate = TARGETED_SCRIPTS.validate.token;
+  return [
+    validate.sha,
+    1,
+    keyName(LAYOUT, 'token', { hash }),
+    LAYOUT.prefix,
+    String(RETENTION),
+    'p', // the store keeps its pointers in its scripts, and has no id pointers (one bucket)
+    '',
+    '',
+    Buffer.from(hash, 'hex'),
+    String(NOW),
+    String(IDLE),
+    String(INTERVAL),
+  ];
+}
+
+/** Checks, once, that the floor sends byte for byte what RedisStore.validate sends. */
+async function checkFloor(client) {
+  const sent = [];
+  const recording = {
+    callBuffer: (command, args) => {
+      sent.push([command, ...args]);
+      return client.callBuffer(command, args);
+    },
+    ping: () => client.ping(),
+  };
+  const hash = sha256(token(0));
+  await new RedisStore(recording).validate(hash, {
+    now: NOW,
+    idleTimeout: IDLE,
+    touchInterval: INTERVAL,
+  });
+  const expected = ['EVALSHA', ...floorCommand(hash)];
+  const same = (a, b) =>
+    Buffer.isBuffer(a) || Buffer.isBuffer(b)
+      ? Buffer.isBuffer(a) && Buffer.isBuffer(b) && a.equals(b)
+      : String(a) === String(b);
+  // The first command: EVALSHA (an EVAL of the source follows when the server lacks the script).
+  const first = sent[0] ?? [];
+  if (first.length !== expected.length || !first.every((arg, i) => same(arg, expected[i]))) {
+    throw new Error('the floor would not send what the store sends');
+  }
+}
+
 function contestants(target) {
   const sessions = new SessionManager({ store: target.store, clock: () => NOW });
-  const validate = SINGLE_SCRIPTS.validate;
   const pickToken = () => token(Math.floor(Math.random() * target.size));
   return {
     async ours() {
@@ -262,22 +199,9 @@ function contestants(target) {
       if (!result.valid) throw new Error(`ours: ${result.reason}`);
     },
     async floor() {
-      const hash = sha256(pickToken());
       // Exactly what RedisStore.validate sends: same script, key and arguments.
-      const reply = await target.client.evalsha(
-        validate.sha,
-        1,
-        `${PREFIX}t:${hash}`,
-        PREFIX,
-        String(RETENTION),
-        '',
-        '',
-        hash,
-        String(NOW),
-        String(IDLE),
-        String(INTERVAL),
-      );
-      if (reply[0] !== 'valid') throw new Error(`floor: ${reply[0]}`);
+      const reply = await target.client.callBuffer('EVALSHA', floorCommand(sha256(pickToken())));
+      if (String(reply[0]) !== 'valid') throw new Error(`floor: ${reply[0]}`);
     },
   };
 }
@@ -425,6 +349,7 @@ async function main() {
       );
       targets.push({ size, client: server.client, store: new RedisStore(server.client) });
     }
+    for (const server of servers) await checkFloor(server.client);
 
     const rows = [];
     const slowdowns = [];
