@@ -392,6 +392,28 @@ export function runRedisInvariants(options: {
       }
     }, 20_000);
 
+    it('keeps a session whose id is not a UUID exactly, by id and by token', async () => {
+      const client = options.client();
+      const prefix = uniquePrefix('ids');
+      const store = new RedisStore(client, { prefix });
+      const sessions = new SessionManager({ store });
+      try {
+        const { token, session } = await sessions.create({ userId: 'ids' });
+        const stored = (await store.findById(session.id))!;
+        // A session written by another system, with its own kind of id.
+        const legacy = { ...stored, id: 'legacy:42/ü', tokenHash: 'cd'.repeat(32) };
+        await store.insert(legacy);
+        expect(await store.findById('legacy:42/ü')).toEqual(legacy);
+        const listed = (await sessions.listUserSessions('ids')).sessions.map((s) => s.id);
+        expect(listed.sort()).toEqual([session.id, 'legacy:42/ü'].sort());
+        expect(await sessions.revokeSession('legacy:42/ü')).toBe(true);
+        expect((await sessions.validate(token)).valid).toBe(true);
+        await inspectKeys(client, prefix);
+      } finally {
+        await deleteKeys(client, prefix);
+      }
+    });
+
     it('reports its eviction policy for a start-up warning', async () => {
       const store = new RedisStore(options.client());
       const report = await store.checkEvictionPolicy();

@@ -7,6 +7,7 @@ import { expect } from 'vitest';
 import type { StoredSession } from '../../src/core/store.js';
 import { decodeRecord } from '../../src/stores/redis/codec.js';
 import { RECOMMENDED_REDIS_OPTIONS } from '../../src/stores/redis/index.js';
+import { decodeId, encodeId } from '../../src/stores/redis/key-layout.js';
 import { serviceAvailable } from './services.js';
 
 export const SHARED_REDIS = { host: '127.0.0.1', port: 6379 } as const;
@@ -95,7 +96,16 @@ const sha1 = (text: string) => createHash('sha1').update(text, 'utf8').digest('h
 const scopeOf = (s: StoredSession) =>
   sha1(s.tenantId === null ? `${s.userId}\u0000` : `${s.userId}\u0000=${s.tenantId}`);
 const userOf = (s: StoredSession) => sha1(s.userId);
-const memberOf = (s: StoredSession) => `${String(s.lastActivityAt).padStart(16, '0')}:${s.id}`;
+/** A scope index member as stored (key-layout.ts), and as this checker shows one. */
+const memberOf = (s: StoredSession) =>
+  Buffer.concat([Buffer.from(`${String(s.lastActivityAt).padStart(16, '0')}:`), encodeId(s.id)]);
+const showMember = (member: Buffer) =>
+  `${member.toString('latin1', 0, 17)}${decodeId(member.subarray(17))}`;
+/** A token pointer's value, `<bucket>:<id as stored>`, as this checker shows it. */
+const showPointer = (value: Buffer) => {
+  const colon = value.indexOf(0x3a);
+  return `${value.toString('latin1', 0, colon)}:${decodeId(value.subarray(colon + 1))}`;
+};
 
 /**
  * Reads every key under `prefix` and checks the layout's invariants (key-layout.ts):
@@ -136,40 +146,45 @@ export async function inspectKeys(
   const idPointers = new Map<string, string>();
   const prefixBytes = Buffer.byteLength(prefix);
   const read = async (key: Buffer) => {
+    // Keys hold ids and hashes as bytes (key-layout.ts): read them as such.
     const rest = key.subarray(prefixBytes);
-    if (rest.subarray(0, 2).toString('latin1') === 't:') {
-      const value = await client.get(key);
-      if (value !== null) tokenPointers.set(rest.subarray(2).toString('hex'), value);
+    const head = rest.toString('latin1', 0, 2);
+    if (head === 't:') {
+      const value = await client.getBuffer(key);
+      if (value !== null) tokenPointers.set(rest.subarray(2).toString('hex'), showPointer(value));
       return;
     }
-    const text = rest.toString('utf8');
-    if (text.startsWith('i:')) {
+    if (head === 'i:') {
       const value = await client.get(key);
-      if (value !== null) idPointers.set(text.slice(2), value);
+      if (value !== null) idPointers.set(decodeId(rest.subarray(2)), value);
       return;
     }
-    const tagged = /^\{(\d+)\}:(.*)$/s.exec(text);
-    if (tagged === null) throw new Error(`unexpected key ${text}`);
-    const bucket = tagged[1]!;
-    const name = tagged[2]!;
+    const close = rest.indexOf('}:');
+    const bucket = rest.toString('latin1', 1, close);
+    if (rest[0] !== 0x7b || !/^\d+$/.test(bucket)) throw new Error(`unexpected key ${String(key)}`);
+    const nameBytes = rest.subarray(close + 2);
+    const name = nameBytes.toString('latin1');
     if (name.startsWith('s:')) {
       const value = await client.getBuffer(key);
       if (value !== null) {
-        const id = name.slice(2);
+        const id = decodeId(nameBytes.subarray(2));
         records.push({ id, bucket, session: decodeRecord(id, value) });
       }
     } else if (name.startsWith('ut:')) {
       userScopes.set(`${bucket}/${name.slice(3)}`, new Set(await client.smembers(key)));
     } else if (name.startsWith('u:')) {
       expect(new Set(await client.zrange(key, 0, -1, 'WITHSCORES')).has('0')).toBe(true);
-      scopes.set(`${bucket}/${name.slice(2)}`, await client.zrange(key, 0, -1));
+      const members = await client.zrangeBuffer(key, 0, -1);
+      scopes.set(`${bucket}/${name.slice(2)}`, members.map(showMember));
     } else if (name === 'exp' || name === 'act' || name === 'end') {
-      const flat = await client.zrange(key, 0, -1, 'WITHSCORES');
+      const flat = await client.zrangeBuffer(key, 0, -1, 'WITHSCORES');
       const scores = new Map<string, number>();
-      for (let i = 0; i + 1 < flat.length; i += 2) scores.set(flat[i]!, Number(flat[i + 1]));
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        scores.set(decodeId(flat[i]!), Number(String(flat[i + 1])));
+      }
       zsets.set(`${bucket}/${name}`, scores);
     } else {
-      throw new Error(`unexpected key ${text}`);
+      throw new Error(`unexpected key ${String(key)}`);
     }
   };
   const present = keys.filter((key) => ttl.get(hexOf(key)) !== -2); // -2: expired since the scan
@@ -179,7 +194,8 @@ export async function inspectKeys(
 
   const active = records.filter((r) => r.session.endedAt === null);
   const ended = records.filter((r) => r.session.endedAt !== null);
-  const recordKey = (row: Row) => hexOf(Buffer.from(`${prefix}{${row.bucket}}:s:${row.id}`));
+  const recordKey = (row: Row) =>
+    hexOf(Buffer.concat([Buffer.from(`${prefix}{${row.bucket}}:s:`), encodeId(row.id)]));
   const tokenKey = (row: Row) =>
     hexOf(Buffer.concat([Buffer.from(`${prefix}t:`), Buffer.from(row.session.tokenHash, 'hex')]));
   if (options.now !== undefined) {
@@ -198,7 +214,7 @@ export async function inspectKeys(
 
   // Expected indexes, from the records alone.
   const withIdPointers = idPointers.size > 0 || new Set(records.map((r) => r.bucket)).size > 1;
-  const expectScopes = new Map<string, string[]>();
+  const expectScopes = new Map<string, Buffer[]>();
   const expectUsers = new Map<string, Set<string>>();
   const expectZ = new Map<string, Map<string, number>>();
   const zset = (name: string) => {
@@ -225,11 +241,15 @@ export async function inspectKeys(
       zset(`${row.bucket}/end`).set(row.id, s.endedAt);
     }
   }
-  for (const members of expectScopes.values()) members.sort();
   const nonEmpty = <T extends { size: number } | { length: number }>(map: Map<string, T>) =>
     new Map([...map].filter(([, value]) => ('size' in value ? value.size : value.length) > 0));
+  // In the order of their bytes, which is the order Redis keeps them in.
+  const expectShown = [...expectScopes].map(([scope, members]): [string, string[]] => [
+    scope,
+    members.sort(Buffer.compare).map(showMember),
+  ]);
   expect([...nonEmpty(scopes)].sort(), 'scope indexes = active sessions, in order').toEqual(
-    [...expectScopes].sort(),
+    expectShown.sort(),
   );
   expect(
     [...nonEmpty(userScopes)].map(([k, v]) => [k, [...v].sort()]).sort(),

@@ -1,5 +1,5 @@
 import type { EndedSession, StoredSession } from '../../core/store.js';
-import { RECORD_FIELDS } from './key-layout.js';
+import { decodeId, RECORD_FIELDS } from './key-layout.js';
 
 // A record is one string: the token hash's 32 bytes, then RECORD_FIELDS separated by NUL. One
 // string instead of a hash of fields because Redis keeps a small hash compact only while every
@@ -99,16 +99,22 @@ export function decodeRecord(id: string, record: unknown): StoredSession {
 }
 
 /**
- * Reads the `{id, record, id, record, …}` list the list and end scripts return.
+ * Reads the `{id, record, id, record, …}` list the list and end scripts return (ids as stored).
  * @internal
  */
 export function decodeRecords(reply: unknown): StoredSession[] {
   if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected records');
   const sessions: StoredSession[] = [];
   for (let i = 0; i + 1 < reply.length; i += 2) {
-    sessions.push(decodeRecord(String(reply[i]), reply[i + 1]));
+    sessions.push(decodeRecord(decodeId(asBuffer(reply[i])), reply[i + 1]));
   }
   return sessions;
+}
+
+/** A reply's bulk string, which `callBuffer` gives as a Buffer. @internal */
+export function asBuffer(value: unknown): Buffer {
+  if (!Buffer.isBuffer(value)) throw new Error('unexpected reply from Redis: expected bytes');
+  return value;
 }
 
 /** What a caller needs of an ended session, from its record. @internal */

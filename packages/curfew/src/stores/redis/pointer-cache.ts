@@ -5,15 +5,15 @@
  * in a way that matters: at worst it leads to a record that answers "missing".
  * @internal
  */
-export class PointerCache {
-  readonly #entries = new Map<string, string>();
+export class PointerCache<V> {
+  readonly #entries = new Map<string, V>();
   readonly #capacity: number;
 
   constructor(capacity: number) {
     this.#capacity = capacity;
   }
 
-  get(key: string): string | undefined {
+  get(key: string): V | undefined {
     const value = this.#entries.get(key);
     if (value !== undefined) {
       // Move to the young end: Map iterates in insertion order.
@@ -23,7 +23,7 @@ export class PointerCache {
     return value;
   }
 
-  set(key: string, value: string): void {
+  set(key: string, value: V): void {
     if (this.#capacity === 0) return;
     this.#entries.delete(key);
     this.#entries.set(key, value);

@@ -19,13 +19,15 @@ import type {
 } from '../../core/store.js';
 import { hasNetworkCode } from '../../core/store-failure.js';
 import { type RedisClientLike, runScript } from './client.js';
-import { decodeRecord, decodeRecords, encodeRecord, toEnded } from './codec.js';
+import { asBuffer, decodeRecord, decodeRecords, encodeRecord, toEnded } from './codec.js';
 import { checkRedisEvictionPolicy, type RedisEvictionReport } from './eviction-policy.js';
 import {
   allBuckets,
   bucketOf,
   checkBuckets,
   checkPrefix,
+  decodeId,
+  encodeId,
   type KeyLayout,
   keyName,
   MEMBER_TIME_DIGITS,
@@ -115,8 +117,8 @@ const DEFAULT_POINTER_CACHE = 10_000;
 // the end before serving anyone else, so this bounds how long one can delay a validation: about
 // a millisecond.
 const WRITE_BUDGET = 100;
-// Index entries one read-only script looks at: a slice of a count, and at least this many for
-// a page of a listing (a page asks for as many as it needs, up to 1001).
+// Index entries one read-only script looks at: a slice of a count, and at least this many when a
+// page of a listing goes on past expired sessions (its first call looks at just the page).
 const READ_BUDGET = 1_000;
 const LIST_MIN_BUDGET = 100;
 
@@ -259,18 +261,19 @@ export class RedisStore implements SessionStore {
   async insert(session: StoredSession): Promise<void> {
     const bucket = bucketOf(this.#layout, session.userId);
     const record = encodeRecord(session);
+    const id = encodeId(session.id);
     const now = Math.max(session.createdAt, session.lastActivityAt, session.endedAt ?? 0);
     const undo = await this.#topology.claimPointers({
       tokenHash: session.tokenHash,
-      id: session.id,
+      id,
       bucket,
       ttl: (session.endedAt ?? session.absoluteExpiresAt) + this.#retention - now,
     });
     try {
       await this.#run(
         BUCKET_SCRIPTS.insert,
-        [keyName(this.#layout, 'record', { b: bucket, id: session.id })],
-        [...this.#base(bucket, session.id), String(now), record],
+        [keyName(this.#layout, 'record', { b: bucket, id })],
+        [...this.#base(bucket, id), String(now), record],
       );
     } catch (error) {
       await undo();
@@ -295,14 +298,18 @@ export class RedisStore implements SessionStore {
         this.#topology.forgetToken(tokenHash);
         return { status: 'missing' };
       case 'ended':
-        return { status: 'ended', session: decodeRecord(String(id), record) };
+        return { status: 'ended', session: decodeRecord(decodeId(asBuffer(id)), record) };
       case 'expired':
         // The script checks and ends in one step, so whoever sees it active is the one ending it.
-        return { status: 'expired', session: decodeRecord(String(id), record), endedNow: true };
+        return {
+          status: 'expired',
+          session: decodeRecord(decodeId(asBuffer(id)), record),
+          endedNow: true,
+        };
       case 'valid':
         return {
           status: 'valid',
-          session: decodeRecord(String(id), record),
+          session: decodeRecord(decodeId(asBuffer(id)), record),
           touched: touched === 1,
         };
       default:
@@ -324,18 +331,14 @@ export class RedisStore implements SessionStore {
         this.#runOn(TARGETED_SCRIPTS.rotate, target, [...tail, checkOnly ? '1' : '']),
       (absoluteExpiresAt) => absoluteExpiresAt + this.#retention - rule.now,
     );
-    if (reply === null) return null;
-    const [id, record] = asArray(reply);
-    return decodeRecord(String(id), record);
+    return reply === null ? null : decodeRecords(reply)[0]!;
   }
 
   async findById(id: string): Promise<StoredSession | null> {
-    const target = await this.#topology.locateId(id);
+    const target = await this.#topology.locateId(encodeId(id));
     if (target === null) return null;
     const reply = await this.#runOn(TARGETED_SCRIPTS.find, target, []);
-    if (reply === null) return null;
-    const [found, record] = asArray(reply);
-    return decodeRecord(String(found), record);
+    return reply === null ? null : decodeRecords(reply)[0]!;
   }
 
   async endSession(
@@ -346,7 +349,7 @@ export class RedisStore implements SessionStore {
     const owner = byToken ? undefined : target.owner;
     const located = byToken
       ? await this.#topology.locateToken(target.tokenHash)
-      : await this.#topology.locateId(target.id);
+      : await this.#topology.locateId(encodeId(target.id));
     if (located === null) return null;
     const reply = await this.#runOn(TARGETED_SCRIPTS.end, located, [
       byToken ? Buffer.from(target.tokenHash, 'hex') : '',
@@ -356,9 +359,7 @@ export class RedisStore implements SessionStore {
       optional(input.idleTimeout),
       input.reason,
     ]);
-    if (reply === null) return null;
-    const [id, record] = asArray(reply);
-    return toEnded(decodeRecord(String(id), record));
+    return reply === null ? null : toEnded(decodeRecords(reply)[0]!);
   }
 
   async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
@@ -376,7 +377,7 @@ export class RedisStore implements SessionStore {
             ...this.#base(bucket, ''),
             scope.userId,
             ...tenantFilter(scope.tenantId),
-            input.exceptId ?? '',
+            input.exceptId === undefined ? '' : encodeId(input.exceptId),
             String(input.now),
             optional(input.idleTimeout),
             input.reason,
@@ -394,8 +395,8 @@ export class RedisStore implements SessionStore {
   async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
     const bucket = bucketOf(this.#layout, scope.userId);
     const rows: StoredSession[] = [];
-    let after = input.after === undefined ? '' : scopeMember(input.after);
-    for (;;) {
+    let after: Buffer | '' = input.after === undefined ? '' : scopeMember(input.after);
+    for (let call = 0; ; call += 1) {
       const want = input.limit - rows.length;
       const [exhausted, last, ...records] = asArray(
         await this.#run(
@@ -409,15 +410,16 @@ export class RedisStore implements SessionStore {
             String(input.now),
             optional(input.idleTimeout),
             want,
-            // Entries looked at: the page, or more when a call continues past expired ones.
-            Math.max(want, LIST_MIN_BUDGET),
+            // Entries looked at: the page itself, so that a page costs what its size does; a
+            // call that continues past sessions that expired without being swept looks further.
+            call === 0 ? want : Math.max(want, LIST_MIN_BUDGET),
           ],
         ),
       );
       rows.push(...decodeRecords(records));
       // More calls only when most of a page had expired without being swept yet.
       if (rows.length >= input.limit || exhausted === 1) return rows;
-      after = String(last);
+      after = asBuffer(last);
     }
   }
 
@@ -602,7 +604,7 @@ export class RedisStore implements SessionStore {
   }
 
   /** ARGV[1] to ARGV[5] (scripts.ts). */
-  #base(bucket: string, id: string): string[] {
+  #base(bucket: string, id: Buffer | ''): Array<string | Buffer> {
     return [this.#layout.prefix, String(this.#retention), this.#topology.mode, bucket, id];
   }
 
@@ -637,8 +639,9 @@ function tenantFilter(tenantId: string | null | undefined): [string, string] {
 }
 
 /** A listing position as a scope index member (see key-layout.ts). */
-function scopeMember(position: { lastActivityAt: number; id: string }): string {
-  return `${String(position.lastActivityAt).padStart(MEMBER_TIME_DIGITS, '0')}:${position.id}`;
+function scopeMember(position: { lastActivityAt: number; id: string }): Buffer {
+  const time = String(position.lastActivityAt).padStart(MEMBER_TIME_DIGITS, '0');
+  return Buffer.concat([Buffer.from(`${time}:`), encodeId(position.id)]);
 }
 
 function asArray(reply: unknown): unknown[] {

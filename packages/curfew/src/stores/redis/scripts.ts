@@ -395,12 +395,14 @@ end
 -- Each scope's first \`budget\` entries hold the first \`budget\` of all of them merged.
 local candidates = {}
 local truncated = false
-for _, sk in ipairs(scopes_for(b, uid, mode, value)) do
+local scopes = scopes_for(b, uid, mode, value)
+for _, sk in ipairs(scopes) do
   local got = redis.call('ZREVRANGEBYLEX', k_scope(b, sk), upper, lower, 'LIMIT', 0, budget)
   if #got == budget then truncated = true end
   for _, m in ipairs(got) do candidates[#candidates + 1] = m end
 end
-table.sort(candidates, function(x, y) return x > y end)
+-- One scope's entries come in order already; several are merged.
+if #scopes > 1 then table.sort(candidates, function(x, y) return x > y end) end
 local out = {0, ''}
 local found = 0
 local looked = 0

@@ -1,4 +1,5 @@
 import { type RedisClientLike, runScript } from './client.js';
+import { asBuffer } from './codec.js';
 import { type KeyLayout, keyName } from './key-layout.js';
 import { PointerCache } from './pointer-cache.js';
 import { type LuaScript, POINTER_SCRIPTS, type TargetVariant } from './scripts.js';
@@ -15,9 +16,9 @@ export interface ScriptTarget {
   variant: TargetVariant;
   /** KEYS: the first one routes the script. */
   keys: Array<string | Buffer>;
-  /** ARGV[4] and ARGV[5]: bucket and id, when known before the script runs. */
+  /** ARGV[4] and ARGV[5]: bucket and id (as stored, see encodeId), when known beforehand. */
   bucket: string;
-  id: string;
+  id: Buffer | '';
 }
 
 /** @internal */
@@ -26,8 +27,8 @@ export interface Topology {
   readonly mode: string;
   /** Where the session holding a token hash is; `null` when nothing points to it. */
   locateToken(tokenHash: string): Promise<ScriptTarget | null>;
-  /** Where the session with an id is; `null` when nothing points to it. */
-  locateId(id: string): Promise<ScriptTarget | null>;
+  /** Where the session with an id (as stored) is; `null` when nothing points to it. */
+  locateId(id: Buffer): Promise<ScriptTarget | null>;
   /** Runs before an insert script; returns the undo for when the insert fails. */
   claimPointers(session: PointerClaim): Promise<() => Promise<void>>;
   /** Rotation: what the script is given, and what happens around it. */
@@ -46,7 +47,8 @@ export interface Topology {
 /** What an insert must claim before its record is written. @internal */
 export interface PointerClaim {
   tokenHash: string;
-  id: string;
+  /** As stored (see encodeId). */
+  id: Buffer;
   bucket: string;
   ttl: number;
 }
@@ -70,7 +72,7 @@ export class SingleTopology implements Topology {
     };
   }
 
-  async locateId(id: string): Promise<ScriptTarget> {
+  async locateId(id: Buffer): Promise<ScriptTarget> {
     if (this.#layout.buckets === 1) return recordTarget(this.#layout, '0', id);
     return { variant: 'id', keys: [keyName(this.#layout, 'id', { id })], bucket: '', id };
   }
@@ -104,7 +106,8 @@ export class ClusterTopology implements Topology {
   readonly mode: string;
   readonly #client: RedisClientLike;
   readonly #layout: KeyLayout;
-  readonly #cache: PointerCache;
+  /** `t:<hash>` → the token pointer's value (`b:<id>`); `i:<id>` → the id's bucket. */
+  readonly #cache: PointerCache<Buffer | string>;
 
   constructor(client: RedisClientLike, layout: KeyLayout, cacheSize: number) {
     this.#client = client;
@@ -123,32 +126,38 @@ export class ClusterTopology implements Topology {
         [],
       );
       if (found === null) return null;
-      value = String(found);
+      value = asBuffer(found);
       this.#cache.set(cacheKey, value);
     }
-    const colon = value.indexOf(':');
+    // `b:<id>`: the bucket is digits, so the first colon ends it (an id's bytes may hold more).
+    const pointer = value as Buffer;
+    const colon = pointer.indexOf(0x3a);
     if (colon < 1) return null;
-    return recordTarget(this.#layout, value.slice(0, colon), value.slice(colon + 1));
+    return recordTarget(
+      this.#layout,
+      pointer.toString('latin1', 0, colon),
+      pointer.subarray(colon + 1),
+    );
   }
 
-  async locateId(id: string): Promise<ScriptTarget | null> {
+  async locateId(id: Buffer): Promise<ScriptTarget | null> {
     if (this.#layout.buckets === 1) return recordTarget(this.#layout, '0', id);
-    const cacheKey = `i:${id}`;
+    const cacheKey = `i:${id.toString('hex')}`;
     let bucket = this.#cache.get(cacheKey);
     if (bucket === undefined) {
       const found = await this.#run(POINTER_SCRIPTS.get, keyName(this.#layout, 'id', { id }), []);
       if (found === null) return null;
-      bucket = String(found);
+      bucket = asBuffer(found).toString('latin1');
       this.#cache.set(cacheKey, bucket);
     }
-    return recordTarget(this.#layout, bucket, id);
+    return recordTarget(this.#layout, String(bucket), id);
   }
 
   // The pointers are claimed first, in their own slots, because they are what makes a token hash
   // and an id unique across the whole cluster; then the caller writes the record in its bucket.
   async claimPointers(claim: PointerClaim): Promise<() => Promise<void>> {
     const tokenKey = keyName(this.#layout, 'token', { hash: claim.tokenHash });
-    const tokenValue = `${claim.bucket}:${claim.id}`;
+    const tokenValue = pointerValue(claim.bucket, claim.id);
     const idKey = this.#layout.buckets > 1 ? keyName(this.#layout, 'id', { id: claim.id }) : null;
     const claims = await Promise.allSettled([
       this.#claim(tokenKey, tokenValue, claim.ttl),
@@ -177,11 +186,12 @@ export class ClusterTopology implements Topology {
       await undo();
       throw new Error('duplicate session id');
     }
+    const idCacheKey = `i:${claim.id.toString('hex')}`;
     this.#cache.set(`t:${claim.tokenHash}`, tokenValue);
-    this.#cache.set(`i:${claim.id}`, claim.bucket);
+    this.#cache.set(idCacheKey, claim.bucket);
     return async () => {
       this.#cache.delete(`t:${claim.tokenHash}`);
-      this.#cache.delete(`i:${claim.id}`);
+      this.#cache.delete(idCacheKey);
       await undo();
     };
   }
@@ -198,7 +208,7 @@ export class ClusterTopology implements Topology {
     // checks again, in the same slot as every other change to this session.
     const absolute = await run(target, true);
     if (absolute === null) return null;
-    const value = `${target.bucket}:${target.id}`;
+    const value = pointerValue(target.bucket, target.id as Buffer);
     const newKey = keyName(this.#layout, 'token', { hash: newHash });
     if (!(await this.#claim(newKey, value, ttlFor(Number(String(absolute)))))) {
       throw new Error('duplicate token hash');
@@ -228,12 +238,15 @@ export class ClusterTopology implements Topology {
   async dropPointers(bucket: string, pointers: unknown[]): Promise<void> {
     const drops: Array<Promise<void>> = [];
     for (let i = 0; i + 1 < pointers.length; i += 2) {
-      const tokenHash = (pointers[i] as Buffer).toString('hex');
-      const id = String(pointers[i + 1]);
+      const tokenHash = asBuffer(pointers[i]).toString('hex');
+      const id = asBuffer(pointers[i + 1]);
       this.#cache.delete(`t:${tokenHash}`);
-      this.#cache.delete(`i:${id}`);
+      this.#cache.delete(`i:${id.toString('hex')}`);
       drops.push(
-        this.#release(keyName(this.#layout, 'token', { hash: tokenHash }), `${bucket}:${id}`),
+        this.#release(
+          keyName(this.#layout, 'token', { hash: tokenHash }),
+          pointerValue(bucket, id),
+        ),
       );
       if (this.#layout.buckets > 1) {
         drops.push(this.#release(keyName(this.#layout, 'id', { id }), bucket));
@@ -246,21 +259,26 @@ export class ClusterTopology implements Topology {
     this.#cache.delete(`t:${tokenHash}`);
   }
 
-  #run(script: LuaScript, key: string | Buffer, args: string[]): Promise<unknown> {
+  #run(script: LuaScript, key: string | Buffer, args: Array<string | Buffer>): Promise<unknown> {
     return runScript(this.#client, script, [key], args);
   }
 
-  async #claim(key: string | Buffer, value: string, ttl: number): Promise<boolean> {
+  async #claim(key: string | Buffer, value: Buffer | string, ttl: number): Promise<boolean> {
     const ms = String(Math.max(1, Math.floor(ttl)));
     return (await this.#run(POINTER_SCRIPTS.claim, key, [value, ms])) === 1;
   }
 
-  async #release(key: string | Buffer, value: string): Promise<void> {
+  async #release(key: string | Buffer, value: Buffer | string): Promise<void> {
     await this.#run(POINTER_SCRIPTS.release, key, [value]);
   }
 }
 
-function recordTarget(layout: KeyLayout, bucket: string, id: string): ScriptTarget {
+/** A token pointer's value: `b:<id>`, the id as stored. */
+function pointerValue(bucket: string, id: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`${bucket}:`), id]);
+}
+
+function recordTarget(layout: KeyLayout, bucket: string, id: Buffer): ScriptTarget {
   return { variant: 'args', keys: [keyName(layout, 'record', { b: bucket, id })], bucket, id };
 }
 
