@@ -27,6 +27,9 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.get('/status', session.with({ touch: false }), (req, res) => {
     res.json({ secondsRemaining: req.session!.secondsRemaining });
   });
+  app.get('/shared', session.with({ noStore: false }), (_req, res) => {
+    res.json({ ok: true });
+  });
   app.get('/public', session.with({ optional: true }), (req, res) => {
     res.json({ userId: req.session?.session.userId ?? null, refusal: req.sessionRefusal ?? null });
   });

@@ -27,6 +27,7 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.get('/status', { config: { session: { touch: false } } }, async (request) => ({
     secondsRemaining: request.session!.secondsRemaining,
   }));
+  app.get('/shared', { config: { session: { noStore: false } } }, async () => ({ ok: true }));
   app.get('/public', optional, async (request) => ({
     userId: request.session?.session.userId ?? null,
     refusal: request.sessionRefusal,

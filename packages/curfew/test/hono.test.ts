@@ -26,6 +26,7 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.get('/status', session.with({ touch: false }), (c) =>
     c.json({ secondsRemaining: c.get('session').secondsRemaining }),
   );
+  app.get('/shared', session.with({ noStore: false }), (c) => c.json({ ok: true }));
   app.get('/public', session.with({ optional: true }), (c) =>
     c.json({
       userId: c.get('session')?.session.userId ?? null,

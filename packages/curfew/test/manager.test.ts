@@ -134,6 +134,31 @@ describe('SessionManager', () => {
     });
   });
 
+  it('signs a user out in store calls of 500 by default, or of batchSize', async () => {
+    const store = new MemoryStore();
+    const limits: number[] = [];
+    const recording = new Proxy(store, {
+      get(target, property) {
+        const value = Reflect.get(target, property);
+        if (property !== 'endUserSessions') {
+          return typeof value === 'function' ? value.bind(target) : value;
+        }
+        return (scope: never, input: { limit: number }) => {
+          limits.push(input.limit);
+          return target.endUserSessions(scope, input as never);
+        };
+      },
+    });
+    const sessions = new SessionManager({ store: recording });
+    for (let i = 0; i < 1_001; i += 1) await sessions.create({ userId: 'many' });
+    expect(await sessions.revokeUserSessions('many')).toBe(1_001);
+    expect(limits).toEqual([500, 500, 500]);
+    limits.length = 0;
+    for (let i = 0; i < 5; i += 1) await sessions.create({ userId: 'few' });
+    expect(await sessions.revokeUserSessions('few', { batchSize: 2 })).toBe(5);
+    expect(limits).toEqual([2, 2, 2]);
+  });
+
   it('reads the clock once per operation', async () => {
     let reads = 0;
     const clock = new ManualClock();

@@ -874,6 +874,13 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       expect((await sessions.validate(active.token)).valid).toBe(true);
       expect(await sessions.purgeEnded({ endedBefore: cutoff + 10 * 24 * HOUR })).toBe(1);
       expect((await sessions.validate(active.token)).valid).toBe(true);
+      // A timed-out session keeps saying why until it is purged; then it is simply not found.
+      clock.advance(31 * MINUTE);
+      expect(await sessions.validate(active.token)).toMatchObject({ valid: false, reason: 'idle' });
+      expect(await sessions.validate(active.token)).toMatchObject({ valid: false, reason: 'idle' });
+      expect(await sessions.purgeEnded({ endedBefore: clock.now() })).toBe(1);
+      expect(await sessions.validate(active.token)).toEqual({ valid: false, reason: 'not_found' });
+      expect(await sessions.getSession(active.session.id)).toBeNull();
     });
 
     test('count', 'counts valid sessions and those ended in the window, by reason', async () => {

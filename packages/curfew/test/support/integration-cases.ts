@@ -6,6 +6,7 @@
 //   POST /login?user=ID   optional   startSession({ userId: ID ?? '42' }) → { jwt, sessionId }
 //   GET  /me              required   → { userId, sessionId }
 //   GET  /status          touch:false → { secondsRemaining }
+//   GET  /shared          noStore:false → { ok: true }
 //   GET  /public          optional   → { userId | null, refusal | null }
 //   POST /action          required   → { ok: true }
 //   POST /logout          required   endSession() → { ended }
@@ -146,6 +147,15 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
       // Every authenticated response, not only refusals: no cache may keep a user's page.
       expect(response.headers.get('cache-control')).toBe('no-store');
       expect(response.headers.get('clear-site-data')).toBeNull();
+    });
+
+    it('leaves Cache-Control to a route that opts out of no-store, but never on a refusal', async () => {
+      const token = await login();
+      const shared = await send(withCookie(token, { path: '/shared' }));
+      expect(shared.status).toBe(200);
+      expect(shared.headers.get('cache-control')).toBeNull();
+      expect(shared.headers.get('session-expires-in')).toBe('1800');
+      expectProblem(await send({ path: '/shared' }), 401, 'missing');
     });
 
     it('refuses a request without a cookie: 401 problem+json with a Cookie challenge', async () => {
