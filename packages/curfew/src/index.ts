@@ -11,14 +11,19 @@
  * ```
  * @packageDocumentation
  */
+export { AAL_LEVELS, type Aal } from './core/assurance.js';
 export { type Duration, formatDuration, parseDuration } from './core/duration.js';
 export { type EndReason, KNOWN_END_REASONS, type KnownEndReason } from './core/end-reason.js';
 export { CurfewError, type CurfewErrorCode, type CurfewErrorOptions } from './core/errors.js';
 export type { Logger, SessionEvent, SessionEventListener } from './core/events.js';
 export {
+  type AuthenticationRequirement,
   type Clock,
   type IssuedSession,
   type ListUserSessionsOptions,
+  type OwnerOptions,
+  type ReauthenticateOptions,
+  type RevokeManyOptions,
   type RevokeSessionOptions,
   type RevokeUserSessionsOptions,
   SessionManager,
@@ -33,11 +38,16 @@ export {
 } from './core/manager.js';
 export {
   DEFAULT_POLICY_PRESET,
+  type LimitOptions,
+  type LimitOverride,
   POLICY_PRESETS,
   type Policy,
   type PolicyOptions,
   type PolicyPresetName,
   resolvePolicy,
+  type SessionLimitAction,
+  type SessionLimits,
+  sessionLimits,
 } from './core/policy.js';
 export { type CreateSessionInput, DEFAULT_APP_TYPE, type Session } from './core/session.js';
 export {
@@ -45,16 +55,22 @@ export {
   type EndedSession,
   type ExpiryRule,
   findExpiry,
+  idleDeadline,
   type ListPosition,
   matchesOwner,
   type SessionCounts,
+  type SessionFilter,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
   type StoreEndUserInput,
   type StoreEndUserResult,
+  type StoreInsertResult,
   type StoreListInput,
+  type StoreReauthentication,
+  type StoreRotateInput,
+  type StoreSessionCap,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   CurfewError,
   formatDuration,
+  sessionLimits,
   POLICY_PRESETS,
   parseDuration,
   resolvePolicy,
@@ -21,18 +22,34 @@ function policyError(run: () => unknown): CurfewError {
 }
 
 describe('presets', () => {
+  const REV3 = {
+    1: { idleTimeout: null, absoluteTimeout: 30 * 24 * HOUR },
+    2: { idleTimeout: 30 * MIN, absoluteTimeout: 12 * HOUR },
+    3: { idleTimeout: 15 * MIN, absoluteTimeout: 12 * HOUR },
+  };
+  const REV4 = {
+    1: { idleTimeout: null, absoluteTimeout: 30 * 24 * HOUR },
+    2: { idleTimeout: HOUR, absoluteTimeout: 24 * HOUR },
+    3: { idleTimeout: 15 * MIN, absoluteTimeout: 12 * HOUR },
+  };
   it.each([
-    ['nist-800-63b-rev3-aal2', 30 * MIN, 12 * HOUR],
-    ['nist-800-63b-rev3-aal3', 15 * MIN, 12 * HOUR],
-    ['nist-800-63b-rev4-aal2', HOUR, 24 * HOUR],
-    ['nist-800-63b-rev4-aal3', 15 * MIN, 12 * HOUR],
-    ['nist-800-63b-aal1', null, 30 * 24 * HOUR],
-  ] as const)('%s: idle %s ms, absolute %s ms', (name, idle, absolute) => {
+    ['nist-800-63b-rev3-aal2', 2, REV3],
+    ['nist-800-63b-rev3-aal3', 3, REV3],
+    ['nist-800-63b-rev4-aal2', 2, REV4],
+    ['nist-800-63b-rev4-aal3', 3, REV4],
+    ['nist-800-63b-aal1', 1, REV4],
+  ] as const)('%s: default AAL%s, limits for all three levels', (name, aal, levels) => {
     const policy = resolvePolicy(name);
     expect(policy).toEqual({
       preset: name,
-      idleTimeout: idle,
-      absoluteTimeout: absolute,
+      defaultAal: aal,
+      idleTimeout: levels[aal].idleTimeout,
+      absoluteTimeout: levels[aal].absoluteTimeout,
+      levels,
+      tenants: {},
+      appTypes: {},
+      maxSessionsPerUser: null,
+      onSessionLimit: 'evict-oldest',
       absoluteWarning: 30 * MIN,
       idleWarning: 5 * MIN,
       activityWriteInterval: MIN,
@@ -41,6 +58,7 @@ describe('presets', () => {
     });
     expect(POLICY_PRESETS[name]).toBe(policy);
     expect(Object.isFrozen(policy)).toBe(true);
+    expect(Object.isFrozen(policy.levels)).toBe(true);
   });
 
   it('defaults to rev3 AAL2', () => {
@@ -173,5 +191,90 @@ describe('durations', () => {
     expect(formatDuration(90 * MIN)).toBe('1h30m');
     expect(formatDuration(0)).toBe('0s');
     expect(formatDuration(1_500)).toBe('1s500ms');
+  });
+});
+
+describe('levels, overrides and the session cap', () => {
+  it('sets a level with levels, and the default level with the top-level fields', () => {
+    const policy = resolvePolicy({ idleTimeout: '20m', levels: { 3: { idleTimeout: '10m' } } });
+    expect(policy.levels[2]).toEqual({ idleTimeout: 20 * MIN, absoluteTimeout: 12 * HOUR });
+    expect(policy.levels[3]).toEqual({ idleTimeout: 10 * MIN, absoluteTimeout: 12 * HOUR });
+    expect(policy.levels[1]).toEqual({ idleTimeout: null, absoluteTimeout: 30 * 24 * HOUR });
+    expect(policy.idleTimeout).toBe(20 * MIN);
+  });
+
+  it('refuses a level looser than the preset at that level, naming the level', () => {
+    const error = policyError(() => resolvePolicy({ levels: { 3: { idleTimeout: '20m' } } }));
+    expect(error.field).toBe('policy.levels.3.idleTimeout');
+    expect(error.message).toContain('AAL3');
+    expect(error.message).toContain('15m');
+    expect(resolvePolicy({ levels: { 3: { idleTimeout: '20m' } }, custom: true }).levels[3]).toEqual({
+      idleTimeout: 20 * MIN,
+      absoluteTimeout: 12 * HOUR,
+    });
+  });
+
+  it('refuses the default level given twice, and unknown levels or fields', () => {
+    expect(policyError(() => resolvePolicy({ idleTimeout: '10m', levels: { 2: {} } })).field).toBe(
+      'policy.levels.2',
+    );
+    expect(policyError(() => resolvePolicy({ levels: { 4: {} } as never })).field).toBe(
+      'policy.levels.4',
+    );
+    expect(
+      policyError(() => resolvePolicy({ levels: { 2: { idle: '5m' } as never } })).field,
+    ).toBe('policy.levels.2.idle');
+  });
+
+  it('tightens by tenant and app type, never loosens, the shortest winning', () => {
+    const policy = resolvePolicy({
+      tenants: { acme: { idleTimeout: '20m', absoluteTimeout: '30h' } },
+      appTypes: { control_panel: { idleTimeout: '10m', absoluteTimeout: '4h' } },
+    });
+    expect(sessionLimits(policy, 2, 'acme', 'tenant_app')).toEqual({
+      idleTimeout: 20 * MIN,
+      absoluteTimeout: 12 * HOUR, // 30h would loosen: the level's 12h stays
+    });
+    expect(sessionLimits(policy, 2, 'acme', 'control_panel')).toEqual({
+      idleTimeout: 10 * MIN,
+      absoluteTimeout: 4 * HOUR,
+    });
+    expect(sessionLimits(policy, 3, 'acme', 'tenant_app').idleTimeout).toBe(15 * MIN);
+    // AAL1 has no idle limit; an override gives it one.
+    expect(sessionLimits(policy, 1, 'acme', 'tenant_app').idleTimeout).toBe(20 * MIN);
+    expect(sessionLimits(policy, 1, null, 'tenant_app').idleTimeout).toBeNull();
+    // Names are own keys only: a tenant called "constructor" gets nothing from Object.prototype.
+    expect(sessionLimits(policy, 2, 'constructor', 'toString')).toEqual(policy.levels[2]);
+  });
+
+  it('refuses an override of "no idle limit", and an activity interval longer than any idle limit', () => {
+    expect(
+      policyError(() => resolvePolicy({ tenants: { acme: { idleTimeout: null as never } } })).field,
+    ).toBe('policy.tenants.acme.idleTimeout');
+    const error = policyError(() =>
+      resolvePolicy({ appTypes: { kiosk: { idleTimeout: '1m' } }, activityWriteInterval: '1m' }),
+    );
+    expect(error.field).toBe('policy.activityWriteInterval');
+  });
+
+  it('checks the session cap and what happens at it', () => {
+    expect(resolvePolicy({ maxSessionsPerUser: 5 }).maxSessionsPerUser).toBe(5);
+    expect(resolvePolicy({ maxSessionsPerUser: 5, onSessionLimit: 'refuse' }).onSessionLimit).toBe(
+      'refuse',
+    );
+    expect(policyError(() => resolvePolicy({ maxSessionsPerUser: 0 })).field).toBe(
+      'policy.maxSessionsPerUser',
+    );
+    expect(policyError(() => resolvePolicy({ maxSessionsPerUser: 2.5 })).field).toBe(
+      'policy.maxSessionsPerUser',
+    );
+    expect(
+      policyError(() => resolvePolicy({ onSessionLimit: 'evict-newest' as never })).field,
+    ).toBe('policy.onSessionLimit');
+  });
+
+  it('takes a resolved policy back as it is', () => {
+    const policy = resolvePolicy({ levels: { 3: { idleTimeout: '5m' } }, maxSessionsPerUser: 3 });
+    expect(resolvePolicy(policy)).toBe(policy);
   });
 });

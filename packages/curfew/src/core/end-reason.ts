@@ -10,6 +10,8 @@ import { invalidArgument } from './errors.js';
  * - `rotated`: the token was replaced by a new session.
  * - `user_revoke`: the user ended it from an "active sessions" page.
  * - `account_disabled`: the account was disabled.
+ * - `session_limit`: set only by curfew, when a new session of the same user and tenant pushed
+ *   it out under the policy's `maxSessionsPerUser`.
  */
 export type KnownEndReason =
   | 'logout'
@@ -19,7 +21,8 @@ export type KnownEndReason =
   | 'absolute_timeout'
   | 'rotated'
   | 'user_revoke'
-  | 'account_disabled';
+  | 'account_disabled'
+  | 'session_limit';
 
 /**
  * Why a session ended: one of {@link KnownEndReason} or a caller-defined `[a-z0-9_]{1,64}`.
@@ -43,12 +46,13 @@ export const KNOWN_END_REASONS: readonly KnownEndReason[] = Object.freeze([
   'rotated',
   'user_revoke',
   'account_disabled',
+  'session_limit',
 ]);
 
 const END_REASON_SHAPE = /^[a-z0-9_]{1,64}$/;
 
 /**
- * Checks a reason given by a caller. The two timeout reasons are curfew's alone: a revoke
+ * Checks a reason given by a caller. The timeout and session-limit reasons are curfew's alone: a revoke
  * labelled `idle_timeout` would make the audit trail claim an expiry that never happened.
  * @internal
  */
@@ -59,8 +63,8 @@ export function checkEndReason(value: unknown, field = 'reason'): EndReason {
       `expected one of ${KNOWN_END_REASONS.join(', ')}, or your own reason matching [a-z0-9_]{1,64}`,
     );
   }
-  if (value === 'idle_timeout' || value === 'absolute_timeout') {
-    throw invalidArgument(field, `${value} is set only by curfew when a session expires`);
+  if (value === 'idle_timeout' || value === 'absolute_timeout' || value === 'session_limit') {
+    throw invalidArgument(field, `${value} is set only by curfew, when a session expires or is pushed out by the session cap`);
   }
   return value;
 }

@@ -7,12 +7,15 @@
  *   the driver's error is the `cause`.
  * - `STORE_ERROR`: the store answered with something unexpected: a bug, a constraint violation,
  *   a script error. Retrying will not help; the driver's error is the `cause`.
+ * - `SESSION_LIMIT_REACHED`: a create was refused because the user already holds the policy's
+ *   `maxSessionsPerUser` valid sessions in that tenant (`onSessionLimit: 'refuse'`).
  */
 export type CurfewErrorCode =
   | 'INVALID_ARGUMENT'
   | 'INVALID_POLICY'
   | 'STORE_UNAVAILABLE'
-  | 'STORE_ERROR';
+  | 'STORE_ERROR'
+  | 'SESSION_LIMIT_REACHED';
 
 /** Options for {@link CurfewError}. */
 export interface CurfewErrorOptions {

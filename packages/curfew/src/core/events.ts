@@ -1,3 +1,4 @@
+import type { Aal } from './assurance.js';
 import type { EndReason } from './end-reason.js';
 
 /**
@@ -15,8 +16,26 @@ import type { EndReason } from './end-reason.js';
  * ```
  */
 export type SessionEvent =
-  | { type: 'created'; sessionId: string; userId: string; tenantId: string | null; at: Date }
+  | {
+      type: 'created';
+      sessionId: string;
+      userId: string;
+      tenantId: string | null;
+      aal: Aal;
+      at: Date;
+    }
   | { type: 'rotated'; sessionId: string; userId: string; tenantId: string | null; at: Date }
+  | {
+      /** The user proved who they are again: new token, timers reset, level as given. */
+      type: 'reauthenticated';
+      sessionId: string;
+      userId: string;
+      tenantId: string | null;
+      aal: Aal;
+      /** The level before, to tell a step-up from a plain reauthentication. */
+      previousAal: Aal;
+      at: Date;
+    }
   | {
       type: 'ended';
       sessionId: string;

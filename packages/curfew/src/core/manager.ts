@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
+import { type Aal, checkAal, checkMethods } from './assurance.js';
 import { type Duration, parseDuration } from './duration.js';
 import { checkEndReason, type EndReason } from './end-reason.js';
 import { CurfewError, invalidArgument } from './errors.js';
 import type { Logger, SessionEvent, SessionEventListener } from './events.js';
-import { type Policy, type PolicyOptions, type PolicyPresetName, resolvePolicy } from './policy.js';
+import {
+  type Policy,
+  type PolicyOptions,
+  type PolicyPresetName,
+  resolvePolicy,
+  sessionLimits,
+} from './policy.js';
 import {
   type CreateSessionInput,
   checkAppType,
@@ -23,9 +30,12 @@ import {
   type ListPosition,
   matchesOwner,
   type SessionCounts,
+  type SessionFilter,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
+  type StoreEndUserInput,
+  type StoreEndUserResult,
   type StoreValidateResult,
   type UserScope,
 } from './store.js';
@@ -100,7 +110,35 @@ export type SessionValidationResult =
       sessionId: string;
       userId: string;
       tenantId: string | null;
+    }
+  | {
+      /**
+       * The session is valid, but its authentication does not meet the call's `maxAge` or
+       * `minAal`: ask the user to reauthenticate (or step up), then call
+       * {@link SessionManager.reauthenticate}.
+       */
+      valid: false;
+      reason: 'insufficient_authentication';
+      /** Which requirement failed: `max_age` (too long ago), `aal` (too low a level), or both. */
+      missing: Array<'max_age' | 'aal'>;
+      session: Session;
     };
+
+/**
+ * What a validation can require of the session's authentication, for sensitive actions
+ * (a password change, a payment): how recent it must be, and at what level.
+ *
+ * @example
+ * ```ts
+ * const requirement: AuthenticationRequirement = { maxAge: '5m', minAal: 2 };
+ * ```
+ */
+export interface AuthenticationRequirement {
+  /** The user must have authenticated at most this long ago (`'5m'`, or milliseconds). */
+  maxAge?: Duration | undefined;
+  /** The session's level must be at least this. */
+  minAal?: Aal | undefined;
+}
 
 /**
  * A newly issued token and its session. Hand the token to the client once; it is never stored.
@@ -123,9 +161,63 @@ export interface IssuedSession {
  * await sessions.validate(token, { touch: false }); // a status poll: not activity
  * ```
  */
-export interface ValidateOptions {
+export interface ValidateOptions extends AuthenticationRequirement {
   /** Record activity (default `true`). Status polls pass `false` so an idle tab still times out. */
   touch?: boolean;
+  /**
+   * Accept only a session of this tenant (`null`: only one without a tenant); any other answers
+   * `not_found` and is left untouched. Checked inside the store's atomic step.
+   */
+  tenantId?: string | null;
+}
+
+/**
+ * Options for {@link SessionManager.rotate} and {@link SessionManager.revoke}: act only on a
+ * session of this owner.
+ *
+ * @example
+ * ```ts
+ * await sessions.rotate(token, { tenantId: 'acme' });
+ * ```
+ */
+export interface OwnerOptions {
+  userId?: string;
+  /** `null`: only a session without a tenant. */
+  tenantId?: string | null;
+}
+
+/**
+ * Options for {@link SessionManager.reauthenticate}.
+ *
+ * @example
+ * ```ts
+ * const options: ReauthenticateOptions = { aal: 2, methods: ['pwd', 'otp'] };
+ * ```
+ */
+export interface ReauthenticateOptions extends OwnerOptions {
+  /**
+   * The level the user has just authenticated at; default the session's. Higher steps the
+   * session up (and its limits follow the new level); lower is refused.
+   */
+  aal?: Aal;
+  /** The methods of this authentication (RFC 8176 `amr` values); default none recorded. */
+  methods?: readonly string[];
+}
+
+/**
+ * Options for {@link SessionManager.revokeTenantSessions} and
+ * {@link SessionManager.revokeAllSessions}.
+ *
+ * @example
+ * ```ts
+ * await sessions.revokeTenantSessions('acme', { reason: 'tenant_suspended' });
+ * ```
+ */
+export interface RevokeManyOptions {
+  /** Default `admin_revoke`. */
+  reason?: EndReason;
+  /** Sessions ended per store call (default 500). */
+  batchSize?: number;
 }
 
 /** Options for {@link SessionManager.revokeSession}. */
@@ -280,6 +372,9 @@ export class SessionManager {
     const ipAddress = checkIpAddress(input.ipAddress);
     const userAgent = truncateUserAgent(input.userAgent, this.policy.userAgentMaxLength);
     const appType = checkAppType(input.appType);
+    const aal = input.aal === undefined ? this.policy.defaultAal : checkAal(input.aal);
+    const methods = checkMethods(input.methods);
+    const limits = sessionLimits(this.policy, aal, tenantId, appType);
     const now = this.#now();
     const token = generateSessionToken();
     const stored: StoredSession = {
@@ -292,13 +387,27 @@ export class SessionManager {
       userAgent,
       createdAt: now,
       lastActivityAt: now,
-      absoluteExpiresAt: now + this.policy.absoluteTimeout,
+      absoluteExpiresAt: now + limits.absoluteTimeout,
+      idleTimeout: limits.idleTimeout,
+      aal,
+      methods,
+      authenticatedAt: now,
       endedAt: null,
       endReason: null,
     };
-    await this.#call('create', () => this.#store.insert({ ...stored }));
+    const max = this.policy.maxSessionsPerUser;
+    const cap = max === null ? undefined : { now, max, action: this.policy.onSessionLimit };
+    const result = await this.#call('create', () => this.#store.insert({ ...stored }, cap));
+    for (const ended of result.ended) this.#ended(ended);
+    if (!result.inserted) {
+      this.#log('info', { userId, tenantId, max }, 'session refused at the session limit');
+      throw new CurfewError(
+        'SESSION_LIMIT_REACHED',
+        `the user already has the ${max} sessions the policy allows in this tenant; end one first`,
+      );
+    }
     this.#log('debug', { sessionId: stored.id }, 'session created');
-    this.#emit({ type: 'created', sessionId: stored.id, userId, tenantId, at: new Date(now) });
+    this.#emit({ type: 'created', sessionId: stored.id, userId, tenantId, aal, at: new Date(now) });
     return { token, session: toSession(stored) };
   }
 
@@ -326,6 +435,9 @@ export class SessionManager {
   async validate(token: string, options: ValidateOptions = {}): Promise<SessionValidationResult> {
     const touch = options.touch ?? true;
     if (typeof touch !== 'boolean') throw invalidArgument('touch', 'expected true or false');
+    const owner = checkOwner(undefined, options.tenantId);
+    const maxAge = options.maxAge === undefined ? undefined : parseDuration(options.maxAge, 'maxAge');
+    const minAal = options.minAal === undefined ? undefined : checkAal(options.minAal, 'minAal');
     if (!isWellFormedToken(token)) return { valid: false, reason: 'not_found' };
     const now = this.#now();
     const hash = hashSessionToken(token);
@@ -335,8 +447,8 @@ export class SessionManager {
     try {
       found = await this.#store.validate(hash, {
         now,
-        idleTimeout: this.policy.idleTimeout,
         touchInterval: touch ? this.policy.activityWriteInterval : null,
+        owner,
       });
     } catch (error) {
       throw this.#storeFailure('validate', error, hash);
@@ -349,9 +461,29 @@ export class SessionManager {
       case 'expired':
         if (found.endedNow) this.#ended(found.session);
         return this.#invalid(found.session);
-      case 'valid':
-        return this.#valid(found.session, now);
+      case 'valid': {
+        if (maxAge === undefined && minAal === undefined) return this.#valid(found.session, now);
+        return this.#checkAuthentication(found.session, now, maxAge, minAal);
+      }
     }
+  }
+
+  #checkAuthentication(
+    row: StoredSession,
+    now: number,
+    maxAge: number | undefined,
+    minAal: Aal | undefined,
+  ): SessionValidationResult {
+    const missing: Array<'max_age' | 'aal'> = [];
+    if (maxAge !== undefined && now - row.authenticatedAt > maxAge) missing.push('max_age');
+    if (minAal !== undefined && row.aal < minAal) missing.push('aal');
+    if (missing.length === 0) return this.#valid(row, now);
+    return {
+      valid: false,
+      reason: 'insufficient_authentication',
+      missing,
+      session: toSession(row),
+    };
   }
 
   /**
@@ -379,14 +511,20 @@ export class SessionManager {
    * await sessions.revoke(token); // reason 'logout'
    * ```
    */
-  async revoke(token: string, reason: EndReason = 'logout'): Promise<boolean> {
-    const endReason = checkEndReason(reason);
+  async revoke(
+    token: string,
+    reason: EndReason | (OwnerOptions & { reason?: EndReason }) = 'logout',
+  ): Promise<boolean> {
+    const options = typeof reason === 'object' && reason !== null ? reason : { reason };
+    const endReason = checkEndReason(options.reason ?? 'logout');
+    const owner = checkOwner(options.userId, options.tenantId);
     if (!isWellFormedToken(token)) return false;
     const now = this.#now();
     const hash = hashSessionToken(token);
+    const target = owner === undefined ? { tokenHash: hash } : { tokenHash: hash, owner };
     const ended = await this.#call(
       'revoke',
-      () => this.#store.endSession({ tokenHash: hash }, this.#endInput(now, endReason)),
+      () => this.#store.endSession(target, this.#endInput(now, endReason)),
       hash,
     );
     return this.#countEnded(ended === null ? [] : [ended], endReason) === 1;
@@ -447,19 +585,79 @@ export class SessionManager {
     const limit = checkBatchSize(options.batchSize, DEFAULT_REVOKE_BATCH);
     const now = this.#now();
     const input = { ...this.#endInput(now, endReason), exceptId, limit };
+    const count = await this.#endInBatches('revokeUserSessions', endReason, () =>
+      this.#store.endUserSessions(scope, input),
+    );
+    if (count > 0) this.#log('info', { count, reason: endReason }, 'user sessions revoked');
+    return count;
+  }
+
+  /**
+   * Ends every session of a tenant (the tenant was suspended, or its sign-in settings changed),
+   * or with `null` every session without a tenant, in store calls of `batchSize` as
+   * {@link revokeUserSessions} does. Returns how many valid sessions were ended; each gets an
+   * `ended` event, and the whole is logged once.
+   *
+   * @example
+   * ```ts
+   * const ended = await sessions.revokeTenantSessions('acme', { reason: 'tenant_suspended' });
+   * ```
+   */
+  async revokeTenantSessions(
+    tenantId: string | null,
+    options: RevokeManyOptions = {},
+  ): Promise<number> {
+    return this.#revokeMatching('revokeTenantSessions', { tenantId: checkTenantId(tenantId) }, options);
+  }
+
+  /**
+   * Ends every session of every user and tenant: after a signing-key or database compromise, or
+   * to force everyone to sign in again under a new policy. Chunked as {@link revokeUserSessions};
+   * returns how many valid sessions were ended.
+   *
+   * @example
+   * ```ts
+   * await sessions.revokeAllSessions({ reason: 'security_incident' });
+   * ```
+   */
+  async revokeAllSessions(options: RevokeManyOptions = {}): Promise<number> {
+    return this.#revokeMatching('revokeAllSessions', {}, options);
+  }
+
+  async #revokeMatching(
+    operation: string,
+    filter: SessionFilter,
+    options: RevokeManyOptions,
+  ): Promise<number> {
+    const endReason = checkEndReason(options?.reason ?? 'admin_revoke');
+    const limit = checkBatchSize(options?.batchSize, DEFAULT_REVOKE_BATCH);
+    const now = this.#now();
+    const input: StoreEndUserInput = { ...this.#endInput(now, endReason), limit };
+    const count = await this.#endInBatches(operation, endReason, () =>
+      this.#store.endSessions(filter, input),
+    );
+    this.#log(
+      'info',
+      { operation, tenantId: filter.tenantId, count, reason: endReason },
+      filter.tenantId === undefined ? 'all sessions revoked' : 'tenant sessions revoked',
+    );
+    return count;
+  }
+
+  async #endInBatches(
+    operation: string,
+    reason: EndReason,
+    step: () => Promise<StoreEndUserResult>,
+  ): Promise<number> {
     let count = 0;
     for (let first = true; ; first = false) {
       // A real turn between batches, not a resolved promise: a synchronous store (SQLite)
       // would otherwise keep every other request waiting until the last batch.
       if (!first) await nextTurn();
-      const step = await this.#call('revokeUserSessions', () =>
-        this.#store.endUserSessions(scope, input),
-      );
-      count += this.#countEnded(step.ended, endReason);
-      if (step.done) break;
+      const result = await this.#call(operation, step);
+      count += this.#countEnded(result.ended, reason);
+      if (result.done) return count;
     }
-    if (count > 0) this.#log('info', { count, reason: endReason }, 'user sessions revoked');
-    return count;
   }
 
   /**
@@ -548,14 +746,15 @@ export class SessionManager {
    * if (renewed) setCookie(renewed.token);
    * ```
    */
-  async rotate(token: string): Promise<IssuedSession | null> {
+  async rotate(token: string, options: OwnerOptions = {}): Promise<IssuedSession | null> {
+    const owner = checkOwner(options?.userId, options?.tenantId);
     if (!isWellFormedToken(token)) return null;
     const now = this.#now();
     const oldHash = hashSessionToken(token);
     const newToken = generateSessionToken();
     const row = await this.#call(
       'rotate',
-      () => this.#store.rotate(oldHash, hashSessionToken(newToken), this.#rule(now)),
+      () => this.#store.rotate(oldHash, hashSessionToken(newToken), { now, owner }),
       oldHash,
     );
     if (row === null) return null;
@@ -565,6 +764,81 @@ export class SessionManager {
       sessionId: row.id,
       userId: row.userId,
       tenantId: row.tenantId,
+      at: new Date(now),
+    });
+    return { token: newToken, session: toSession(row) };
+  }
+
+  /**
+   * Records that the user of a valid session has just proven who they are again (the app has
+   * re-checked their password, passkey or second factor): issues a new token (the old one stops
+   * at once), sets `authenticatedAt` to now, restarts both the idle and the absolute timer
+   * (NIST SP 800-63B rev. 3 §7.2, rev. 4 §5.2), and with a higher `aal` steps the session up,
+   * its limits following the new level. The session keeps its id. Returns `null` when the token
+   * is not valid; throws `INVALID_ARGUMENT` (field `aal`) for a level below the session's.
+   * Emits a `reauthenticated` event.
+   *
+   * @example
+   * ```ts
+   * // After checking the password and a one-time code again:
+   * const renewed = await sessions.reauthenticate(token, { aal: 2, methods: ['pwd', 'otp'] });
+   * if (renewed) setCookie(renewed.token);
+   * ```
+   */
+  async reauthenticate(
+    token: string,
+    options: ReauthenticateOptions = {},
+  ): Promise<IssuedSession | null> {
+    const owner = checkOwner(options?.userId, options?.tenantId);
+    const wanted = options?.aal === undefined ? undefined : checkAal(options.aal);
+    const methods = checkMethods(options?.methods);
+    if (!isWellFormedToken(token)) return null;
+    const now = this.#now();
+    const oldHash = hashSessionToken(token);
+    // The new limits depend on the session's tenant and app type, which never change, and its
+    // level, which the rotate below only accepts if still valid: read first, then act atomically.
+    const found = await this.#call(
+      'reauthenticate',
+      () => this.#store.validate(oldHash, { now, touchInterval: null, owner }),
+      oldHash,
+    );
+    if (found.status === 'expired' && found.endedNow) this.#ended(found.session);
+    if (found.status !== 'valid') return null;
+    const current = found.session;
+    const aal = wanted ?? current.aal;
+    if (aal < current.aal) {
+      throw invalidArgument(
+        'aal',
+        `the session is at AAL${current.aal}; a reauthentication at AAL${aal} cannot refresh it. Reauthenticate at AAL${current.aal} or higher, or start a new session`,
+      );
+    }
+    const limits = sessionLimits(this.policy, aal, current.tenantId, current.appType);
+    const newToken = generateSessionToken();
+    const reauthentication = {
+      aal,
+      methods,
+      idleTimeout: limits.idleTimeout,
+      absoluteExpiresAt: now + limits.absoluteTimeout,
+    };
+    const row = await this.#call(
+      'reauthenticate',
+      () =>
+        this.#store.rotate(oldHash, hashSessionToken(newToken), { now, owner, reauthentication }),
+      oldHash,
+    );
+    if (row === null) return null;
+    this.#log(
+      'info',
+      { sessionId: row.id, aal, previousAal: current.aal },
+      'session reauthenticated',
+    );
+    this.#emit({
+      type: 'reauthenticated',
+      sessionId: row.id,
+      userId: row.userId,
+      tenantId: row.tenantId,
+      aal,
+      previousAal: current.aal,
       at: new Date(now),
     });
     return { token: newToken, session: toSession(row) };
@@ -692,7 +966,7 @@ export class SessionManager {
   }
 
   #rule(now: number): ExpiryRule {
-    return { now, idleTimeout: this.policy.idleTimeout };
+    return { now };
   }
 
   #endInput(now: number, reason: EndReason) {
@@ -710,7 +984,7 @@ export class SessionManager {
 
   #valid(row: StoredSession, now: number): SessionValidationResult {
     const absoluteMs = row.absoluteExpiresAt - now;
-    const idle = this.policy.idleTimeout;
+    const idle = row.idleTimeout;
     const idleMs = idle === null ? null : row.lastActivityAt + idle - now;
     const soonest = idleMs === null ? absoluteMs : Math.min(absoluteMs, idleMs);
     let warning: SessionWarning = null;

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { Aal } from './assurance.js';
 import type { EndReason } from './end-reason.js';
 import { invalidArgument } from './errors.js';
 import type { StoredSession } from './store.js';
@@ -23,6 +24,14 @@ export interface Session {
   readonly createdAt: Date;
   readonly lastActivityAt: Date;
   readonly absoluteExpiresAt: Date;
+  /** The idle limit of this session in milliseconds (from its level's policy); `null`: none. */
+  readonly idleTimeout: number | null;
+  /** The assurance level of the session's last authentication; never more than was proven. */
+  readonly aal: Aal;
+  /** The authentication methods of that authentication, such as `["pwd", "otp"]`. */
+  readonly methods: readonly string[];
+  /** When the user last authenticated: sign-in, or the latest reauthentication. */
+  readonly authenticatedAt: Date;
   /** `false` once ended (by logout, revocation or a timeout). */
   readonly active: boolean;
   readonly endedAt: Date | null;
@@ -40,6 +49,8 @@ export interface Session {
  *   ipAddress: req.ip,
  *   userAgent: req.headers['user-agent'],
  *   appType: 'tenant_app',
+ *   aal: 2,
+ *   methods: ['pwd', 'otp'],
  * });
  * ```
  */
@@ -54,6 +65,13 @@ export interface CreateSessionInput {
   userAgent?: string | null | undefined;
   /** A short label, `[A-Za-z0-9_.-]{1,64}`; default `control_panel`. */
   appType?: string | undefined;
+  /**
+   * The assurance level the user just authenticated at (1, 2 or 3); default the policy's
+   * `defaultAal`. The session's limits are that level's. Pass what was proven, never more.
+   */
+  aal?: Aal | undefined;
+  /** How the user authenticated: RFC 8176 `amr` values such as `pwd`, `otp`, `hwk`; default none. */
+  methods?: readonly string[] | undefined;
 }
 
 /** The usual `appType` when none is given. */
@@ -153,6 +171,10 @@ export function toSession(stored: StoredSession): Session {
     createdAt: new Date(stored.createdAt),
     lastActivityAt: new Date(stored.lastActivityAt),
     absoluteExpiresAt: new Date(stored.absoluteExpiresAt),
+    idleTimeout: stored.idleTimeout,
+    aal: stored.aal,
+    methods: [...stored.methods],
+    authenticatedAt: new Date(stored.authenticatedAt),
     active: stored.endedAt === null,
     endedAt: stored.endedAt === null ? null : new Date(stored.endedAt),
     endReason: stored.endReason,

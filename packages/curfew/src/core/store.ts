@@ -1,11 +1,14 @@
+import type { Aal } from './assurance.js';
 import type { EndReason } from './end-reason.js';
 
 /**
  * A session as a store keeps it. Times are epoch milliseconds. `tokenHash` is the lowercase hex
  * SHA-256 of the token; the token itself never reaches a store.
  *
- * A session is active while `endedAt` is `null`. Expiry is decided by the rules passed with each
- * call ({@link ExpiryRule}), never by the store's own clock.
+ * A session is active while `endedAt` is `null`. Each session carries its own limits
+ * (`idleTimeout`, `absoluteExpiresAt`), set from the policy for its assurance level when it was
+ * created or reauthenticated; expiry is decided from them and the `now` passed with each call
+ * ({@link findExpiry}), never by the store's own clock.
  */
 export interface StoredSession {
   id: string;
@@ -18,14 +21,22 @@ export interface StoredSession {
   createdAt: number;
   lastActivityAt: number;
   absoluteExpiresAt: number;
+  /** End the session this long after `lastActivityAt`; `null`: no idle limit. */
+  idleTimeout: number | null;
+  /** The assurance level the session's last authentication reached. */
+  aal: Aal;
+  /** The authentication methods of that authentication (RFC 8176 `amr` values), in order. */
+  methods: string[];
+  /** When the user last authenticated: at sign-in, then at each reauthentication. */
+  authenticatedAt: number;
   endedAt: number | null;
   endReason: EndReason | null;
 }
 
 /**
- * When an active session counts as expired, as of `now`:
- * absolute when `now >= absoluteExpiresAt`; otherwise idle when `idleTimeout !== null` and
- * `now >= lastActivityAt + idleTimeout`. Absolute wins when both hold.
+ * The moment an operation runs, read once by the manager. An active session counts as expired
+ * when `now >= absoluteExpiresAt` (absolute), or else when its `idleTimeout` is not `null` and
+ * `now >= lastActivityAt + idleTimeout` (idle). Absolute wins when both hold.
  *
  * A store that ends an expired session sets `endReason` to `absolute_timeout` or `idle_timeout`
  * and `endedAt` to the moment it expired (`absoluteExpiresAt`, or `lastActivityAt + idleTimeout`),
@@ -33,11 +44,12 @@ export interface StoredSession {
  */
 export interface ExpiryRule {
   now: number;
-  idleTimeout: number | null;
 }
 
 /** Arguments of {@link SessionStore.validate}. */
 export interface StoreValidateInput extends ExpiryRule {
+  /** Answer `missing` (and change nothing) unless the session belongs to this owner. */
+  owner?: SessionOwner | undefined;
   /**
    * Record activity: when set, and the session is valid, and
    * `now - lastActivityAt >= touchInterval`, set `lastActivityAt = now`. `null`: never write.
@@ -79,6 +91,52 @@ export interface SessionOwner {
 /** Arguments of {@link SessionStore.endSession}. */
 export interface StoreEndInput extends ExpiryRule {
   reason: EndReason;
+}
+
+/**
+ * What a reauthentication sets, besides a new token hash: `authenticatedAt` and
+ * `lastActivityAt` become `now`, and the session takes these level and limits.
+ */
+export interface StoreReauthentication {
+  aal: Aal;
+  methods: string[];
+  idleTimeout: number | null;
+  absoluteExpiresAt: number;
+}
+
+/** Arguments of {@link SessionStore.rotate}. */
+export interface StoreRotateInput extends ExpiryRule {
+  /** Change nothing (and return `null`) unless the session belongs to this owner. */
+  owner?: SessionOwner | undefined;
+  /** Set when the user has just reauthenticated; a plain rotation keeps level and limits. */
+  reauthentication?: StoreReauthentication | undefined;
+}
+
+/**
+ * A concurrent-session cap for {@link SessionStore.insert}: before adding, the user (within the
+ * new session's tenant, `null` being its own scope) may hold at most `max - 1` valid sessions.
+ */
+export interface StoreSessionCap extends ExpiryRule {
+  max: number;
+  /** `evict-oldest`: end the least recently active (reason `session_limit`); `refuse`: add nothing. */
+  action: 'evict-oldest' | 'refuse';
+}
+
+/** What {@link SessionStore.insert} did under a cap. */
+export interface StoreInsertResult {
+  /** `false` only when the cap refused the new session: nothing was written then. */
+  inserted: boolean;
+  /**
+   * Sessions of the scope this call ended: evicted ones (`session_limit`) and expired ones met
+   * on the way (their timeout reason).
+   */
+  ended: EndedSession[];
+}
+
+/** Which sessions {@link SessionStore.endSessions} ends: one tenant's, or everyone's. */
+export interface SessionFilter {
+  /** `undefined`: every session; `null`: sessions without a tenant; a string: that tenant's. */
+  tenantId?: string | null | undefined;
 }
 
 /** The identity of a session that an operation ended, for events and counts. */
@@ -166,8 +224,12 @@ export interface StoreSweepInput extends ExpiryRule {
  * ```
  */
 export interface SessionStore {
-  /** Adds a new session. Throws if `id` or `tokenHash` already exists. */
-  insert(session: StoredSession): Promise<void>;
+  /**
+   * Adds a new session. Throws if `id` or `tokenHash` already exists. With a `cap`, the count,
+   * the eviction and the insert are one atomic step: however many creates for one user run at
+   * once, no moment sees more than `cap.max` valid sessions in the scope.
+   */
+  insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult>;
 
   /**
    * The atomic check-and-touch behind every validation: find the session by hash, end it if it
@@ -177,11 +239,11 @@ export interface SessionStore {
 
   /**
    * Replaces the token hash of a valid session (and records activity at `now` if that is newer),
-   * atomically, so the old hash stops working the moment this returns. Returns the session after
-   * the change, or `null` when no valid session has `oldHash` (an expired one is left for
-   * {@link validate} or {@link sweep} to end).
+   * atomically, so the old hash stops working the moment this returns; with `reauthentication`,
+   * also sets what it names. Returns the session after the change, or `null` when no valid
+   * session has `oldHash` (an expired one is left for {@link validate} or {@link sweep} to end).
    */
-  rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null>;
+  rotate(oldHash: string, newHash: string, input: StoreRotateInput): Promise<StoredSession | null>;
 
   /** Reads one session by its public id, whatever its state; `null` when there is none. */
   findById(id: string): Promise<StoredSession | null>;
@@ -192,7 +254,7 @@ export interface SessionStore {
    * matched. An expired one is ended with its timeout reason and returned as such.
    */
   endSession(
-    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    target: { tokenHash: string; owner?: SessionOwner } | { id: string; owner?: SessionOwner },
     input: StoreEndInput,
   ): Promise<EndedSession | null>;
 
@@ -204,6 +266,12 @@ export interface SessionStore {
    * user has, and once the series returns, no session that existed when it began is valid.
    */
   endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult>;
+
+  /**
+   * As {@link endUserSessions}, for every session of a tenant, or every session there is: up to
+   * `limit` per call, `done` once none that were active when the call began are still active.
+   */
+  endSessions(filter: SessionFilter, input: StoreEndUserInput): Promise<StoreEndUserResult>;
 
   /**
    * One page of the scope's sessions that are valid under the rule (active and not expired), in
@@ -268,21 +336,37 @@ export interface SessionCounts {
  *
  * @example
  * ```ts
- * const expiry = findExpiry(row, { now, idleTimeout: 1_800_000 });
+ * const expiry = findExpiry(row, { now });
  * if (expiry) end(row, expiry.reason, expiry.at);
  * ```
  */
 export function findExpiry(
-  session: Pick<StoredSession, 'absoluteExpiresAt' | 'lastActivityAt'>,
+  session: Pick<StoredSession, 'absoluteExpiresAt' | 'lastActivityAt' | 'idleTimeout'>,
   rule: ExpiryRule,
 ): { reason: 'absolute_timeout' | 'idle_timeout'; at: number } | null {
   if (rule.now >= session.absoluteExpiresAt) {
     return { reason: 'absolute_timeout', at: session.absoluteExpiresAt };
   }
-  if (rule.idleTimeout !== null && rule.now >= session.lastActivityAt + rule.idleTimeout) {
-    return { reason: 'idle_timeout', at: session.lastActivityAt + rule.idleTimeout };
+  const idle = session.idleTimeout;
+  if (idle !== null && rule.now >= session.lastActivityAt + idle) {
+    return { reason: 'idle_timeout', at: session.lastActivityAt + idle };
   }
   return null;
+}
+
+/**
+ * When an active session idles out if nothing touches it: `lastActivityAt + idleTimeout`, or
+ * `null` without an idle limit. Stores that index expiry keep this next to the row.
+ *
+ * @example
+ * ```ts
+ * idleDeadline({ lastActivityAt: 0, idleTimeout: 1_800_000 }); // 1_800_000
+ * ```
+ */
+export function idleDeadline(
+  session: Pick<StoredSession, 'lastActivityAt' | 'idleTimeout'>,
+): number | null {
+  return session.idleTimeout === null ? null : session.lastActivityAt + session.idleTimeout;
 }
 
 /**

@@ -7,10 +7,14 @@ import {
   type ListPosition,
   matchesOwner,
   type SessionCounts,
+  type SessionFilter,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
+  type StoreInsertResult,
+  type StoreRotateInput,
+  type StoreSessionCap,
   type StoreEndUserInput,
   type StoreEndUserResult,
   type StoreListInput,
@@ -45,61 +49,121 @@ export class MemoryStore implements SessionStore {
   /** Active sessions by user id, and by user id and tenant ({@link scopeKey}), listing order. */
   readonly #byUser = new Map<string, ActiveList>();
   readonly #byUserTenant = new Map<string, ActiveList>();
+  /** Active sessions by tenant ({@link tenantKey}), for ending a tenant's or everyone's. */
+  readonly #byTenant = new Map<string, Set<StoredSession>>();
 
   /** How many sessions it holds, ended ones included. */
   get size(): number {
     return this.#byId.size;
   }
 
-  async insert(session: StoredSession): Promise<void> {
+  async insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult> {
     if (this.#byHash.has(session.tokenHash)) throw new Error('duplicate token hash');
     if (this.#byId.has(session.id)) throw new Error('duplicate session id');
-    const row = { ...session };
+    const ended = cap === undefined ? [] : this.#makeRoom(session, cap);
+    if (ended === null) return { inserted: false, ended: [] };
+    const row = { ...session, methods: [...session.methods] };
     this.#byHash.set(row.tokenHash, row);
     this.#byId.set(row.id, row);
     if (row.endedAt === null) this.#index(row);
+    return { inserted: true, ended };
+  }
+
+  /**
+   * Under a cap, ends what must go before a new session of the scope may be added: expired
+   * sessions (their timeout), then the least recently active valid ones (`session_limit`).
+   * `null` when the cap refuses instead. Synchronous, so no other call can interleave.
+   */
+  #makeRoom(session: StoredSession, cap: StoreSessionCap): EndedSession[] | null {
+    const list = this.#byUserTenant.get(scopeKey(session.userId, session.tenantId));
+    if (list === undefined) return [];
+    const valid: StoredSession[] = [];
+    const ended: EndedSession[] = [];
+    for (const row of [...list.from(undefined)]) {
+      if (findExpiry(row, cap) === null) valid.push(row);
+      else ended.push(this.#endWithRule(row, { now: cap.now, reason: 'session_limit' }));
+    }
+    const excess = valid.length - (cap.max - 1);
+    if (excess <= 0) return ended;
+    if (cap.action === 'refuse') return null;
+    // `valid` is in listing order, most recently active first: the last ones go.
+    for (const row of valid.slice(valid.length - excess)) {
+      ended.push(this.#endWithRule(row, { now: cap.now, reason: 'session_limit' }));
+    }
+    return ended;
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
     const row = this.#byHash.get(tokenHash);
-    if (row === undefined) return { status: 'missing' };
-    if (row.endedAt !== null) return { status: 'ended', session: { ...row } };
+    if (row === undefined || !matchesOwner(row, input.owner)) return { status: 'missing' };
+    if (row.endedAt !== null) return { status: 'ended', session: copy(row) };
     const expiry = findExpiry(row, input);
     if (expiry !== null) {
       this.#end(row, expiry.reason, expiry.at);
-      return { status: 'expired', session: { ...row }, endedNow: true };
+      return { status: 'expired', session: copy(row), endedNow: true };
     }
     const touched =
       input.touchInterval !== null && input.now - row.lastActivityAt >= input.touchInterval;
     if (touched && input.now > row.lastActivityAt) this.#moveActivity(row, input.now);
-    return { status: 'valid', session: { ...row }, touched };
+    return { status: 'valid', session: copy(row), touched };
   }
 
-  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+  async rotate(
+    oldHash: string,
+    newHash: string,
+    input: StoreRotateInput,
+  ): Promise<StoredSession | null> {
     const row = this.#byHash.get(oldHash);
-    if (row === undefined || row.endedAt !== null || findExpiry(row, rule) !== null) return null;
+    if (row === undefined || row.endedAt !== null || findExpiry(row, input) !== null) return null;
+    if (!matchesOwner(row, input.owner)) return null;
     if (this.#byHash.has(newHash)) throw new Error('duplicate token hash');
     this.#byHash.delete(oldHash);
     row.tokenHash = newHash;
-    if (rule.now > row.lastActivityAt) this.#moveActivity(row, rule.now);
+    if (input.now > row.lastActivityAt) this.#moveActivity(row, input.now);
+    const renewed = input.reauthentication;
+    if (renewed !== undefined) {
+      row.aal = renewed.aal;
+      row.methods = [...renewed.methods];
+      row.idleTimeout = renewed.idleTimeout;
+      row.absoluteExpiresAt = renewed.absoluteExpiresAt;
+      row.authenticatedAt = input.now;
+    }
     this.#byHash.set(newHash, row);
-    return { ...row };
+    return copy(row);
   }
 
   async findById(id: string): Promise<StoredSession | null> {
     const row = this.#byId.get(id);
-    return row === undefined ? null : { ...row };
+    return row === undefined ? null : copy(row);
   }
 
   async endSession(
-    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    target: { tokenHash: string; owner?: SessionOwner } | { id: string; owner?: SessionOwner },
     input: StoreEndInput,
   ): Promise<EndedSession | null> {
     const row =
       'tokenHash' in target ? this.#byHash.get(target.tokenHash) : this.#byId.get(target.id);
     if (row === undefined || row.endedAt !== null) return null;
-    if ('id' in target && !matchesOwner(row, target.owner)) return null;
+    if (!matchesOwner(row, target.owner)) return null;
     return this.#endWithRule(row, input);
+  }
+
+  async endSessions(filter: SessionFilter, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    const sets =
+      filter.tenantId === undefined
+        ? [...this.#byTenant.values()]
+        : [this.#byTenant.get(tenantKey(filter.tenantId))].filter((set) => set !== undefined);
+    const chosen: StoredSession[] = [];
+    outer: for (const set of sets) {
+      for (const row of set) {
+        if (chosen.length >= input.limit) break outer;
+        if (row.id !== input.exceptId) chosen.push(row);
+      }
+    }
+    return {
+      ended: chosen.map((row) => this.#endWithRule(row, input)),
+      done: chosen.length < input.limit,
+    };
   }
 
   async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
@@ -124,9 +188,7 @@ export class MemoryStore implements SessionStore {
     if (list === undefined) return rows;
     for (const row of list.from(input.after)) {
       if (rows.length >= input.limit) break;
-      // Past the idle limit every later row is idle too: activity only decreases from here.
-      if (input.idleTimeout !== null && row.lastActivityAt + input.idleTimeout <= input.now) break;
-      if (findExpiry(row, input) === null) rows.push({ ...row });
+      if (findExpiry(row, input) === null) rows.push(copy(row));
     }
     return rows;
   }
@@ -190,6 +252,13 @@ export class MemoryStore implements SessionStore {
       }
       list.add(row);
     }
+    const key = tenantKey(row.tenantId);
+    let tenant = this.#byTenant.get(key);
+    if (tenant === undefined) {
+      tenant = new Set();
+      this.#byTenant.set(key, tenant);
+    }
+    tenant.add(row);
   }
 
   #unindex(row: StoredSession): void {
@@ -198,6 +267,10 @@ export class MemoryStore implements SessionStore {
       list?.delete(row);
       if (list?.size === 0) map.delete(key);
     }
+    const key = tenantKey(row.tenantId);
+    const tenant = this.#byTenant.get(key);
+    tenant?.delete(row);
+    if (tenant?.size === 0) this.#byTenant.delete(key);
   }
 
   #places(row: StoredSession): Array<[Map<string, ActiveList>, string]> {
@@ -207,11 +280,11 @@ export class MemoryStore implements SessionStore {
     ];
   }
 
-  /** Records activity: out of the lists at its old place, back in at its new one. */
+  /** Records activity: out of the listing order at its old place, back in at its new one. */
   #moveActivity(row: StoredSession, at: number): void {
-    this.#unindex(row);
+    for (const [map, key] of this.#places(row)) map.get(key)?.delete(row);
     row.lastActivityAt = at;
-    this.#index(row);
+    for (const [map, key] of this.#places(row)) map.get(key)?.add(row);
   }
 
   #end(row: StoredSession, reason: EndReason, at: number): void {
@@ -232,6 +305,16 @@ export class MemoryStore implements SessionStore {
       endedAt: row.endedAt!,
     };
   }
+}
+
+/** A row handed out: a copy, so a caller's changes never reach the store. */
+function copy(row: StoredSession): StoredSession {
+  return { ...row, methods: [...row.methods] };
+}
+
+/** A tenant as a map key: `null` apart from every tenant id (which cannot hold a NUL). */
+function tenantKey(tenantId: string | null): string {
+  return tenantId === null ? '\u0000' : tenantId;
 }
 
 /** A user and tenant as one map key; the NUL cannot occur in either (checked at creation). */

@@ -5,6 +5,7 @@ import { SessionManager, type SessionManagerOptions } from '../core/manager.js';
 import type { PolicyOptions } from '../core/policy.js';
 import type { SessionStore } from '../core/store.js';
 import { hashSessionToken } from '../core/token.js';
+import { type AssuranceCase, registerAssuranceCases } from './assurance-cases.js';
 import { ManualClock } from './manual-clock.js';
 
 /** A store ready for the suite, and how to dispose of it. */
@@ -53,7 +54,8 @@ export type ConformanceCase =
   | 'race-revoke-all'
   | 'big-user-revoke'
   | 'big-user-sweep'
-  | 'second-connection';
+  | 'second-connection'
+  | AssuranceCase;
 
 /**
  * Options for {@link runStoreConformance}.
@@ -81,6 +83,8 @@ export interface StoreConformanceOptions {
    * at which "sign out everywhere", listing, counting and sweeping must still be right.
    */
   bigUserSessions?: number;
+  /** How many sessions the tenant of the `big-tenant-revoke` case holds (default 100,000). */
+  bigTenantSessions?: number;
 }
 
 const MINUTE = 60_000;
@@ -579,7 +583,6 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           { userId: 'quinn', tenantId: 'acme' },
           {
             now: clock.now(),
-            idleTimeout: 30 * MINUTE,
             reason: 'admin_revoke',
             limit: 2,
             exceptId: keep.id,
@@ -832,7 +835,6 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         // One store call with room for only seven takes the absolute expiries first.
         const first = await current.store.sweep({
           now: clock.now(),
-          idleTimeout: 30 * MINUTE,
           limit: 7,
         });
         expect(first.map((s) => s.endReason)).toEqual(Array(7).fill('absolute_timeout'));
@@ -849,13 +851,14 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           expect(view).toMatchObject({ active: false, endReason: 'idle_timeout' });
           expect(view?.endedAt?.getTime()).toBe(session.lastActivityAt.getTime() + 30 * MINUTE);
         }
-        // The idle rule comes from the caller: a policy without one sweeps only absolute expiries.
+        // Each session carries its own idle rule, whatever the sweeping manager's policy says: a
+        // session made without one is swept only at its absolute expiry; `live` idles out by its own.
         const noIdle = manager({ idleTimeout: null, custom: true });
         const lingering = await create(noIdle, 'lingering');
         clock.advance(2 * HOUR);
-        expect(await noIdle.sweepExpired()).toEqual({ absolute: 0, idle: 0 });
-        expect((await noIdle.validate(lingering.token, { touch: false })).valid).toBe(true);
-        expect(await sessions.sweepExpired()).toEqual({ absolute: 0, idle: 2 });
+        expect(await noIdle.sweepExpired()).toEqual({ absolute: 0, idle: 1 });
+        expect(await sessions.sweepExpired()).toEqual({ absolute: 0, idle: 0 });
+        expect((await sessions.validate(lingering.token, { touch: false })).valid).toBe(true);
       },
     );
 
@@ -901,9 +904,9 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         active: 1,
         endedByReason: { logout: 1 },
       });
-      // Without an idle timeout only the absolute one decides: `idle` is valid under that rule.
+      // Each session's own limits decide, whatever the counting manager's policy says.
       const noIdle = manager({ idleTimeout: null, custom: true });
-      expect((await noIdle.countSessions({ endedWithin: '1h' })).active).toBe(2);
+      expect((await noIdle.countSessions({ endedWithin: '1h' })).active).toBe(1);
       await sessions.sweepExpired();
       const all = await sessions.countSessions({ endedWithin: '1h' });
       expect(all).toEqual({
@@ -1438,6 +1441,32 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect((await two.validate(fresh.token)).valid).toBe(false);
       },
     );
+
+    registerAssuranceCases({
+      get clock() {
+        return clock;
+      },
+      get events() {
+        return events;
+      },
+      get store() {
+        return current.store;
+      },
+      get openSecond() {
+        return current.openSecond;
+      },
+      concurrency,
+      bigTenant: options.bigTenantSessions ?? 100_000,
+      manager,
+      async issue(sessions, input) {
+        const issued = await sessions.create(input);
+        secrets.add(issued.token);
+        secrets.add(hashSessionToken(issued.token));
+        return issued;
+      },
+      expectCurfewError,
+      test,
+    });
 
     afterAll(() => {
       // The whole suite's output, checked at once: no token, no full hash, anywhere.
