@@ -7,6 +7,7 @@ import { MemoryStore, SessionManager } from '../src/index.js';
 import {
   createSessionMiddleware,
   endSession,
+  reauthenticateSession,
   renewSession,
   startSession,
 } from '../src/integrations/express.js';
@@ -42,6 +43,14 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.post('/renew', session, async (req, res) => {
     const renewed = await renewSession(req, res);
     res.json({ renewed: renewed !== null, jwt: renewed?.jwt ?? null });
+  });
+  app.post('/sensitive', session.with({ maxAge: '5m', minAal: 3 }), (_req, res) => {
+    res.json({ ok: true });
+  });
+  app.post('/reauthenticate', session, async (req, res) => {
+    const aal = req.query.aal === undefined ? undefined : (Number(req.query.aal) as 1 | 2 | 3);
+    const renewed = await reauthenticateSession(req, res, { aal, methods: ['pwd', 'otp'] });
+    res.json({ reauthenticated: renewed !== null, jwt: renewed?.jwt ?? null });
   });
   app.use(
     (error: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {

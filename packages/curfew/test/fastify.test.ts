@@ -5,6 +5,7 @@ import { MemoryStore, SessionManager } from '../src/index.js';
 import {
   createSessionPlugin,
   endSession,
+  reauthenticateSession,
   renewSession,
   startSession,
 } from '../src/integrations/fastify.js';
@@ -37,6 +38,15 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.post('/renew', async (request, reply) => {
     const renewed = await renewSession(request, reply);
     return { renewed: renewed !== null, jwt: renewed?.jwt ?? null };
+  });
+  app.post('/sensitive', { config: { session: { maxAge: '5m', minAal: 3 } } }, async () => ({
+    ok: true,
+  }));
+  app.post<{ Querystring: { aal?: string } }>('/reauthenticate', async (request, reply) => {
+    const aal =
+      request.query.aal === undefined ? undefined : (Number(request.query.aal) as 1 | 2 | 3);
+    const renewed = await reauthenticateSession(request, reply, { aal, methods: ['pwd', 'otp'] });
+    return { reauthenticated: renewed !== null, jwt: renewed?.jwt ?? null };
   });
   await app.ready();
   return {

@@ -5,6 +5,7 @@ import { MemoryStore, SessionManager } from '../src/index.js';
 import {
   createSessionMiddleware,
   endSession,
+  reauthenticateSession,
   renewSession,
   startSession,
 } from '../src/integrations/hono.js';
@@ -38,6 +39,13 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.post('/renew', session, async (c) => {
     const renewed = await renewSession(c);
     return c.json({ renewed: renewed !== null, jwt: renewed?.jwt ?? null });
+  });
+  app.post('/sensitive', session.with({ maxAge: '5m', minAal: 3 }), (c) => c.json({ ok: true }));
+  app.post('/reauthenticate', session, async (c) => {
+    const query = c.req.query('aal');
+    const aal = query === undefined ? undefined : (Number(query) as 1 | 2 | 3);
+    const renewed = await reauthenticateSession(c, { aal, methods: ['pwd', 'otp'] });
+    return c.json({ reauthenticated: renewed !== null, jwt: renewed?.jwt ?? null });
   });
   app.onError((error, c) => c.json({ error: error.name }, 500));
   return {

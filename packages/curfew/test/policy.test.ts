@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   CurfewError,
   formatDuration,
-  sessionLimits,
   POLICY_PRESETS,
   parseDuration,
   resolvePolicy,
+  sessionLimits,
 } from '../src/index.js';
 
 const MIN = 60_000;
@@ -208,7 +208,9 @@ describe('levels, overrides and the session cap', () => {
     expect(error.field).toBe('policy.levels.3.idleTimeout');
     expect(error.message).toContain('AAL3');
     expect(error.message).toContain('15m');
-    expect(resolvePolicy({ levels: { 3: { idleTimeout: '20m' } }, custom: true }).levels[3]).toEqual({
+    expect(
+      resolvePolicy({ levels: { 3: { idleTimeout: '20m' } }, custom: true }).levels[3],
+    ).toEqual({
       idleTimeout: 20 * MIN,
       absoluteTimeout: 12 * HOUR,
     });
@@ -221,9 +223,9 @@ describe('levels, overrides and the session cap', () => {
     expect(policyError(() => resolvePolicy({ levels: { 4: {} } as never })).field).toBe(
       'policy.levels.4',
     );
-    expect(
-      policyError(() => resolvePolicy({ levels: { 2: { idle: '5m' } as never } })).field,
-    ).toBe('policy.levels.2.idle');
+    expect(policyError(() => resolvePolicy({ levels: { 2: { idle: '5m' } as never } })).field).toBe(
+      'policy.levels.2.idle',
+    );
   });
 
   it('tightens by tenant and app type, never loosens, the shortest winning', () => {

@@ -64,7 +64,10 @@ export function checkEndReason(value: unknown, field = 'reason'): EndReason {
     );
   }
   if (value === 'idle_timeout' || value === 'absolute_timeout' || value === 'session_limit') {
-    throw invalidArgument(field, `${value} is set only by curfew, when a session expires or is pushed out by the session cap`);
+    throw invalidArgument(
+      field,
+      `${value} is set only by curfew, when a session expires or is pushed out by the session cap`,
+    );
   }
   return value;
 }

@@ -436,7 +436,8 @@ export class SessionManager {
     const touch = options.touch ?? true;
     if (typeof touch !== 'boolean') throw invalidArgument('touch', 'expected true or false');
     const owner = checkOwner(undefined, options.tenantId);
-    const maxAge = options.maxAge === undefined ? undefined : parseDuration(options.maxAge, 'maxAge');
+    const maxAge =
+      options.maxAge === undefined ? undefined : parseDuration(options.maxAge, 'maxAge');
     const minAal = options.minAal === undefined ? undefined : checkAal(options.minAal, 'minAal');
     if (!isWellFormedToken(token)) return { valid: false, reason: 'not_found' };
     const now = this.#now();
@@ -607,7 +608,11 @@ export class SessionManager {
     tenantId: string | null,
     options: RevokeManyOptions = {},
   ): Promise<number> {
-    return this.#revokeMatching('revokeTenantSessions', { tenantId: checkTenantId(tenantId) }, options);
+    return this.#revokeMatching(
+      'revokeTenantSessions',
+      { tenantId: checkTenantId(tenantId) },
+      options,
+    );
   }
 
   /**

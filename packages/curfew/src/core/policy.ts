@@ -1,5 +1,5 @@
-import { type Duration, formatDuration, parseDuration } from './duration.js';
 import { AAL_LEVELS, type Aal, isAal } from './assurance.js';
+import { type Duration, formatDuration, parseDuration } from './duration.js';
 import { CurfewError } from './errors.js';
 
 /**
@@ -230,14 +230,16 @@ function preset(
   levels: Readonly<Record<Aal, SessionLimits>>,
   defaultAal: Aal,
 ): Policy {
-  return remember(Object.freeze({
-    ...COMMON,
-    preset: name,
-    defaultAal,
-    idleTimeout: levels[defaultAal].idleTimeout,
-    absoluteTimeout: levels[defaultAal].absoluteTimeout,
-    levels,
-  }));
+  return remember(
+    Object.freeze({
+      ...COMMON,
+      preset: name,
+      defaultAal,
+      idleTimeout: levels[defaultAal].idleTimeout,
+      absoluteTimeout: levels[defaultAal].absoluteTimeout,
+      levels,
+    }),
+  );
 }
 
 /**
@@ -266,7 +268,8 @@ export function sessionLimits(
   for (const override of overrides) {
     if (override === undefined) continue;
     if (override.idleTimeout !== undefined && override.idleTimeout !== null) {
-      idleTimeout = idleTimeout === null ? override.idleTimeout : Math.min(idleTimeout, override.idleTimeout);
+      idleTimeout =
+        idleTimeout === null ? override.idleTimeout : Math.min(idleTimeout, override.idleTimeout);
     }
     if (override.absoluteTimeout !== undefined) {
       absoluteTimeout = Math.min(absoluteTimeout, override.absoluteTimeout);
@@ -376,7 +379,14 @@ export function resolvePolicy(input: PolicyPresetName | PolicyOptions | Policy =
   const levels = {} as Record<Aal, SessionLimits>;
   for (const aal of AAL_LEVELS) {
     const prefix = aal === base.defaultAal && topLevel ? '' : `levels.${aal}.`;
-    levels[aal] = checkLevel(levelInput[aal] ?? {}, base.levels[aal], prefix, presetName, aal, custom);
+    levels[aal] = checkLevel(
+      levelInput[aal] ?? {},
+      base.levels[aal],
+      prefix,
+      presetName,
+      aal,
+      custom,
+    );
   }
   const tenants = checkOverrides(input.tenants, 'tenants');
   const appTypes = checkOverrides(input.appTypes, 'appTypes');
@@ -401,11 +411,9 @@ export function resolvePolicy(input: PolicyPresetName | PolicyOptions | Policy =
   }
   // Otherwise a user who is active all along could still be timed out for idleness.
   const shortestIdle = Math.min(
-    ...[
-      ...Object.values(levels),
-      ...Object.values(tenants),
-      ...Object.values(appTypes),
-    ].map((limit) => limit.idleTimeout ?? Number.POSITIVE_INFINITY),
+    ...[...Object.values(levels), ...Object.values(tenants), ...Object.values(appTypes)].map(
+      (limit) => limit.idleTimeout ?? Number.POSITIVE_INFINITY,
+    ),
   );
   if (activityWriteInterval >= shortestIdle) {
     throw policyError(
@@ -431,29 +439,33 @@ export function resolvePolicy(input: PolicyPresetName | PolicyOptions | Policy =
     throw policyError('onSessionLimit', 'expected "evict-oldest" or "refuse"');
   }
 
-  return remember(Object.freeze({
-    preset: presetName,
-    defaultAal: base.defaultAal,
-    idleTimeout: levels[base.defaultAal].idleTimeout,
-    absoluteTimeout: levels[base.defaultAal].absoluteTimeout,
-    levels: Object.freeze(levels),
-    tenants,
-    appTypes,
-    maxSessionsPerUser,
-    onSessionLimit,
-    absoluteWarning,
-    idleWarning,
-    activityWriteInterval,
-    userAgentMaxLength,
-    custom,
-  }));
+  return remember(
+    Object.freeze({
+      preset: presetName,
+      defaultAal: base.defaultAal,
+      idleTimeout: levels[base.defaultAal].idleTimeout,
+      absoluteTimeout: levels[base.defaultAal].absoluteTimeout,
+      levels: Object.freeze(levels),
+      tenants,
+      appTypes,
+      maxSessionsPerUser,
+      onSessionLimit,
+      absoluteWarning,
+      idleWarning,
+      activityWriteInterval,
+      userAgentMaxLength,
+      custom,
+    }),
+  );
 }
-
 
 function checkLevelsInput(value: unknown): Partial<Record<Aal, LimitOptions>> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw policyError('levels', 'expected an object keyed by assurance level: { 2: { idleTimeout: "15m" } }');
+    throw policyError(
+      'levels',
+      'expected an object keyed by assurance level: { 2: { idleTimeout: "15m" } }',
+    );
   }
   const levels: Partial<Record<Aal, LimitOptions>> = {};
   for (const [key, limit] of Object.entries(value)) {
@@ -477,7 +489,10 @@ function checkLevel(
 ): SessionLimits {
   for (const key of Object.keys(input)) {
     if (key !== 'idleTimeout' && key !== 'absoluteTimeout') {
-      throw policyError(`${prefix}${key}`, 'is not a limit: expected idleTimeout or absoluteTimeout');
+      throw policyError(
+        `${prefix}${key}`,
+        'is not a limit: expected idleTimeout or absoluteTimeout',
+      );
     }
   }
   const idleTimeout =
@@ -521,7 +536,10 @@ function checkOverrides(
   const overrides: Record<string, Partial<SessionLimits>> = Object.create(null);
   if (value === undefined) return Object.freeze(overrides);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw policyError(field, 'expected an object: { "<name>": { idleTimeout?, absoluteTimeout? } }');
+    throw policyError(
+      field,
+      'expected an object: { "<name>": { idleTimeout?, absoluteTimeout? } }',
+    );
   }
   for (const [name, override] of Object.entries(value)) {
     const at = `${field}.${name}`;
@@ -531,7 +549,10 @@ function checkOverrides(
     const checked: { idleTimeout?: number; absoluteTimeout?: number } = {};
     for (const [key, limit] of Object.entries(override)) {
       if (key !== 'idleTimeout' && key !== 'absoluteTimeout') {
-        throw policyError(`${at}.${key}`, 'is not a limit: expected idleTimeout or absoluteTimeout');
+        throw policyError(
+          `${at}.${key}`,
+          'is not a limit: expected idleTimeout or absoluteTimeout',
+        );
       }
       if (limit === undefined) continue;
       // An override only tightens: "no idle timeout" would loosen, so it is not a value here.

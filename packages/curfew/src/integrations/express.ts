@@ -24,6 +24,7 @@
  * @packageDocumentation
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ReauthenticateOptions } from '../core/manager.js';
 import type { CreateSessionInput } from '../core/session.js';
 import {
   authenticate,
@@ -34,6 +35,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   type RequestSession,
   type RequestView,
+  reauthenticate,
   renew,
   resolveIntegration,
   resolveRoute,
@@ -239,6 +241,34 @@ export async function renewSession(
 ): Promise<StartedSession | null> {
   const state = stateOf(req, 'renewSession');
   const renewed = await renew(state, sink(res));
+  req.session = state.session ?? undefined;
+  return renewed;
+}
+
+/**
+ * After the app has re-checked the user's credentials (password, passkey, one-time code):
+ * records the reauthentication on the request's session, which gets a new token (set on the
+ * response; the old one stops at once), fresh idle and absolute timers, and with `aal` a higher
+ * level. Returns `null` when the request has no valid session; throws `INVALID_ARGUMENT` for a
+ * level below the session's. Routes with `maxAge`/`minAal` then let the user through.
+ *
+ * @example
+ * ```ts
+ * app.post('/reauthenticate', session, async (req, res) => {
+ *   if (!(await checkPassword(req.session!.session.userId, req.body.password))) return res.sendStatus(403);
+ *   await reauthenticateSession(req, res, { aal: 1, methods: ['pwd'] });
+ *   res.sendStatus(204);
+ * });
+ * app.post('/password', session.with({ maxAge: '5m' }), changePassword);
+ * ```
+ */
+export async function reauthenticateSession(
+  req: ExpressRequestLike,
+  res: ExpressResponseLike,
+  options: ReauthenticateOptions = {},
+): Promise<StartedSession | null> {
+  const state = stateOf(req, 'reauthenticateSession');
+  const renewed = await reauthenticate(state, sink(res), options);
   req.session = state.session ?? undefined;
   return renewed;
 }

@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ReauthenticateOptions } from '../core/manager.js';
 import type { CreateSessionInput } from '../core/session.js';
 import {
   authenticate,
@@ -31,6 +32,7 @@ import {
   type RequestSession,
   type RequestView,
   type ResolvedRoute,
+  reauthenticate,
   renew,
   resolveIntegration,
   resolveRoute,
@@ -185,6 +187,35 @@ export async function renewSession(
 ): Promise<StartedSession | null> {
   const state = stateOf(request, 'renewSession');
   const renewed = await renew(state, sink(reply));
+  request.session = state.session;
+  return renewed;
+}
+
+/**
+ * After the app has re-checked the user's credentials (password, passkey, one-time code):
+ * records the reauthentication on the request's session, which gets a new token (set on the
+ * reply; the old one stops at once), fresh idle and absolute timers, and with `aal` a higher
+ * level. Returns `null` when the request has no valid session; throws `INVALID_ARGUMENT` for a
+ * level below the session's. Routes with `config: { session: { maxAge, minAal } }` then let the
+ * user through.
+ *
+ * @example
+ * ```ts
+ * app.post('/reauthenticate', async (request, reply) => {
+ *   await verifyPasskey(request);
+ *   await reauthenticateSession(request, reply, { aal: 2, methods: ['hwk', 'user'] });
+ *   return reply.code(204).send();
+ * });
+ * app.post('/password', { config: { session: { maxAge: '5m' } } }, changePassword);
+ * ```
+ */
+export async function reauthenticateSession(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: ReauthenticateOptions = {},
+): Promise<StartedSession | null> {
+  const state = stateOf(request, 'reauthenticateSession');
+  const renewed = await reauthenticate(state, sink(reply), options);
   request.session = state.session;
   return renewed;
 }

@@ -21,6 +21,7 @@
  */
 import type { Context, MiddlewareHandler } from 'hono';
 import { invalidArgument } from '../core/errors.js';
+import type { ReauthenticateOptions } from '../core/manager.js';
 import type { CreateSessionInput } from '../core/session.js';
 import {
   authenticate,
@@ -31,6 +32,7 @@ import {
   PROBLEM_CONTENT_TYPE,
   type RequestSession,
   type RequestView,
+  reauthenticate,
   renew,
   resolveIntegration,
   resolveRoute,
@@ -205,6 +207,33 @@ export async function endSession(c: Context, options?: EndSessionOptions): Promi
 export async function renewSession(c: Context): Promise<StartedSession | null> {
   const state = stateOf(c, 'renewSession');
   const renewed = await renew(state, sink(c));
+  c.set('session', state.session);
+  return renewed;
+}
+
+/**
+ * After the app has re-checked the user's credentials (password, passkey, one-time code):
+ * records the reauthentication on the request's session, which gets a new token (the old one
+ * stops at once), fresh idle and absolute timers, and with `aal` a higher level. Returns `null`
+ * when the request has no valid session; throws `INVALID_ARGUMENT` for a level below the
+ * session's. Routes with `maxAge`/`minAal` then let the user through.
+ *
+ * @example
+ * ```ts
+ * app.post('/reauthenticate', session, async (c) => {
+ *   await checkOneTimeCode(c);
+ *   const renewed = await reauthenticateSession(c, { aal: 2, methods: ['pwd', 'otp'] });
+ *   return c.json({ jwt: renewed?.jwt });
+ * });
+ * app.post('/password', session.with({ maxAge: '5m' }), changePassword);
+ * ```
+ */
+export async function reauthenticateSession(
+  c: Context,
+  options: ReauthenticateOptions = {},
+): Promise<StartedSession | null> {
+  const state = stateOf(c, 'reauthenticateSession');
+  const renewed = await reauthenticate(state, sink(c), options);
   c.set('session', state.session);
   return renewed;
 }

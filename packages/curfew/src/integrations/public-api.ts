@@ -14,6 +14,7 @@ export {
   DEFAULT_COOKIE_NAME,
 } from '../carriers/cookie.js';
 export {
+  aalAcrValue,
   type EndSessionOptions,
   PROBLEM_CONTENT_TYPE,
   type RequestSession,

@@ -4,9 +4,15 @@
 import { isIP } from 'node:net';
 import type { CarrierHeader, CarrierRequest, SessionCarrier } from '../carriers/carrier.js';
 import { createCookieCarrier } from '../carriers/cookie.js';
+import { type Aal, checkAal } from '../core/assurance.js';
+import { type Duration, parseDuration } from '../core/duration.js';
 import type { EndReason } from '../core/end-reason.js';
 import { invalidArgument } from '../core/errors.js';
-import type { SessionManager, SessionValidationResult } from '../core/manager.js';
+import type {
+  ReauthenticateOptions,
+  SessionManager,
+  SessionValidationResult,
+} from '../core/manager.js';
 import type { CreateSessionInput, Session } from '../core/session.js';
 
 /**
@@ -31,6 +37,7 @@ export interface SessionIntegrationOptions {
  * ```ts
  * const statusPoll: SessionRouteOptions = { touch: false }; // not activity
  * const signIn: SessionRouteOptions = { optional: true };   // no session yet
+ * const changePassword: SessionRouteOptions = { maxAge: '5m', minAal: 2 }; // fresh, two factors
  * ```
  */
 export interface SessionRouteOptions {
@@ -47,6 +54,15 @@ export interface SessionRouteOptions {
    * that holds nothing of the user's and that the handler marks cacheable itself.
    */
   noStore?: boolean | undefined;
+  /**
+   * For a sensitive action: the user must have authenticated at most this long ago (`'5m'`).
+   * Otherwise the request gets a 401 step-up challenge (RFC 9470,
+   * `error="insufficient_user_authentication"` with `max_age`), the session stays valid, and the
+   * app asks the user to prove who they are before calling `reauthenticateSession`.
+   */
+  maxAge?: Duration | undefined;
+  /** For a sensitive action: the session's assurance level must be at least this (RFC 9470 `acr_values`). */
+  minAal?: Aal | undefined;
 }
 
 /**
@@ -78,6 +94,20 @@ export interface SessionRefusal {
 }
 
 /**
+ * The `acr_values` name of an assurance level in a step-up challenge: the URIs of the US
+ * federal identity profile (`http://idmanagement.gov/ns/assurance/aal/2`), which OpenID
+ * providers such as login.gov also use.
+ *
+ * @example
+ * ```ts
+ * aalAcrValue(2); // "http://idmanagement.gov/ns/assurance/aal/2"
+ * ```
+ */
+export function aalAcrValue(aal: Aal): string {
+  return `http://idmanagement.gov/ns/assurance/aal/${aal}`;
+}
+
+/**
  * The RFC 9457 problem document of a refused request (`application/problem+json`). It says only
  * what kind of thing happened: no session (`missing`), an unreadable one (`invalid`), expired
  * (`idle`, `absolute`) or ended (`ended`: signed out, revoked, or never known). Why a session
@@ -92,12 +122,28 @@ export interface SessionRefusal {
  * ```
  */
 export interface SessionProblem {
-  type: 'urn:curfew:problem:unauthenticated' | 'urn:curfew:problem:forbidden';
+  type:
+    | 'urn:curfew:problem:unauthenticated'
+    | 'urn:curfew:problem:forbidden'
+    | 'urn:curfew:problem:insufficient-user-authentication';
   title: 'Unauthorized' | 'Forbidden';
   status: 401 | 403;
   detail: string;
-  code: 'UNAUTHENTICATED' | 'FORBIDDEN';
-  reason: 'missing' | 'invalid' | 'idle' | 'absolute' | 'ended' | 'cross_site';
+  code: 'UNAUTHENTICATED' | 'FORBIDDEN' | 'INSUFFICIENT_USER_AUTHENTICATION';
+  reason:
+    | 'missing'
+    | 'invalid'
+    | 'idle'
+    | 'absolute'
+    | 'ended'
+    | 'cross_site'
+    | 'insufficient_user_authentication';
+  /** A step-up challenge only: which requirement the session's authentication misses. */
+  missing?: Array<'max_age' | 'aal'>;
+  /** A step-up challenge only: the required authentication age, in seconds. */
+  maxAge?: number;
+  /** A step-up challenge only: the required assurance level. */
+  minAal?: Aal;
 }
 
 /**
@@ -169,6 +215,8 @@ export interface ResolvedRoute {
   readonly optional: boolean;
   readonly touch: boolean;
   readonly noStore: boolean;
+  readonly maxAge: number | undefined;
+  readonly minAal: Aal | undefined;
 }
 
 /** @internal The request as the flow needs it. */
@@ -230,12 +278,11 @@ export function resolveIntegration(options: SessionIntegrationOptions): Integrat
 
 /** @internal */
 export function resolveRoute(options: SessionRouteOptions | undefined): ResolvedRoute {
-  if (options === undefined) return { optional: false, touch: true, noStore: true };
+  if (options === undefined) {
+    return { optional: false, touch: true, noStore: true, maxAge: undefined, minAal: undefined };
+  }
   if (typeof options !== 'object' || options === null) {
-    throw invalidArgument(
-      'route',
-      'expected { optional?: boolean, touch?: boolean, noStore?: boolean }',
-    );
+    throw invalidArgument('route', 'expected { optional?, touch?, noStore?, maxAge?, minAal? }');
   }
   const optional = options.optional ?? false;
   const touch = options.touch ?? true;
@@ -243,7 +290,13 @@ export function resolveRoute(options: SessionRouteOptions | undefined): Resolved
   if (typeof optional !== 'boolean') throw invalidArgument('optional', 'expected true or false');
   if (typeof touch !== 'boolean') throw invalidArgument('touch', 'expected true or false');
   if (typeof noStore !== 'boolean') throw invalidArgument('noStore', 'expected true or false');
-  return { optional, touch, noStore };
+  const maxAge = options.maxAge === undefined ? undefined : parseDuration(options.maxAge, 'maxAge');
+  const minAal = options.minAal === undefined ? undefined : checkAal(options.minAal, 'minAal');
+  if (optional && (maxAge !== undefined || minAal !== undefined)) {
+    // An optional route would let the request through anyway: the requirement would be a no-op.
+    throw invalidArgument('optional', 'a route with maxAge or minAal cannot be optional');
+  }
+  return { optional, touch, noStore, maxAge, minAal };
 }
 
 /** @internal Runs the carrier and the manager for one request and sets the response headers. */
@@ -269,7 +322,18 @@ export async function authenticate(
     state.refusal = { reason: 'invalid' };
   } else {
     state.token = read.token;
-    const result = await sessions.validate(read.token, { touch: route.touch });
+    const result = await sessions.validate(read.token, {
+      touch: route.touch,
+      maxAge: route.maxAge,
+      minAal: route.minAal,
+    });
+    if (!result.valid && result.reason === 'insufficient_authentication') {
+      // The session is fine; this action wants a fresher or stronger sign-in. Keep the cookie.
+      state.token = read.token;
+      sink.set('Cache-Control', 'no-store');
+      sink.set('WWW-Authenticate', stepUpChallenge(carrier.challenge(), route));
+      return { ok: false, problem: stepUpProblem(route, result.missing) };
+    }
     if (!result.valid) {
       state.refusal =
         result.reason === 'not_found' && result.endReason !== undefined
@@ -360,6 +424,22 @@ export async function end(
   return ended;
 }
 
+/**
+ * @internal After the app re-checked the user's credentials: new token, fresh timers, the level
+ * given. Like renew, the new credential replaces the old in this response.
+ */
+export async function reauthenticate(
+  state: RequestState,
+  sink: HeaderSink,
+  options: ReauthenticateOptions,
+): Promise<StartedSession | null> {
+  if (state.token === null) return null;
+  const renewed = await state.integration.sessions.reauthenticate(state.token, options);
+  if (renewed === null) return null;
+  const jwt = await issue(state, sink, renewed.token);
+  return { session: renewed.session, jwt };
+}
+
 /** @internal Gives the request's session a new token (after a privilege change). */
 export async function renew(state: RequestState, sink: HeaderSink): Promise<StartedSession | null> {
   if (state.token === null || state.session === null) return null;
@@ -421,6 +501,36 @@ function unauthenticatedProblem(refusal: SessionRefusal): SessionProblem {
     // An unknown token and one ended by logout or an administrator read alike from outside.
     reason: refusal.reason === 'not_found' ? 'ended' : refusal.reason,
   };
+}
+
+// RFC 9470 §3: the challenge names the error and what would satisfy it. The carrier's own scheme
+// (Bearer for a JWT, Cookie for a cookie) carries the parameters.
+function stepUpChallenge(base: string, route: ResolvedRoute): string {
+  const params = [
+    'error="insufficient_user_authentication"',
+    'error_description="this action needs a more recent or stronger authentication"',
+  ];
+  if (route.maxAge !== undefined) params.push(`max_age=${Math.floor(route.maxAge / 1000)}`);
+  if (route.minAal !== undefined) params.push(`acr_values="${aalAcrValue(route.minAal)}"`);
+  // `Bearer` has no parameters of its own yet; `Cookie cookie-name="…"` has one.
+  return `${base}${base.includes(' ') ? ', ' : ' '}${params.join(', ')}`;
+}
+
+function stepUpProblem(route: ResolvedRoute, missing: Array<'max_age' | 'aal'>): SessionProblem {
+  const problem: SessionProblem = {
+    type: 'urn:curfew:problem:insufficient-user-authentication',
+    title: 'Unauthorized',
+    status: 401,
+    detail: missing.includes('aal')
+      ? 'this action needs a stronger authentication; sign in again with another factor'
+      : 'this action needs a recent authentication; confirm who you are again',
+    code: 'INSUFFICIENT_USER_AUTHENTICATION',
+    reason: 'insufficient_user_authentication',
+    missing,
+  };
+  if (route.maxAge !== undefined) problem.maxAge = Math.floor(route.maxAge / 1000);
+  if (route.minAal !== undefined) problem.minAal = route.minAal;
+  return problem;
 }
 
 function crossSiteProblem(why: string): SessionProblem {

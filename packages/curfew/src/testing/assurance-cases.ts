@@ -25,7 +25,10 @@ export interface AssuranceContext {
   readonly bigTenant: number;
   manager(policy?: PolicyOptions, extra?: Partial<SessionManagerOptions>): SessionManager;
   /** Creates a session, remembering its token and hash for the suite's leak check. */
-  issue(sessions: SessionManager, input: Parameters<SessionManager['create']>[0]): Promise<IssuedSession>;
+  issue(
+    sessions: SessionManager,
+    input: Parameters<SessionManager['create']>[0],
+  ): Promise<IssuedSession>;
   expectCurfewError(run: () => Promise<unknown>, code: string, field?: string): Promise<void>;
   test(name: AssuranceCase, title: string, body: () => Promise<void>, timeout?: number): void;
 }
@@ -53,8 +56,16 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
     const two = await ctx.issue(sessions, { userId: 'u', methods: ['pwd', 'otp'] });
     const three = await ctx.issue(sessions, { userId: 'u', aal: 3, methods: ['hwk', 'pin'] });
     expect(one.session).toMatchObject({ aal: 1, methods: ['pwd'], idleTimeout: null });
-    expect(two.session).toMatchObject({ aal: 2, methods: ['pwd', 'otp'], idleTimeout: 30 * MINUTE });
-    expect(three.session).toMatchObject({ aal: 3, methods: ['hwk', 'pin'], idleTimeout: 15 * MINUTE });
+    expect(two.session).toMatchObject({
+      aal: 2,
+      methods: ['pwd', 'otp'],
+      idleTimeout: 30 * MINUTE,
+    });
+    expect(three.session).toMatchObject({
+      aal: 3,
+      methods: ['hwk', 'pin'],
+      idleTimeout: 15 * MINUTE,
+    });
     expect(one.session.absoluteExpiresAt.getTime()).toBe(start + 30 * DAY);
     expect(two.session.absoluteExpiresAt.getTime()).toBe(start + 12 * HOUR);
     expect(three.session.authenticatedAt.getTime()).toBe(start);
@@ -84,7 +95,11 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
     });
     ctx.clock.set(start + 30 * DAY);
     expect(await sessions.validate(one.token)).toMatchObject({ valid: false, reason: 'absolute' });
-    await ctx.expectCurfewError(() => sessions.create({ userId: 'u', aal: 4 as never }), 'INVALID_ARGUMENT', 'aal');
+    await ctx.expectCurfewError(
+      () => sessions.create({ userId: 'u', aal: 4 as never }),
+      'INVALID_ARGUMENT',
+      'aal',
+    );
     await ctx.expectCurfewError(
       () => sessions.create({ userId: 'u', methods: ['pwd', 'no spaces'] }),
       'INVALID_ARGUMENT',
@@ -101,10 +116,27 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
         appTypes: { control_panel: { idleTimeout: '5m', absoluteTimeout: '1h' } },
       });
       const start = ctx.clock.now();
-      const admin = await ctx.issue(sessions, { userId: 'u', tenantId: 'acme', appType: 'control_panel' });
-      const strict = await ctx.issue(sessions, { userId: 'u', tenantId: 'strict', appType: 'tenant_app' });
-      const plain = await ctx.issue(sessions, { userId: 'u', tenantId: 'acme', appType: 'tenant_app' });
-      const aal1 = await ctx.issue(sessions, { userId: 'u', tenantId: 'strict', appType: 'tenant_app', aal: 1 });
+      const admin = await ctx.issue(sessions, {
+        userId: 'u',
+        tenantId: 'acme',
+        appType: 'control_panel',
+      });
+      const strict = await ctx.issue(sessions, {
+        userId: 'u',
+        tenantId: 'strict',
+        appType: 'tenant_app',
+      });
+      const plain = await ctx.issue(sessions, {
+        userId: 'u',
+        tenantId: 'acme',
+        appType: 'tenant_app',
+      });
+      const aal1 = await ctx.issue(sessions, {
+        userId: 'u',
+        tenantId: 'strict',
+        appType: 'tenant_app',
+        aal: 1,
+      });
       expect(admin.session.idleTimeout).toBe(5 * MINUTE);
       expect(admin.session.absoluteExpiresAt.getTime()).toBe(start + HOUR);
       expect(strict.session.idleTimeout).toBe(10 * MINUTE);
@@ -134,7 +166,12 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
     async () => {
       const sessions = ctx.manager();
       const start = ctx.clock.now();
-      const first = await ctx.issue(sessions, { userId: 'u', tenantId: 't', aal: 1, methods: ['pwd'] });
+      const first = await ctx.issue(sessions, {
+        userId: 'u',
+        tenantId: 't',
+        aal: 1,
+        methods: ['pwd'],
+      });
       // Active all along (a request every 20 minutes) until 10 minutes before the absolute limit.
       let token = first.token;
       const second = await ctx.issue(sessions, { userId: 'u', tenantId: 't' });
@@ -177,13 +214,23 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
       // A step-up: AAL1 to AAL2, and the limits follow the new level.
       ctx.clock.set(start + 12 * HOUR + 20 * MINUTE);
       const stepped = await sessions.reauthenticate(token, { aal: 2, methods: ['pwd', 'otp'] });
-      expect(stepped?.session).toMatchObject({ id: first.session.id, aal: 2, idleTimeout: 30 * MINUTE });
+      expect(stepped?.session).toMatchObject({
+        id: first.session.id,
+        aal: 2,
+        idleTimeout: 30 * MINUTE,
+      });
       expect(stepped?.session.absoluteExpiresAt.getTime()).toBe(start + 24 * HOUR + 20 * MINUTE);
       token = stepped!.token;
-      const event = ctx.events.find((e) => e.type === 'reauthenticated' && e.sessionId === first.session.id);
+      const event = ctx.events.find(
+        (e) => e.type === 'reauthenticated' && e.sessionId === first.session.id,
+      );
       expect(event).toMatchObject({ aal: 2, previousAal: 1, userId: 'u', tenantId: 't' });
       // Never down: a lower level is refused and changes nothing.
-      await ctx.expectCurfewError(() => sessions.reauthenticate(token, { aal: 1 }), 'INVALID_ARGUMENT', 'aal');
+      await ctx.expectCurfewError(
+        () => sessions.reauthenticate(token, { aal: 1 }),
+        'INVALID_ARGUMENT',
+        'aal',
+      );
       expect(await sessions.validate(token, { touch: false })).toMatchObject({
         valid: true,
         session: { aal: 2 },
@@ -235,8 +282,16 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
       valid: true,
       session: { aal: 2 },
     });
-    await ctx.expectCurfewError(() => sessions.validate(token, { minAal: 0 as never }), 'INVALID_ARGUMENT', 'minAal');
-    await ctx.expectCurfewError(() => sessions.validate(token, { maxAge: 'soon' }), 'INVALID_ARGUMENT', 'maxAge');
+    await ctx.expectCurfewError(
+      () => sessions.validate(token, { minAal: 0 as never }),
+      'INVALID_ARGUMENT',
+      'minAal',
+    );
+    await ctx.expectCurfewError(
+      () => sessions.validate(token, { maxAge: 'soon' }),
+      'INVALID_ARGUMENT',
+      'maxAge',
+    );
   });
 
   test(
@@ -275,7 +330,9 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
       });
       const rotated = await sessions.rotate(acme.token, { tenantId: 'acme', userId: 'u' });
       expect(rotated?.session.id).toBe(acme.session.id);
-      expect(await sessions.revoke(rotated!.token, { tenantId: 'acme', reason: 'logout' })).toBe(true);
+      expect(await sessions.revoke(rotated!.token, { tenantId: 'acme', reason: 'logout' })).toBe(
+        true,
+      );
       expect(await sessions.revoke(none.token, { tenantId: null })).toBe(true);
     },
   );
@@ -329,7 +386,9 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
     expect(ctx.events.filter((e) => e.type === 'created')).toHaveLength(createdBefore);
     expect((await refusing.listUserSessions('u', { tenantId: 'acme' })).sessions).toHaveLength(3);
     await refusing.revoke(made[0]!.token);
-    expect((await ctx.issue(refusing, { userId: 'u', tenantId: 'acme' })).session.active).toBe(true);
+    expect((await ctx.issue(refusing, { userId: 'u', tenantId: 'acme' })).session.active).toBe(
+      true,
+    );
   });
 
   test(
@@ -394,7 +453,9 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
     const globex = await ctx.issue(sessions, { userId: 'user-0', tenantId: 'globex' });
     const none = await ctx.issue(sessions, { userId: 'user-0' });
     ctx.clock.set(start + 20 * MINUTE);
-    expect(await sessions.revokeTenantSessions('acme', { reason: 'tenant_suspended', batchSize: 2 })).toBe(7);
+    expect(
+      await sessions.revokeTenantSessions('acme', { reason: 'tenant_suspended', batchSize: 2 }),
+    ).toBe(7);
     for (const session of acme) {
       expect(await sessions.validate(session.token)).toMatchObject({
         valid: false,
@@ -409,11 +470,18 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
     expect((await sessions.validate(globex.token)).valid).toBe(true);
     const last = await ctx.issue(sessions, { userId: 'user-9', tenantId: 'initech' });
     expect(await sessions.revokeAllSessions({ batchSize: 1 })).toBe(2);
-    expect(await sessions.validate(last.token)).toMatchObject({ valid: false, endReason: 'admin_revoke' });
+    expect(await sessions.validate(last.token)).toMatchObject({
+      valid: false,
+      endReason: 'admin_revoke',
+    });
     const ended = ctx.events.filter((e) => e.type === 'ended');
     expect(ended).toHaveLength(11); // 7 + the expired one + none + globex + initech
     expect(new Set(ended.map((e) => e.sessionId)).size).toBe(11);
-    await ctx.expectCurfewError(() => sessions.revokeTenantSessions('acme', { reason: 'idle_timeout' }), 'INVALID_ARGUMENT', 'reason');
+    await ctx.expectCurfewError(
+      () => sessions.revokeTenantSessions('acme', { reason: 'idle_timeout' }),
+      'INVALID_ARGUMENT',
+      'reason',
+    );
   });
 
   test(
@@ -441,7 +509,10 @@ export function registerAssuranceCases(ctx: AssuranceContext): void {
           while (next < ctx.bigTenant) {
             const i = next++;
             if (i % 1000 === 0) ctx.clock.advance(1);
-            const { token, session } = await sessions.create({ userId: `user-${i % 1000}`, tenantId: 'big' });
+            const { token, session } = await sessions.create({
+              userId: `user-${i % 1000}`,
+              tenantId: 'big',
+            });
             made[i] = { token, id: session.id };
           }
         }),

@@ -11,6 +11,8 @@
 //   POST /action          required   → { ok: true }
 //   POST /logout          required   endSession() → { ended }
 //   POST /renew           required   renewSession() → { jwt, renewed }
+//   POST /sensitive       maxAge 5m, minAal 3 → { ok: true }
+//   POST /reauthenticate?aal=N  required  reauthenticateSession({ aal, methods }) → { jwt, reauthenticated }
 import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionCarrier } from '../../src/carriers/carrier.js';
@@ -394,6 +396,57 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
       expect((await send(withCookie(renewed, { path: '/me' }))).status).toBe(200);
     });
 
+    it('asks for a fresh, stronger sign-in on a sensitive route (RFC 9470), then lets it through', async () => {
+      const token = await login();
+      const refused = await send(withCookie(token, { method: 'POST', path: '/sensitive' }));
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('content-type')).toMatch(/^application\/problem\+json/);
+      expect(refused.headers.get('cache-control')).toBe('no-store');
+      expect(refused.headers.get('www-authenticate')).toBe(
+        `Cookie cookie-name="${COOKIE}", error="insufficient_user_authentication", error_description="this action needs a more recent or stronger authentication", max_age=300, acr_values="http://idmanagement.gov/ns/assurance/aal/3"`,
+      );
+      expect(json(refused)).toMatchObject({
+        status: 401,
+        code: 'INSUFFICIENT_USER_AUTHENTICATION',
+        reason: 'insufficient_user_authentication',
+        missing: ['aal'],
+        maxAge: 300,
+        minAal: 3,
+      });
+      // The session itself is fine: the cookie stays, nothing is cleared.
+      expect(refused.headers.getSetCookie()).toEqual([]);
+      expect(refused.headers.get('clear-site-data')).toBeNull();
+      expect((await send(withCookie(token, { path: '/me' }))).status).toBe(200);
+
+      clock.advance(10 * MINUTE);
+      const stepUp = await send(
+        withCookie(token, { method: 'POST', path: '/reauthenticate?aal=3' }),
+      );
+      expect(json(stepUp)).toEqual({ reauthenticated: true, jwt: null });
+      const fresh = cookieFrom(stepUp);
+      expect(fresh).not.toBe(token);
+      expect(Number(stepUp.headers.get('session-absolute-expires-in'))).toBe(12 * 3600);
+      expectProblem(await send(withCookie(token, { path: '/me' })), 401, 'ended');
+      const allowed = await send(withCookie(fresh, { method: 'POST', path: '/sensitive' }));
+      expect(allowed.status).toBe(200);
+      expect(json(allowed)).toEqual({ ok: true });
+      // Five minutes later the same route asks again, for freshness only.
+      clock.advance(5 * MINUTE + 1000);
+      const stale = await send(withCookie(fresh, { method: 'POST', path: '/sensitive' }));
+      expect(json(stale)).toMatchObject({ missing: ['max_age'] });
+      // A reauthentication may not lower the level: the helper throws (the app's error handler
+      // answers 500 here), and the session keeps its level.
+      const lower = await send(
+        withCookie(fresh, { method: 'POST', path: '/reauthenticate?aal=1' }),
+      );
+      expect(lower.status).toBe(500);
+      expect(await sessions.validate(fresh, { touch: false })).toMatchObject({
+        valid: true,
+        session: { aal: 3 },
+      });
+      expect((await send(withCookie(fresh, { path: '/me' }))).status).toBe(200);
+    });
+
     it('fails closed when the store fails: an error, never a pass and never a 401', async () => {
       await start(undefined, failingStore());
       const response = await send(withCookie('A'.repeat(43), { path: '/public' }));
@@ -562,6 +615,24 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
       expectProblem(response, 401, 'ended');
       expect(response.body).not.toContain('admin');
       expect(response.headers.get('www-authenticate')).toMatch(/^Bearer error="invalid_token"/);
+    });
+
+    it('answers a step-up challenge in the Bearer scheme, and a reauthentication returns a new JWT', async () => {
+      const { jwt } = await login();
+      const refused = await app.send(bearer(jwt, { method: 'POST', path: '/sensitive' }));
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('www-authenticate')).toBe(
+        'Bearer error="insufficient_user_authentication", error_description="this action needs a more recent or stronger authentication", max_age=300, acr_values="http://idmanagement.gov/ns/assurance/aal/3"',
+      );
+      const stepUp = json(
+        await app.send(bearer(jwt, { method: 'POST', path: '/reauthenticate?aal=3' })),
+      );
+      expect(stepUp.reauthenticated).toBe(true);
+      expect(String(stepUp.jwt)).not.toBe(jwt);
+      expect(
+        (await app.send(bearer(String(stepUp.jwt), { method: 'POST', path: '/sensitive' }))).status,
+      ).toBe(200);
+      expectProblem(await app.send(bearer(jwt, { path: '/me' })), 401, 'ended');
     });
 
     it('refuses a validly signed JWT whose session idled out', async () => {
