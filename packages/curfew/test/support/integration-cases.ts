@@ -13,7 +13,14 @@
 //   POST /renew           required   renewSession() → { jwt, renewed }
 //   POST /sensitive       maxAge 5m, minAal 3 → { ok: true }
 //   POST /reauthenticate?aal=N  required  reauthenticateSession({ aal, methods }) → { jwt, reauthenticated }
-import { type CryptoKey, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
+import {
+  type CryptoKey,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  SignJWT,
+  UnsecuredJWT,
+} from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SessionCarrier } from '../../src/carriers/carrier.js';
 import { createJwtCarrier, type JwtCarrier } from '../../src/carriers/jwt.js';
@@ -380,6 +387,24 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
       expect(await sessions.validate(token)).toMatchObject({ endReason: 'logout' });
     });
 
+    it('accepts the token only from its cookie: never from the URL, a bearer header or a body', async () => {
+      const token = await login();
+      for (const request of [
+        { path: `/me?session=${token}&${COOKIE}=${token}` },
+        { path: '/me', headers: { authorization: `Bearer ${token}` } },
+        { path: '/me', headers: { 'x-session-token': token } },
+        {
+          method: 'POST',
+          path: '/action',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `${COOKIE}=${token}&session=${token}`,
+        },
+      ]) {
+        expectProblem(await send(request), 401, 'missing');
+      }
+      expect((await send(withCookie(token, { path: '/me' }))).status).toBe(200);
+    });
+
     it('renews: a new session cookie, and the old token refused', async () => {
       const token = await login();
       for (let step = 0; step < 7; step += 1) {
@@ -573,6 +598,19 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
       const other = await generateKeyPair('RS256');
       const jwt = await forge((j) => j.setProtectedHeader({ alg: 'RS256' }).sign(other.privateKey));
       expectProblem(await app.send(bearer(jwt, { path: '/me' })), 401, 'invalid');
+    });
+
+    it('refuses a JWT that brings its own key in jwk, jku or x5u headers', async () => {
+      const attacker = await generateKeyPair('RS256', { extractable: true });
+      const jwk = await exportJWK(attacker.publicKey);
+      for (const header of [
+        { alg: 'RS256', jwk },
+        { alg: 'RS256', jku: 'https://evil.test/keys.json' },
+        { alg: 'RS256', x5u: 'https://evil.test/cert.pem' },
+      ]) {
+        const jwt = await forge((j) => j.setProtectedHeader(header).sign(attacker.privateKey));
+        expectProblem(await app.send(bearer(jwt, { path: '/me' })), 401, 'invalid');
+      }
     });
 
     it('refuses a wrong issuer or a wrong audience', async () => {
