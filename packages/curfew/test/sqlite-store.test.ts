@@ -74,6 +74,10 @@ function storedSession(overrides: Partial<StoredSession> = {}): StoredSession {
     createdAt: now,
     lastActivityAt: now,
     absoluteExpiresAt: now + 12 * 60 * MINUTE,
+    idleTimeout: 30 * MINUTE,
+    aal: 2,
+    methods: ['pwd', 'otp'],
+    authenticatedAt: now,
     endedAt: null,
     endReason: null,
     ...overrides,
@@ -124,7 +128,7 @@ function instrument(db: Database.Database) {
 describe('SqliteStore migrations', () => {
   it('are versioned, recorded and idempotent', () => {
     const db = connect();
-    expect(migrateSqlite(db)).toEqual({ from: 0, to: SQLITE_SCHEMA_VERSION, applied: [1, 2] });
+    expect(migrateSqlite(db)).toEqual({ from: 0, to: SQLITE_SCHEMA_VERSION, applied: [1, 2, 3] });
     expect(migrateSqlite(db)).toEqual({
       from: SQLITE_SCHEMA_VERSION,
       to: SQLITE_SCHEMA_VERSION,
@@ -135,11 +139,13 @@ describe('SqliteStore migrations', () => {
     expect(rows).toEqual([
       { version: 1, description: expect.any(String), applied_at: expect.any(Number) },
       { version: 2, description: expect.any(String), applied_at: expect.any(Number) },
+      { version: 3, description: expect.any(String), applied_at: expect.any(Number) },
     ]);
     expect(curfewIndexes(db)).toEqual([
       'curfew_sessions_absolute_active',
       'curfew_sessions_ended',
-      'curfew_sessions_idle_active',
+      'curfew_sessions_idle_deadline',
+      'curfew_sessions_tenant_active',
       'curfew_sessions_token_hash',
       'curfew_sessions_user_activity',
       'curfew_sessions_user_tenant_activity',
@@ -149,8 +155,19 @@ describe('SqliteStore migrations', () => {
   it('upgrade a version 1 database with its sessions in place', async () => {
     const db = connect();
     migrateSqlite(db);
-    // Back to version 1 as it was released: its user index, none of version 2's.
+    // Back to version 1 as it was released: none of version 3's columns and indexes, its user
+    // index and none of version 2's.
     db.exec(`
+      DROP INDEX curfew_sessions_idle_deadline;
+      DROP INDEX curfew_sessions_tenant_active;
+      ALTER TABLE curfew_sessions DROP COLUMN aal;
+      ALTER TABLE curfew_sessions DROP COLUMN methods;
+      ALTER TABLE curfew_sessions DROP COLUMN authenticated_at;
+      ALTER TABLE curfew_sessions DROP COLUMN idle_timeout;
+      ALTER TABLE curfew_sessions DROP COLUMN idle_expires_at;
+      CREATE INDEX curfew_sessions_idle_active ON curfew_sessions (last_activity_at)
+        WHERE ended_at IS NULL;
+      DELETE FROM curfew_migrations WHERE version = 3;
       DROP INDEX curfew_sessions_user_tenant_activity;
       DROP INDEX curfew_sessions_user_activity;
       CREATE INDEX curfew_sessions_user_active ON curfew_sessions (user_id, tenant_id)
@@ -172,16 +189,32 @@ describe('SqliteStore migrations', () => {
       session.absoluteExpiresAt,
     );
     expect(() => new SqliteStore(db, { migrate: false })).toThrow(/version 1/);
-    expect(migrateSqlite(db)).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(migrateSqlite(db)).toEqual({ from: 1, to: 3, applied: [2, 3] });
     expect(curfewIndexes(db)).not.toContain('curfew_sessions_user_active');
+    expect(curfewIndexes(db)).not.toContain('curfew_sessions_idle_active');
     const store = new SqliteStore(db, { migrate: false });
-    const rule = { now: session.createdAt, idleTimeout: null };
+    // What was known of it, and no more: its sign-in time, the lowest level, no methods, and
+    // the strictest preset's idle limit (15 minutes), so the upgrade fails closed.
+    const upgraded = {
+      ...session,
+      aal: 1,
+      methods: [],
+      authenticatedAt: session.createdAt,
+      idleTimeout: 15 * MINUTE,
+    };
     expect(
       await store.listUserSessions(
         { userId: session.userId, tenantId: 'acme' },
-        { ...rule, limit: 5 },
+        { now: session.createdAt, limit: 5 },
       ),
-    ).toEqual([session]);
+    ).toEqual([upgraded]);
+    const idle = session.lastActivityAt + 15 * MINUTE;
+    expect(await store.validate(session.tokenHash, { now: idle - 1, touchInterval: null })).toEqual(
+      { status: 'valid', session: upgraded, touched: false },
+    );
+    expect(await store.sweep({ now: idle, limit: 10 })).toEqual([
+      expect.objectContaining({ id: session.id, endReason: 'idle_timeout', endedAt: idle }),
+    ]);
   });
 
   it('with migrate: false, refuses a database that is not migrated, then accepts it', () => {
@@ -215,9 +248,9 @@ describe('SqliteStore migrations', () => {
        db.close();`,
     );
     const results = outputs.map((out) => JSON.parse(out) as { applied: number[] });
-    expect(results.flatMap((r) => r.applied)).toEqual([1, 2]);
+    expect(results.flatMap((r) => r.applied)).toEqual([1, 2, 3]);
     const db = connect();
-    expect(db.prepare('SELECT count(*) FROM curfew_migrations').pluck().get()).toBe(2);
+    expect(db.prepare('SELECT count(*) FROM curfew_migrations').pluck().get()).toBe(3);
   });
 });
 
@@ -358,12 +391,11 @@ describe('SqliteStore statements', () => {
       expect(found).toHaveLength(2);
       return found.find((source) => source.includes('@tenantId') === tenant)!;
     };
-    const list = /ORDER BY last_activity_at DESC, id DESC/;
+    const list = /ORDER BY last_activity_at DESC, id DESC\s+LIMIT/;
     const end = /ORDER BY last_activity_at, id\s+LIMIT/;
     const listParams = {
       userId: 'whale',
       now: start,
-      activeSince: start - 1,
       beforeAt: start + 4000,
       beforeId: 'x',
       limit: 101,
@@ -378,7 +410,7 @@ describe('SqliteStore statements', () => {
     };
     const search = (index: string, terms: string) =>
       `SEARCH curfew_sessions USING INDEX curfew_sessions_${index} (${terms})`;
-    const walk = 'last_activity_at>? AND (last_activity_at,id)<(?,?)';
+    const walk = '(last_activity_at,id)<(?,?)';
     for (const analyzed of [false, true]) {
       if (analyzed) raw.exec('ANALYZE');
       const plans = [
@@ -400,6 +432,25 @@ describe('SqliteStore statements', () => {
         expect(text).toContain(expected);
         expect(text).not.toContain('TEMP B-TREE');
       }
+      // The sweep walks the deadline indexes; ending a tenant walks the tenant index.
+      const sweep = sources.find((source) => source.includes('ORDER BY idle_expires_at'))!;
+      const sweepPlan = plan(sweep, { now: start, reason: 'idle_timeout', limit: 1000 });
+      expect(sweepPlan).toContain(search('absolute_active', 'absolute_expires_at<?'));
+      expect(sweepPlan).toContain(
+        search('idle_deadline', 'idle_expires_at>? AND idle_expires_at<?'),
+      );
+      const tenant = sources.find((source) =>
+        /INDEXED BY curfew_sessions_tenant_active/.test(source),
+      )!;
+      expect(
+        plan(tenant, {
+          now: start,
+          reason: 'logout',
+          exceptId: null,
+          limit: 500,
+          tenantId: 'acme',
+        }),
+      ).toContain(search('tenant_active', 'tenant_id=?'));
     }
   });
 

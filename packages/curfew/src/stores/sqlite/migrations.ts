@@ -69,6 +69,38 @@ const MIGRATIONS: readonly Migration[] = [
       DROP INDEX curfew_sessions_user_active;
     `,
   },
+  {
+    version: 3,
+    description: 'per-session assurance level, methods, authentication time and idle limit',
+    sql: `
+      -- A session carries how its user authenticated and its own limits (from the policy for
+      -- its level, tenant and app type), so sessions of several levels can share the table.
+      ALTER TABLE curfew_sessions ADD COLUMN aal INTEGER NOT NULL DEFAULT 1
+        CHECK (aal BETWEEN 1 AND 3);
+      -- RFC 8176 method names, space-separated ('' for none): they never contain a space.
+      ALTER TABLE curfew_sessions ADD COLUMN methods TEXT NOT NULL DEFAULT '';
+      ALTER TABLE curfew_sessions ADD COLUMN authenticated_at INTEGER NOT NULL DEFAULT 0;
+      -- NULL: no idle limit. idle_expires_at is last_activity_at + idle_timeout, kept beside it
+      -- so that the sweep walks an index of deadlines instead of computing one per row.
+      ALTER TABLE curfew_sessions ADD COLUMN idle_timeout INTEGER;
+      ALTER TABLE curfew_sessions ADD COLUMN idle_expires_at INTEGER;
+
+      -- Sessions from before: their sign-in is all that is known, so they claim the lowest level
+      -- and the strictest idle limit of any preset (15 minutes). An upgrade fails closed: it may
+      -- end a session early, never keep one alive without an idle limit.
+      UPDATE curfew_sessions SET
+        authenticated_at = created_at,
+        idle_timeout = 900000,
+        idle_expires_at = last_activity_at + 900000;
+
+      DROP INDEX curfew_sessions_idle_active;
+      CREATE INDEX curfew_sessions_idle_deadline ON curfew_sessions (idle_expires_at)
+        WHERE ended_at IS NULL AND idle_expires_at IS NOT NULL;
+      -- Ending every session of a tenant, a batch at a time.
+      CREATE INDEX curfew_sessions_tenant_active ON curfew_sessions (tenant_id)
+        WHERE ended_at IS NULL;
+    `,
+  },
 ];
 
 /**

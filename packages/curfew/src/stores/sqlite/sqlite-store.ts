@@ -4,14 +4,19 @@ import {
   type EndedSession,
   type ExpiryRule,
   findExpiry,
+  matchesOwner,
   type SessionCounts,
+  type SessionFilter,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
   type StoreEndUserInput,
   type StoreEndUserResult,
+  type StoreInsertResult,
   type StoreListInput,
+  type StoreRotateInput,
+  type StoreSessionCap,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,
@@ -72,23 +77,29 @@ export interface SqliteStoreOptions {
 // Integers come back as numbers whatever the connection's BigInt setting.
 const SESSION = `json_array(
   id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent, created_at,
-  last_activity_at, absolute_expires_at, ended_at, end_reason)`;
+  last_activity_at, absolute_expires_at, ended_at, end_reason, idle_timeout, aal, methods,
+  authenticated_at)`;
 
 // rowid comes back as `seq` to put the ended sessions in insertion order: RETURNING promises none.
 const ENDED_COLUMNS = `
   rowid AS seq, id, user_id AS userId, tenant_id AS tenantId, end_reason AS endReason,
   ended_at AS endedAt`;
 
-// The ExpiryRule of core/store.ts, in SQL, over the row's values before the statement changes them.
+// findExpiry of core/store.ts, in SQL, over the row's values before the statement changes them:
+// each row's own limits, the idle one as its kept deadline (last_activity_at + idle_timeout).
 const ABSOLUTE_EXPIRED = 'absolute_expires_at <= @now';
-const IDLE_EXPIRED = '(@idle IS NOT NULL AND last_activity_at + @idle <= @now)';
+const IDLE_EXPIRED = '(idle_expires_at IS NOT NULL AND idle_expires_at <= @now)';
 const EXPIRED = `(${ABSOLUTE_EXPIRED} OR ${IDLE_EXPIRED})`;
+
+// Only when the session belongs to the owner: @userId NULL for any user, @anyTenant 1 for any
+// tenant, else tenant_id IS @tenantId (NULL matching only sessions without a tenant).
+const OWNED = '(@userId IS NULL OR user_id = @userId) AND (@anyTenant OR tenant_id IS @tenantId)';
 
 // Ends a row with its timeout reason and expiry moment if it has expired, else with @reason now.
 const END_WITH_RULE = `
   ended_at = CASE
     WHEN ${ABSOLUTE_EXPIRED} THEN absolute_expires_at
-    WHEN ${IDLE_EXPIRED} THEN last_activity_at + @idle
+    WHEN ${IDLE_EXPIRED} THEN idle_expires_at
     ELSE @now END,
   end_reason = CASE
     WHEN ${ABSOLUTE_EXPIRED} THEN 'absolute_timeout'
@@ -141,6 +152,11 @@ export class SqliteStore implements SessionStore {
   readonly #touchByHash: SqliteStatement;
   readonly #expireByHash: SqliteStatement;
   readonly #rotate: SqliteStatement;
+  readonly #reauthenticate: SqliteStatement;
+  readonly #selectScope: SqliteStatement;
+  readonly #endTenant: SqliteStatement;
+  readonly #endEveryone: SqliteStatement;
+  readonly #insertCapped: SqliteTransaction<[StoredSession, StoreSessionCap], StoreInsertResult>;
   readonly #endByHash: SqliteStatement;
   readonly #endById: SqliteStatement;
   readonly #endUser: SqliteStatement;
@@ -188,10 +204,12 @@ export class SqliteStore implements SessionStore {
     this.#insert = prepare(`
       INSERT INTO curfew_sessions (
         id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent,
-        created_at, last_activity_at, absolute_expires_at, ended_at, end_reason
+        created_at, last_activity_at, absolute_expires_at, ended_at, end_reason,
+        idle_timeout, idle_expires_at, aal, methods, authenticated_at
       ) VALUES (
         @id, @tokenHash, @userId, @tenantId, @appType, @ipAddress, @userAgent,
-        @createdAt, @lastActivityAt, @absoluteExpiresAt, @endedAt, @endReason
+        @createdAt, @lastActivityAt, @absoluteExpiresAt, @endedAt, @endReason,
+        @idleTimeout, @lastActivityAt + @idleTimeout, @aal, @methods, @authenticatedAt
       )`);
     // The hot path: positional, so binding is as cheap as a bare SELECT's.
     this.#selectByHash = prepareSessions(
@@ -202,28 +220,55 @@ export class SqliteStore implements SessionStore {
     // a change by another process in between makes it match nothing instead of acting on stale
     // facts. Matching by hash (not id) also keeps a concurrently rotated-out token from writing.
     this.#touchByHash = prepare(`
-      UPDATE curfew_sessions SET last_activity_at = @now
+      UPDATE curfew_sessions SET last_activity_at = @now, idle_expires_at = @now + idle_timeout
       WHERE token_hash = @hash AND ended_at IS NULL AND NOT ${EXPIRED}
         AND last_activity_at < @now AND @now - last_activity_at >= @interval`);
     this.#expireByHash = prepareSessions(`
       UPDATE curfew_sessions SET ${END_WITH_RULE}
       WHERE token_hash = @hash AND ended_at IS NULL AND ${EXPIRED}
       RETURNING ${SESSION}`);
+    // SET expressions read the row as it was, so both writes of activity use the old value.
     this.#rotate = prepareSessions(`
       UPDATE curfew_sessions
-      SET token_hash = @newHash, last_activity_at = max(last_activity_at, @now)
-      WHERE token_hash = @oldHash AND ended_at IS NULL AND NOT ${EXPIRED}
+      SET token_hash = @newHash, last_activity_at = max(last_activity_at, @now),
+        idle_expires_at = max(last_activity_at, @now) + idle_timeout
+      WHERE token_hash = @oldHash AND ended_at IS NULL AND NOT ${EXPIRED} AND ${OWNED}
+      RETURNING ${SESSION}`);
+    this.#reauthenticate = prepareSessions(`
+      UPDATE curfew_sessions
+      SET token_hash = @newHash, last_activity_at = max(last_activity_at, @now),
+        idle_timeout = @idleTimeout, idle_expires_at = max(last_activity_at, @now) + @idleTimeout,
+        absolute_expires_at = @absoluteExpiresAt, aal = @aal, methods = @methods,
+        authenticated_at = @now
+      WHERE token_hash = @oldHash AND ended_at IS NULL AND NOT ${EXPIRED} AND ${OWNED}
       RETURNING ${SESSION}`);
     this.#endByHash = prepare(`
       UPDATE curfew_sessions SET ${END_WITH_RULE}
-      WHERE token_hash = @hash AND ended_at IS NULL
+      WHERE token_hash = @hash AND ended_at IS NULL AND ${OWNED}
       RETURNING ${ENDED_COLUMNS}`);
     this.#endById = prepare(`
       UPDATE curfew_sessions SET ${END_WITH_RULE}
-      WHERE id = @id AND ended_at IS NULL
-        AND (@userId IS NULL OR user_id = @userId)
-        AND (@anyTenant OR tenant_id IS @tenantId)
+      WHERE id = @id AND ended_at IS NULL AND ${OWNED}
       RETURNING ${ENDED_COLUMNS}`);
+    // The cap's view of a scope: its active sessions in listing order, from the tenant index.
+    this.#selectScope = prepareSessions(`
+      SELECT ${SESSION} FROM curfew_sessions
+      WHERE user_id = @userId AND tenant_id IS @tenantId AND ended_at IS NULL
+      ORDER BY last_activity_at DESC, id DESC`);
+    // A tenant's, or everyone's, a batch per statement under the write lock, as endUser below.
+    // Named indexes hold only active rows: with a plain scan, each batch would read again past
+    // every row the batches before it ended (and the planner picks one for a big tenant).
+    const endMany = (index: string, where: string) => `
+      UPDATE curfew_sessions SET ${END_WITH_RULE}
+      WHERE rowid IN (
+        SELECT rowid FROM curfew_sessions INDEXED BY ${index}
+        WHERE ended_at IS NULL ${where} AND (@exceptId IS NULL OR id <> @exceptId)
+        LIMIT @limit)
+      RETURNING ${ENDED_COLUMNS}`;
+    this.#endTenant = prepare(
+      endMany('curfew_sessions_tenant_active', 'AND tenant_id IS @tenantId'),
+    );
+    this.#endEveryone = prepare(endMany('curfew_sessions_absolute_active', ''));
     // Each user-scoped statement comes in two forms, one per index of migration 2, both in
     // listing order: (user_id, tenant_id, last_activity_at, id) with the tenant fixed (`IS`
     // serves an index as `=` does), (user_id, last_activity_at, id) across tenants. Neither
@@ -243,24 +288,20 @@ export class SqliteStore implements SessionStore {
       RETURNING ${ENDED_COLUMNS}`;
     this.#endUser = prepare(endUser(''));
     this.#endUserInTenant = prepare(endUser('AND tenant_id IS @tenantId'));
-    // One page, walked backwards from @before. "Not expired" is written as bounds the walk can
-    // use: in activity order every idle-expired session comes after every other, so the walk
-    // ends at the first of them instead of reading through a backlog of idle ones. Absolute
-    // expiry does not follow activity: those rows are passed over.
+    // One page, walked backwards from @before. Each session has its own limits, so expired ones
+    // (not yet swept) are passed over one by one: the sweep keeps them few.
     const listUser = (tenant: string) => `
       SELECT ${SESSION} FROM curfew_sessions
       WHERE user_id = @userId ${tenant} AND ended_at IS NULL
-        AND last_activity_at > @activeSince
         AND (last_activity_at, id) < (@beforeAt, @beforeId)
-        AND absolute_expires_at > @now
+        AND NOT ${EXPIRED}
       ORDER BY last_activity_at DESC, id DESC
       LIMIT @limit`;
     this.#listUser = prepareSessions(listUser(''));
     this.#listUserInTenant = prepareSessions(listUser('AND tenant_id IS @tenantId'));
     // One bounded statement per call: absolute expiries fill the batch first, idle ones take the
     // rest. Each half walks its partial index from the oldest expiry, so a sweep never scans live
-    // rows, and the halves are disjoint so neither wastes the other's room in the batch. The idle
-    // test is written as a range on last_activity_at so its index can serve it.
+    // rows, and the halves are disjoint so neither wastes the other's room in the batch.
     this.#sweep = prepare(`
       UPDATE curfew_sessions SET ${END_WITH_RULE}
       WHERE rowid IN (
@@ -271,9 +312,9 @@ export class SqliteStore implements SessionStore {
         UNION ALL
         SELECT rowid FROM (
           SELECT rowid FROM curfew_sessions
-          WHERE ended_at IS NULL AND last_activity_at <= @now - @idle
+          WHERE ended_at IS NULL AND idle_expires_at IS NOT NULL AND idle_expires_at <= @now
             AND absolute_expires_at > @now
-          ORDER BY last_activity_at LIMIT @limit)
+          ORDER BY idle_expires_at LIMIT @limit)
         LIMIT @limit)
       RETURNING ${ENDED_COLUMNS}`);
     this.#purge = prepare(`
@@ -286,7 +327,7 @@ export class SqliteStore implements SessionStore {
     this.#countActive = prepare(`
       SELECT count(*) AS n FROM curfew_sessions
       WHERE ended_at IS NULL AND absolute_expires_at > @now
-        AND (@idle IS NULL OR last_activity_at > @now - @idle)`);
+        AND (idle_expires_at IS NULL OR idle_expires_at > @now)`);
     this.#countEnded = prepare(`
       SELECT end_reason AS reason, count(*) AS n FROM curfew_sessions
       WHERE ended_at IS NOT NULL AND ended_at >= @since AND ended_at <= @now
@@ -299,28 +340,41 @@ export class SqliteStore implements SessionStore {
       if (result === null) throw new Error('session row changed under the write lock');
       return result;
     });
+    // The cap: counting, evicting and inserting under one write lock (BEGIN IMMEDIATE), which
+    // every other connection and process waits for, so no moment sees more than the cap.
+    this.#insertCapped = db.transaction((session: StoredSession, cap: StoreSessionCap) => {
+      const rows = (
+        this.#selectScope.all({ userId: session.userId, tenantId: session.tenantId }) as string[]
+      ).map(toStored);
+      const valid = rows.filter((row) => findExpiry(row, cap) === null);
+      const excess = valid.length - (cap.max - 1);
+      const ending =
+        excess > 0 && cap.action === 'evict-oldest' ? valid.slice(valid.length - excess) : [];
+      // Expired ones end with their timeout reason, the evicted with session_limit: END_WITH_RULE.
+      const ended = [...rows.filter((row) => !valid.includes(row)), ...ending].map((row) => {
+        const done = this.#endById.get({
+          ...endParams({ now: cap.now, reason: 'session_limit' }),
+          ...ownerParams(undefined),
+          id: row.id,
+        });
+        return toEnded(done as EndedRow);
+      });
+      if (excess > 0 && cap.action === 'refuse') return { inserted: false, ended };
+      this.#insert.run(insertParams(session));
+      return { inserted: true, ended };
+    });
   }
 
-  async insert(session: StoredSession): Promise<void> {
+  async insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult> {
     this.#readLock?.release();
-    this.#insert.run({
-      id: session.id,
-      tokenHash: session.tokenHash,
-      userId: session.userId,
-      tenantId: session.tenantId,
-      appType: session.appType,
-      ipAddress: session.ipAddress,
-      userAgent: session.userAgent,
-      createdAt: session.createdAt,
-      lastActivityAt: session.lastActivityAt,
-      absoluteExpiresAt: session.absoluteExpiresAt,
-      endedAt: session.endedAt,
-      endReason: session.endReason,
-    });
+    if (cap !== undefined) return this.#insertCapped.immediate(session, cap);
+    this.#insert.run(insertParams(session));
+    return { inserted: true, ended: [] };
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
     this.#readLock?.hold();
+    // A session's owner never changes, so checking it on the read decides for the write too.
     // A null comes from a write that matched nothing, and every write lets go of the read lock
     // first: the locked retry runs without it.
     return (
@@ -328,9 +382,24 @@ export class SqliteStore implements SessionStore {
     );
   }
 
-  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+  async rotate(
+    oldHash: string,
+    newHash: string,
+    input: StoreRotateInput,
+  ): Promise<StoredSession | null> {
     this.#readLock?.release();
-    const row = this.#rotate.get({ oldHash, newHash, ...ruleParams(rule) });
+    const params = { oldHash, newHash, now: input.now, ...ownerParams(input.owner) };
+    const renewed = input.reauthentication;
+    const row =
+      renewed === undefined
+        ? this.#rotate.get(params)
+        : this.#reauthenticate.get({
+            ...params,
+            idleTimeout: renewed.idleTimeout,
+            absoluteExpiresAt: renewed.absoluteExpiresAt,
+            aal: renewed.aal,
+            methods: renewed.methods.join(' '),
+          });
     return row === undefined ? null : toStored(row as string);
   }
 
@@ -341,22 +410,30 @@ export class SqliteStore implements SessionStore {
   }
 
   async endSession(
-    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    target: { tokenHash: string; owner?: SessionOwner } | { id: string; owner?: SessionOwner },
     input: StoreEndInput,
   ): Promise<EndedSession | null> {
     this.#readLock?.release();
-    const params = endParams(input);
+    const params = { ...endParams(input), ...ownerParams(target.owner) };
     const row =
       'tokenHash' in target
         ? this.#endByHash.get({ ...params, hash: target.tokenHash })
-        : this.#endById.get({
-            ...params,
-            id: target.id,
-            userId: target.owner?.userId ?? null,
-            anyTenant: target.owner?.tenantId === undefined ? 1 : 0,
-            tenantId: target.owner?.tenantId ?? null,
-          });
+        : this.#endById.get({ ...params, id: target.id });
     return row === undefined ? null : toEnded(row as EndedRow);
+  }
+
+  async endSessions(filter: SessionFilter, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    this.#readLock?.release();
+    const params = { ...endParams(input), exceptId: input.exceptId ?? null, limit: input.limit };
+    const rows = (
+      filter.tenantId === undefined
+        ? this.#endEveryone.all(params)
+        : this.#endTenant.all({ ...params, tenantId: filter.tenantId })
+    ) as EndedRow[];
+    return {
+      ended: rows.sort((a, b) => a.seq - b.seq).map(toEnded),
+      done: rows.length < input.limit,
+    };
   }
 
   async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
@@ -391,7 +468,7 @@ export class SqliteStore implements SessionStore {
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
     this.#readLock?.release();
     const rows = this.#sweep.all({
-      ...endParams({ ...input, reason: 'idle_timeout' }),
+      ...endParams({ now: input.now, reason: 'idle_timeout' }),
       limit: input.limit,
     }) as EndedRow[];
     // Absolute expiries first, then idle, each in insertion order: MemoryStore's order.
@@ -406,7 +483,7 @@ export class SqliteStore implements SessionStore {
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
     this.#readLock?.hold();
-    const params = { now: input.now, idle: input.idleTimeout, since: input.endedSince };
+    const params = { now: input.now, since: input.endedSince };
     const { n } = this.#countActive.get(params) as { n: number };
     const ended = this.#countEnded.all(params) as { reason: EndReason; n: number }[];
     return {
@@ -452,6 +529,7 @@ export class SqliteStore implements SessionStore {
     const found = this.#selectByHash.get(hash);
     if (found === undefined) return { status: 'missing' };
     const row = toStored(found as string);
+    if (input.owner !== undefined && !matchesOwner(row, input.owner)) return { status: 'missing' };
     if (row.endedAt !== null) {
       // On a retry the first read saw it active: if it has since timed out, a concurrent
       // validation ended it, which the contract reports as expired, not as ended before.
@@ -463,7 +541,7 @@ export class SqliteStore implements SessionStore {
     if (findExpiry(row, input) !== null) {
       this.#readLock?.release();
       const ended = this.#expireByHash.get({
-        ...endParams({ ...input, reason: 'idle_timeout' }),
+        ...endParams({ now: input.now, reason: 'idle_timeout' }),
         hash,
       });
       return ended === undefined
@@ -477,7 +555,7 @@ export class SqliteStore implements SessionStore {
       return { status: 'valid', session: row, touched };
     this.#readLock?.release();
     const { changes } = this.#touchByHash.run({
-      ...ruleParams(input),
+      now: input.now,
       hash,
       interval: input.touchInterval,
     });
@@ -502,6 +580,10 @@ type SessionRow = [
   absoluteExpiresAt: number,
   endedAt: number | null,
   endReason: EndReason | null,
+  idleTimeout: number | null,
+  aal: 1 | 2 | 3,
+  methods: string,
+  authenticatedAt: number,
 ];
 
 function toStored(text: string): StoredSession {
@@ -519,6 +601,39 @@ function toStored(text: string): StoredSession {
     absoluteExpiresAt: row[9],
     endedAt: row[10],
     endReason: row[11],
+    idleTimeout: row[12],
+    aal: row[13],
+    methods: row[14] === '' ? [] : row[14].split(' '),
+    authenticatedAt: row[15],
+  };
+}
+
+function insertParams(session: StoredSession) {
+  return {
+    id: session.id,
+    tokenHash: session.tokenHash,
+    userId: session.userId,
+    tenantId: session.tenantId,
+    appType: session.appType,
+    ipAddress: session.ipAddress,
+    userAgent: session.userAgent,
+    createdAt: session.createdAt,
+    lastActivityAt: session.lastActivityAt,
+    absoluteExpiresAt: session.absoluteExpiresAt,
+    endedAt: session.endedAt,
+    endReason: session.endReason,
+    idleTimeout: session.idleTimeout,
+    aal: session.aal,
+    methods: session.methods.join(' '),
+    authenticatedAt: session.authenticatedAt,
+  };
+}
+
+function ownerParams(owner: SessionOwner | undefined) {
+  return {
+    userId: owner?.userId ?? null,
+    anyTenant: owner?.tenantId === undefined ? 1 : 0,
+    tenantId: owner?.tenantId ?? null,
   };
 }
 
@@ -563,29 +678,22 @@ function checkHolder(
   return holder;
 }
 
-function ruleParams(rule: ExpiryRule): { now: number; idle: number | null } {
-  return { now: rule.now, idle: rule.idleTimeout };
-}
-
-// Bounds that exclude no session: every time a Date can hold (±8.64e15 ms) lies strictly
-// between them. They keep one statement per scope, with the walk's bounds always bound.
-const NO_IDLE_LIMIT = Number.MIN_SAFE_INTEGER;
+// A bound that excludes no session: every time a Date can hold (±8.64e15 ms) lies below it. It
+// keeps one statement per scope, with the walk's bound always bound.
 const FROM_THE_START = { lastActivityAt: Number.MAX_SAFE_INTEGER, id: '' };
 
 function listParams(input: StoreListInput) {
   const before = input.after ?? FROM_THE_START;
   return {
     now: input.now,
-    // Not idle-expired: now < lastActivityAt + idleTimeout.
-    activeSince: input.idleTimeout === null ? NO_IDLE_LIMIT : input.now - input.idleTimeout,
     beforeAt: before.lastActivityAt,
     beforeId: before.id,
     limit: input.limit,
   };
 }
 
-function endParams(input: StoreEndInput): { now: number; idle: number | null; reason: EndReason } {
-  return { now: input.now, idle: input.idleTimeout, reason: input.reason };
+function endParams(input: StoreEndInput): { now: number; reason: EndReason } {
+  return { now: input.now, reason: input.reason };
 }
 
 function toEnded(row: EndedRow): EndedSession {
