@@ -1,8 +1,14 @@
 // The demo web app on curfew/express: sign in as a demo user, watch the session count down,
-// get warned, stay signed in, see and end your other sessions, and learn why you were signed out.
+// get warned, stay signed in, see and end your other sessions, confirm who you are before a
+// sensitive action, and learn why you were signed out.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createSessionMiddleware, endSession, startSession } from 'curfew/express';
+import {
+  createSessionMiddleware,
+  endSession,
+  reauthenticateSession,
+  startSession,
+} from 'curfew/express';
 import express from 'express';
 import { describeUserAgent } from './user-agent.js';
 import { homePage, sessionsTable, signedOutPage, signInPage } from './views.js';
@@ -24,11 +30,18 @@ const PUBLIC = join(dirname(fileURLToPath(import.meta.url)), 'public');
  * @param {() => number} [options.clock] the manager's clock, for the `serverTime` the page uses
  *   to correct for the browser's clock (tests move both together)
  * @param {number} [options.pollMs] how often the page checks its session (default 5000)
+ * @param {number} [options.sensitiveMaxAge] how recent a sign-in the sensitive action needs, in
+ *   milliseconds (default 5 minutes)
  */
-export function createDemoApp({ sessions, clock = Date.now, pollMs = 5000 }) {
+export function createDemoApp({
+  sessions,
+  clock = Date.now,
+  pollMs = 5000,
+  sensitiveMaxAge = 5 * 60_000,
+}) {
   const policy = sessions.policy;
   const session = createSessionMiddleware({ sessions });
-  const page = { policy, pollMs };
+  const page = { policy, pollMs, sensitiveMaxAge };
   const app = express();
   app.disable('x-powered-by');
   app.use((_req, res, next) => {
@@ -132,6 +145,25 @@ export function createDemoApp({ sessions, clock = Date.now, pollMs = 5000 }) {
       sessionsHtml: String(await rowsFor(req.session)),
     });
   };
+  // A sensitive action: it needs a sign-in from the last few minutes. An older one gets curfew's
+  // step-up answer (401, RFC 9470), and the page asks the user to confirm who they are.
+  app.post('/api/recovery-email', session.with({ maxAge: sensitiveMaxAge }), (_req, res) => {
+    res.set('Cache-Control', 'no-store').json({
+      message: 'Your recovery email was changed. (A demo: nothing was sent anywhere.)',
+    });
+  });
+
+  // "Confirm it's you": a real app checks a password, passkey or one-time code here. The demo
+  // takes any six digits, then records the reauthentication: new cookie, both timers restarted.
+  app.post('/api/reauthenticate', session, async (req, res) => {
+    if (typeof req.body?.code !== 'string' || !/^\d{6}$/.test(req.body.code)) {
+      return res.status(400).json({ message: 'Enter the six digits of your code.' });
+    }
+    const renewed = await reauthenticateSession(req, res, { methods: ['otp'] });
+    if (renewed === null) return res.status(401).json({ reason: 'ended' });
+    await status(req, res);
+  });
+
   // The page's own polling: not activity, so a tab left open still times out.
   app.get('/api/status', session.with({ touch: false }), status);
   // "Stay signed in": activity, recorded by the middleware's validation.

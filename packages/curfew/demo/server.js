@@ -8,6 +8,7 @@
 //   DEMO_IDLE_WARNING      default 1m   warn this long before the idle timeout
 //   DEMO_ABSOLUTE_WARNING  default 2m   warn this long before the absolute timeout
 //   DEMO_POLL_INTERVAL     default 5s   how often the page checks its session
+//   DEMO_SENSITIVE_MAX_AGE default 1m   how recent a sign-in the sensitive action needs
 //
 // The timeouts must be no looser than curfew's default preset (30 minutes idle, 12 hours).
 import { mkdirSync } from 'node:fs';
@@ -34,7 +35,11 @@ const file = env.DEMO_DB ?? join(tmpdir(), 'curfew-demo', 'sessions.db');
 mkdirSync(dirname(file), { recursive: true });
 const db = new Database(file);
 const sessions = new SessionManager({ store: new SqliteStore(db), policy });
-const app = createDemoApp({ sessions, pollMs: duration('DEMO_POLL_INTERVAL', '5s') });
+const app = createDemoApp({
+  sessions,
+  pollMs: duration('DEMO_POLL_INTERVAL', '5s'),
+  sensitiveMaxAge: duration('DEMO_SENSITIVE_MAX_AGE', '1m'),
+});
 
 // Expired sessions are refused on their next request anyway; the sweep ends the forgotten ones.
 const sweeper = setInterval(() => {

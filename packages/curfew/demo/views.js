@@ -99,7 +99,7 @@ const NOTICES = {
 };
 
 /** The signed-in page: the countdown, the warning banner and the active sessions. */
-export function homePage({ name, current, sessionsHtml, policy, pollMs, notice }) {
+export function homePage({ name, current, sessionsHtml, policy, pollMs, notice, sensitiveMaxAge }) {
   const noticeText = NOTICES[notice];
   return layout({
     title: `Signed in as ${name}`,
@@ -126,6 +126,21 @@ export function homePage({ name, current, sessionsHtml, policy, pollMs, notice }
     <div><dt>At the latest, ends in</dt><dd><span id="absolute-left">${clock(current.absoluteSecondsRemaining)}</span> <span id="absolute-at" class="muted"></span></dd></div>
   </dl>
   <p class="muted" id="clock-note">Counted down on this page from the server's numbers, checked every ${spoken(pollMs)} (which does not count as activity).</p>
+</section>
+
+<section class="sensitive" aria-labelledby="sensitive-title">
+  <h2 id="sensitive-title">A sensitive action</h2>
+  <p>Changing your recovery email needs a sign-in from the last ${spoken(sensitiveMaxAge)}. Confirming who you are restarts both of this session's timers.</p>
+  <p><button type="button" id="sensitive-action">Change recovery email</button></p>
+  <p id="sensitive-result" role="status"></p>
+  <form id="reauth" class="reauth" aria-labelledby="reauth-title" novalidate hidden>
+    <h3 id="reauth-title" tabindex="-1">Confirm it’s you</h3>
+    <p id="reauth-why">It has been more than ${spoken(sensitiveMaxAge)} since you signed in. Enter the code from your authenticator app (in this demo, any six digits).</p>
+    <p><label for="reauth-code">One-time code</label>
+    <input id="reauth-code" name="code" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9]{6}" maxlength="6" required aria-describedby="reauth-why reauth-error"></p>
+    <p id="reauth-error" class="error" role="alert"></p>
+    <p><button type="submit">Confirm and continue</button> <button type="button" id="reauth-cancel" class="secondary">Cancel</button></p>
+  </form>
 </section>
 
 <section aria-labelledby="sessions-title">

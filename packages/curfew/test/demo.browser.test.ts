@@ -55,9 +55,10 @@ type CreateDemoApp = (options: {
   sessions: SessionManager;
   clock: () => number;
   pollMs: number;
+  sensitiveMaxAge?: number;
 }) => RequestListener;
 
-async function startDemo(): Promise<Demo> {
+async function startDemo(options: { sensitiveMaxAge?: number } = {}): Promise<Demo> {
   // The demo is plain JavaScript, run as `node`; load it as it is.
   const appModule = new URL('../demo/app.js', import.meta.url).href;
   const { createDemoApp } = (await import(appModule)) as { createDemoApp: CreateDemoApp };
@@ -65,7 +66,7 @@ async function startDemo(): Promise<Demo> {
   const clock = () => Date.now() + offset;
   const db = new Database(':memory:');
   const sessions = new SessionManager({ store: new SqliteStore(db), policy: POLICY, clock });
-  const server = createServer(createDemoApp({ sessions, clock, pollMs: 300 }));
+  const server = createServer(createDemoApp({ sessions, clock, pollMs: 300, ...options }));
   const base = (await listenOnLoopback(server)).replace('127.0.0.1', 'localhost');
   return {
     base,
@@ -190,6 +191,46 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     expect(await page.textContent('#clock-note')).toContain('7 minutes ahead of the server');
     expect(await row.textContent()).toContain('This session');
     await page.screenshot({ path: join(shots, 'demo-signed-in.png') });
+  });
+
+  it('asks who you are before a sensitive action, then lets it through with both timers restarted', async () => {
+    demo = await startDemo({ sensitiveMaxAge: 30_000 });
+    const page = await open();
+    await signIn(page, 'Ada Lovelace');
+    const action = page.getByRole('button', { name: 'Change recovery email' });
+    const result = page.locator('#sensitive-result');
+    await action.click();
+    await expect.poll(() => result.textContent()).toContain('Your recovery email was changed');
+
+    // 45 seconds on: still signed in (60 s idle, 150 s absolute), but the sign-in is too old.
+    await advance(45_000);
+    const absoluteLeft = async () => {
+      const [minutes, seconds] = (await page.textContent('#absolute-left'))!.split(':');
+      return Number(minutes) * 60 + Number(seconds);
+    };
+    await expect.poll(absoluteLeft).toBeLessThanOrEqual(105);
+    await action.click();
+    const prompt = page.getByRole('form', { name: 'Confirm it’s you' });
+    await expect.poll(() => prompt.isVisible()).toBe(true);
+    await expect
+      .poll(() => page.evaluate(() => document.activeElement?.textContent))
+      .toBe('Confirm it’s you');
+    expect(await result.textContent()).toBe('');
+    await page.screenshot({ path: join(shots, 'demo-reauthenticate.png') });
+
+    await page.getByLabel('One-time code').fill('12345');
+    await page.getByRole('button', { name: 'Confirm and continue' }).click();
+    await expect.poll(() => page.textContent('#reauth-error')).toContain('six digits');
+    await page.getByLabel('One-time code').fill('123456');
+    await page.getByRole('button', { name: 'Confirm and continue' }).click();
+    await expect.poll(() => result.textContent()).toContain('Your recovery email was changed');
+    expect(await prompt.isVisible()).toBe(false);
+    expect(await page.getByRole('status').first().textContent()).toContain(
+      'Both timers of this session started again',
+    );
+    // The countdown shows the restarted timers: the full 150 s absolute and 60 s idle again.
+    await expect.poll(absoluteLeft).toBeGreaterThanOrEqual(145);
+    expect(await countdown(page)).toBeGreaterThanOrEqual(55);
   });
 
   it('lists a second browser, signs it out from the first, and the second lands on the signed-out screen', async () => {

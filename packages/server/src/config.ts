@@ -109,6 +109,28 @@ export const SETTINGS = {
     description: 'Warn this long before the idle expiry.',
     defaultText: '5m',
   },
+  limits: {
+    env: 'CURFEW_LIMITS',
+    flag: 'limits',
+    value: 'JSON',
+    description:
+      'Limits by level, and stricter ones by tenant and app type: {"levels":{"3":{"idleTimeout":"10m"}},"tenants":{"acme":{"absoluteTimeout":"8h"}},"appTypes":{"control_panel":{"idleTimeout":"10m"}}}. Levels at most the preset’s.',
+  },
+  maxSessionsPerUser: {
+    env: 'CURFEW_MAX_SESSIONS_PER_USER',
+    flag: 'max-sessions-per-user',
+    value: 'N',
+    description: 'At most N valid sessions per user within a tenant (1 to 10000).',
+    defaultText: 'no cap',
+  },
+  onSessionLimit: {
+    env: 'CURFEW_ON_SESSION_LIMIT',
+    flag: 'on-session-limit',
+    value: 'ACTION',
+    description:
+      'At the cap: evict-oldest (end the least recently active session) or refuse (409).',
+    defaultText: 'evict-oldest',
+  },
   activityWriteInterval: {
     env: 'CURFEW_ACTIVITY_WRITE_INTERVAL',
     flag: 'activity-write-interval',
@@ -331,6 +353,28 @@ function readPolicy(read: Reader): Policy {
     options[name] = duration(setting);
     labels.set(`policy.${name}`, setting.label);
   }
+  const limits = read('limits');
+  if (limits !== undefined) {
+    Object.assign(options, parseLimits(limits));
+    for (const part of ['levels', 'tenants', 'appTypes'])
+      labels.set(`policy.${part}`, limits.label);
+  }
+  const cap = read('maxSessionsPerUser');
+  if (cap !== undefined) {
+    if (!/^\d{1,5}$/.test(cap.value)) {
+      throw new ConfigError(`${cap.label}: expected a whole number from 1 to 10000`);
+    }
+    options.maxSessionsPerUser = Number(cap.value);
+    labels.set('policy.maxSessionsPerUser', cap.label);
+  }
+  const onLimit = read('onSessionLimit');
+  if (onLimit !== undefined) {
+    if (onLimit.value !== 'evict-oldest' && onLimit.value !== 'refuse') {
+      throw new ConfigError(`${onLimit.label}: expected evict-oldest or refuse`);
+    }
+    options.onSessionLimit = onLimit.value;
+    labels.set('policy.onSessionLimit', onLimit.label);
+  }
   try {
     return resolvePolicy(options);
   } catch (error) {
@@ -339,15 +383,41 @@ function readPolicy(read: Reader): Policy {
     const name = field.replace(/^policy\./, '');
     const label =
       labels.get(field) ??
+      labels.get(field.split('.').slice(0, 2).join('.')) ??
       (Object.hasOwn(SETTINGS, name) ? SETTINGS[name as SettingName].env : undefined) ??
       labels.get('policy.preset')!;
     // The library's advice to set `custom: true` does not apply: the service takes no custom
     // policies, so an operator can only make a preset stricter.
     const reason = error.message
-      .replace(/^policy\.[A-Za-z]+: /, '')
+      .replace(/^policy\.([A-Za-z]+): /, '')
+      .replace(/^policy\.((?:levels|tenants|appTypes)\.[^:]+): /, '$1: ')
       .replace(/; set custom: true to (allow|drop) it$/, '');
     throw new ConfigError(`${label}: ${reason}`);
   }
+}
+
+// The JSON of CURFEW_LIMITS: only the three parts it may set, so that it cannot carry a preset,
+// `custom` or anything else the other settings own.
+function parseLimits(setting: { value: string; label: string }): PolicyOptions {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(setting.value);
+  } catch {
+    throw new ConfigError(
+      `${setting.label}: expected a JSON object such as {"levels":{"3":{"idleTimeout":"10m"}}}`,
+    );
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(
+      `${setting.label}: expected a JSON object with levels, tenants or appTypes`,
+    );
+  }
+  for (const key of Object.keys(parsed)) {
+    if (key !== 'levels' && key !== 'tenants' && key !== 'appTypes') {
+      throw new ConfigError(`${setting.label}: ${key} is not one of levels, tenants, appTypes`);
+    }
+  }
+  return parsed as PolicyOptions;
 }
 
 function duration(setting: { value: string; label: string }): number {

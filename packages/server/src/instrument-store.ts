@@ -11,6 +11,7 @@ const METHODS = {
   findById: true,
   endSession: true,
   endUserSessions: true,
+  endSessions: true,
   listUserSessions: true,
   sweep: true,
   purgeEnded: true,

@@ -47,7 +47,9 @@ export class Metrics {
   }
 
   /** Counts one validation by its result: `valid`, `not_found`, `idle` or `absolute`. */
-  countValidation(result: 'valid' | 'not_found' | 'idle' | 'absolute'): void {
+  countValidation(
+    result: 'valid' | 'not_found' | 'idle' | 'absolute' | 'insufficient_authentication',
+  ): void {
     this.#validations.set(result, (this.#validations.get(result) ?? 0) + 1);
   }
 

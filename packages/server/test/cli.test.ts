@@ -70,6 +70,8 @@ describe('help and usage', () => {
       ['sessions', 'list', '--user', 'u', '--all', '--cursor', 'abc'],
       ['sessions', 'revoke'],
       ['sessions', 'revoke', '--user', 'u', '--session', 's'],
+      ['sessions', 'revoke', '--everyone', '--user', 'u'],
+      ['sessions', 'revoke', '--everyone', '--tenant', 't'],
       ['sessions', 'revoke', '--session', 's', '--tenant', 't'],
       ['keys', 'create'],
       ['keys', 'create', '--name', 'has space'],
@@ -124,7 +126,7 @@ describe('commands on the store', () => {
     const table = await cli('sessions', 'list', '--user', '42');
     expect(table.code).toBe(0);
     expect(table.stdout).toMatch(
-      /^ID\s+TENANT\s+APP\s+IP\s+LAST ACTIVITY\s+ABSOLUTE EXPIRY\s+USER AGENT\n/,
+      /^ID\s+TENANT\s+APP\s+AAL\s+IP\s+LAST ACTIVITY\s+ABSOLUTE EXPIRY\s+USER AGENT\n/,
     );
     expect(table.stdout).toContain(a!.session.id);
     expect(table.stdout).toContain('198.51.100.4');
@@ -157,6 +159,37 @@ describe('commands on the store', () => {
     expect((await withManager((manager) => manager.getSession(a!.session.id)))?.endReason).toBe(
       'account_disabled',
     );
+  });
+
+  it('ends every session of a tenant, then everyone’s', async () => {
+    const made = await withManager(async (manager) => [
+      await manager.create({ userId: 'a', tenantId: 'acme' }),
+      await manager.create({ userId: 'b', tenantId: 'acme' }),
+      await manager.create({ userId: 'a', tenantId: 'globex' }),
+      await manager.create({ userId: 'c' }),
+    ]);
+    const tenant = await cli(
+      'sessions',
+      'revoke',
+      '--tenant',
+      'acme',
+      '--reason',
+      'tenant_suspended',
+    );
+    expect(tenant).toMatchObject({ code: 0, stdout: 'ended 2 sessions\n' });
+    const views = await withManager((manager) =>
+      Promise.all(made.map(({ session }) => manager.getSession(session.id))),
+    );
+    expect(views.map((v) => v?.endReason ?? null)).toEqual([
+      'tenant_suspended',
+      'tenant_suspended',
+      null,
+      null,
+    ]);
+    const everyone = await cli('sessions', 'revoke', '--everyone');
+    expect(everyone).toMatchObject({ code: 0, stdout: 'ended 2 sessions\n' });
+    const after = await withManager((manager) => manager.getSession(made[3]!.session.id));
+    expect(after?.endReason).toBe('admin_revoke');
   });
 
   it('lists a page at a time, or every page with --all', async () => {

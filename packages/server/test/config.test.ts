@@ -196,13 +196,13 @@ describe('loadConfig', () => {
   it('refuses a policy looser than its preset, naming the variable and the limit', () => {
     const message = configError({ CURFEW_IDLE_TIMEOUT: '2h' });
     expect(message).toBe(
-      'CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2',
+      'CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2 at AAL2',
     );
     expect(configError({ CURFEW_ABSOLUTE_TIMEOUT: '1d' })).toMatch(
       /^CURFEW_ABSOLUTE_TIMEOUT: 1d is longer than the 12h allowed/,
     );
     expect(configError({ CURFEW_IDLE_TIMEOUT: '30s' })).toMatch(
-      /^CURFEW_ACTIVITY_WRITE_INTERVAL: 1m must be shorter than the idle timeout \(30s\)$/,
+      /^CURFEW_ACTIVITY_WRITE_INTERVAL: 1m must be shorter than every idle timeout \(the shortest is 30s\)$/,
     );
   });
 

@@ -23,12 +23,17 @@ const session: fc.Arbitrary<Session> = fc
     createdAt: time,
     lastActivityAt: time,
     absoluteExpiresAt: time,
+    authenticatedAt: time,
+    idleTimeout: fc.option(fc.nat(), { nil: null }),
+    aal: fc.constantFrom(1 as const, 2 as const, 3 as const),
+    methods: fc.array(fc.stringMatching(/^[A-Za-z0-9_.:-]{1,32}$/), { maxLength: 8 }),
   })
   .map((s) => ({
     ...s,
     createdAt: new Date(s.createdAt),
     lastActivityAt: new Date(s.lastActivityAt),
     absoluteExpiresAt: new Date(s.absoluteExpiresAt),
+    authenticatedAt: new Date(s.authenticatedAt),
     active: true,
     endedAt: null,
     endReason: null,
@@ -44,10 +49,18 @@ const valid: fc.Arbitrary<SessionValidationResult> = fc.record({
   touched: fc.boolean(),
 });
 
-const invalid = fc.constantFrom(
-  { valid: false, reason: 'not_found' },
-  { valid: false, reason: 'idle' },
-  { valid: false, reason: 'absolute' },
+const invalid = fc.oneof(
+  fc.constantFrom(
+    { valid: false, reason: 'not_found' },
+    { valid: false, reason: 'idle' },
+    { valid: false, reason: 'absolute' },
+  ),
+  fc.record({
+    valid: fc.constant(false),
+    reason: fc.constant('insufficient_authentication'),
+    missing: fc.constantFrom(['max_age'], ['aal'], ['max_age', 'aal']),
+    session,
+  }),
 ) as fc.Arbitrary<SessionValidationResult>;
 
 describe('serializeValidationView', () => {

@@ -167,7 +167,7 @@ describe('a tenant key', () => {
     expect(globexStill.json().sessions).toHaveLength(1);
   });
 
-  it('records activity with at most one extra store read per write interval', async () => {
+  it('costs one store call per validation, the tenant checked inside the store', async () => {
     const { token } = await createSession(test, 'acme', { userId: 'bob' });
     const storeCalls = () =>
       Number(
@@ -176,14 +176,22 @@ describe('a tenant key', () => {
         )?.[1] ?? 0,
       );
     test.clock.advance(61_000);
+    const touchedAt = test.clock.now();
     const before = storeCalls();
-    await test.call('acme', 'POST', '/v1/sessions/validate', { token }); // due: read + touch
-    expect(storeCalls() - before).toBe(2);
+    await test.call('acme', 'POST', '/v1/sessions/validate', { token }); // due: check and touch
+    expect(storeCalls() - before).toBe(1);
     for (let i = 0; i < 10; i += 1) {
       test.clock.advance(1000);
-      await test.call('acme', 'POST', '/v1/sessions/validate', { token }); // coalesced: one read
+      await test.call('acme', 'POST', '/v1/sessions/validate', { token });
     }
+    expect(storeCalls() - before).toBe(11);
+    // Another tenant's key: one call too, answered as unknown, and the session not touched.
+    test.clock.advance(61_000);
+    const other = await test.call('globex', 'POST', '/v1/sessions/validate', { token });
+    expect(other.json()).toMatchObject({ valid: false, reason: 'not_found' });
     expect(storeCalls() - before).toBe(12);
+    const view = await test.call('acme', 'POST', '/v1/sessions/validate', { token, touch: false });
+    expect(Date.parse(view.json().session.lastActivityAt)).toBe(touchedAt);
   });
 });
 

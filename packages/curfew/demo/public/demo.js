@@ -27,7 +27,7 @@ function start() {
   let sessionsHtml = null;
   let inFlight = null;
 
-  async function call(method, path) {
+  async function call(method, path, form) {
     const sent = Date.now();
     const sentMono = performance.now();
     const response = await fetch(path, {
@@ -35,6 +35,7 @@ function start() {
       headers: { accept: 'application/json' },
       credentials: 'same-origin',
       cache: 'no-store',
+      ...(form === undefined ? {} : { body: new URLSearchParams(form) }),
     });
     if (response.status === 401) {
       const problem = await response.json().catch(() => ({}));
@@ -146,6 +147,54 @@ function start() {
     } finally {
       stay.disabled = false;
     }
+  });
+
+  // The sensitive action: a step-up answer (401 insufficient_user_authentication, RFC 9470)
+  // means the session is fine but too old for this; ask the user to confirm, then try again.
+  const sensitive = $('sensitive-action');
+  const result = $('sensitive-result');
+  const reauth = $('reauth');
+  const reauthError = $('reauth-error');
+  async function changeRecoveryEmail() {
+    const response = await fetch('/api/recovery-email', {
+      method: 'POST',
+      headers: { accept: 'application/json' },
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401 && body.code === 'INSUFFICIENT_USER_AUTHENTICATION') {
+      result.textContent = '';
+      reauth.hidden = false;
+      $('reauth-title').focus();
+      return;
+    }
+    if (response.status === 401) {
+      window.location.assign(`/signed-out?reason=${encodeURIComponent(body.reason ?? 'unknown')}`);
+      return;
+    }
+    result.textContent = body.message ?? 'Something went wrong.';
+  }
+  sensitive.addEventListener('click', () => void changeRecoveryEmail());
+  reauth.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const code = $('reauth-code').value.trim();
+    if (!/^\d{6}$/.test(code)) {
+      reauthError.textContent = 'Enter the six digits of your code.';
+      return;
+    }
+    reauthError.textContent = '';
+    const body = await call('POST', '/api/reauthenticate', { code });
+    if (body === null) return;
+    reauth.hidden = true;
+    $('reauth-code').value = '';
+    notice.textContent = 'Confirmed. Both timers of this session started again.';
+    await changeRecoveryEmail();
+    sensitive.focus();
+  });
+  $('reauth-cancel').addEventListener('click', () => {
+    reauth.hidden = true;
+    sensitive.focus();
   });
 
   $('sessions-title').tabIndex = -1;

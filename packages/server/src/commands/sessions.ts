@@ -68,15 +68,21 @@ export const sessionsListCommand: Command = {
   },
 };
 
-/** `curfew sessions revoke`: ends one session by id, or all of a user's. */
+/** `curfew sessions revoke`: ends one session, a user's, a tenant's, or everyone's. */
 export const sessionsRevokeCommand: Command = {
   name: 'sessions revoke',
-  usage: '(--user ID [--tenant TENANT] | --session ID) [--reason REASON]',
-  summary: 'End all of a user’s sessions, or one session by its id.',
+  usage:
+    '(--user ID [--tenant TENANT] | --session ID | --tenant TENANT | --everyone) [--reason REASON]',
+  summary: 'End one session by id, all of a user’s, all of a tenant’s, or every session.',
   flags: {
     user: { type: 'string', value: 'ID', description: 'End this user’s sessions.' },
-    tenant: { type: 'string', value: 'TENANT', description: 'With --user: only in this tenant.' },
+    tenant: {
+      type: 'string',
+      value: 'TENANT',
+      description: 'With --user: only in this tenant. Alone: every session of this tenant.',
+    },
     session: { type: 'string', value: 'ID', description: 'End this one session.' },
+    everyone: { type: 'boolean', description: 'End every session of every user and tenant.' },
     reason: {
       type: 'string',
       value: 'REASON',
@@ -88,13 +94,19 @@ export const sessionsRevokeCommand: Command = {
     const user = optionalFlag(values, 'user');
     const session = optionalFlag(values, 'session');
     const tenant = optionalFlag(values, 'tenant');
+    const everyone = values.flags.everyone === true;
     const reason = optionalFlag(values, 'reason') ?? 'admin_revoke';
-    if ((user === undefined) === (session === undefined)) {
-      throw new UsageError('give either --user or --session');
+    const targets = [user !== undefined, session !== undefined, everyone].filter(Boolean).length;
+    if (targets > 1 || (targets === 0 && tenant === undefined)) {
+      throw new UsageError('give one of --user, --session, --tenant alone, or --everyone');
     }
-    if (session !== undefined && tenant !== undefined) {
-      throw new UsageError('--tenant goes with --user, not with --session');
+    if (tenant !== undefined && (session !== undefined || everyone)) {
+      throw new UsageError('--tenant goes with --user, or alone; not with --session or --everyone');
     }
+    const ended = (count: number) => {
+      io.stdout.write(`ended ${count} session${count === 1 ? '' : 's'}\n`);
+      return 0;
+    };
     return withSessions(values, io, async ({ manager }) => {
       if (session !== undefined) {
         const revoked = await manager.revokeSession(session, { reason });
@@ -105,12 +117,14 @@ export const sessionsRevokeCommand: Command = {
         io.stdout.write(`ended session ${session}\n`);
         return 0;
       }
-      const count = await manager.revokeUserSessions(user!, {
-        reason,
-        ...(tenant === undefined ? {} : { tenantId: tenant }),
-      });
-      io.stdout.write(`ended ${count} session${count === 1 ? '' : 's'}\n`);
-      return 0;
+      if (everyone) return ended(await manager.revokeAllSessions({ reason }));
+      if (user === undefined) return ended(await manager.revokeTenantSessions(tenant!, { reason }));
+      return ended(
+        await manager.revokeUserSessions(user, {
+          reason,
+          ...(tenant === undefined ? {} : { tenantId: tenant }),
+        }),
+      );
     });
   },
 };
@@ -118,11 +132,12 @@ export const sessionsRevokeCommand: Command = {
 function formatTable(sessions: Session[]): string {
   if (sessions.length === 0) return 'no valid sessions\n';
   const rows = [
-    ['ID', 'TENANT', 'APP', 'IP', 'LAST ACTIVITY', 'ABSOLUTE EXPIRY', 'USER AGENT'],
+    ['ID', 'TENANT', 'APP', 'AAL', 'IP', 'LAST ACTIVITY', 'ABSOLUTE EXPIRY', 'USER AGENT'],
     ...sessions.map((s) => [
       s.id,
       s.tenantId ?? '-',
       s.appType,
+      String(s.aal),
       s.ipAddress ?? '-',
       shortTime(s.lastActivityAt),
       shortTime(s.absoluteExpiresAt),

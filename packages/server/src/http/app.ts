@@ -12,6 +12,7 @@ import type { RouteDefinition } from './route.js';
 import type { RouteContext } from './routes/context.js';
 import { operationRoutes } from './routes/operations.js';
 import { sessionRoutes } from './routes/sessions.js';
+import { tenantRoutes } from './routes/tenants.js';
 import { userRoutes } from './routes/users.js';
 import type { JsonSchema } from './schemas.js';
 import { TokenAccess } from './token-access.js';
@@ -151,7 +152,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   const context: RouteContext = {
     manager: options.manager,
-    tokens: new TokenAccess(options.manager, clock),
+    tokens: new TokenAccess(options.manager),
     metrics,
     clock,
   };
@@ -159,6 +160,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   const routes: RouteDefinition[] = [
     ...sessionRoutes(context),
     ...userRoutes(context),
+    ...tenantRoutes(context),
     ...operationRoutes(context, () => {
       openApiDocument ??= buildOpenApi(routes, {
         title: 'curfew',

@@ -13,6 +13,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   401: 'UNAUTHENTICATED: no API key, or not a valid one (with WWW-Authenticate: Bearer).',
   403: 'FORBIDDEN: the key may not do this (admin only, or another tenant).',
   404: 'NOT_FOUND: no such session, or one this key may not see.',
+  409: 'SESSION_LIMIT_REACHED: the user already holds the policy’s maxSessionsPerUser sessions in this tenant (onSessionLimit refuse); end one first.',
   413: 'PAYLOAD_TOO_LARGE: the body is over the limit.',
   415: 'UNSUPPORTED_MEDIA_TYPE: the body is not application/json.',
   500: 'INTERNAL: a bug; STORE_ERROR: the session store answered with something unexpected (a bug, not an outage). The detail says nothing about internals; the server log has the rest.',
@@ -47,6 +48,7 @@ export function buildOpenApi(
     tags: [
       { name: 'sessions', description: 'One session: create, validate, touch, rotate, end.' },
       { name: 'users', description: "All of one user's sessions." },
+      { name: 'tenants', description: "All of one tenant's sessions, or everyone's." },
       { name: 'operations', description: 'Probes, metrics, sweep, this document.' },
     ],
     paths,

@@ -16,6 +16,7 @@ export type ProblemCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'NOT_FOUND'
+  | 'SESSION_LIMIT_REACHED'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STORE_UNAVAILABLE'
@@ -46,6 +47,7 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
   500: 'Internal Server Error',
@@ -153,6 +155,9 @@ export function toHttpProblem(error: unknown, bodyLimit: number): HttpProblem {
         });
       case 'STORE_UNAVAILABLE':
         return storeUnavailable();
+      case 'SESSION_LIMIT_REACHED':
+        // The request was fine; the user's state forbids it until a session ends.
+        return new HttpProblem(409, 'SESSION_LIMIT_REACHED', error.message);
       case 'STORE_ERROR':
         // Not an outage: no Retry-After, since retrying will not help.
         return new HttpProblem(

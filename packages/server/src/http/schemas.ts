@@ -23,6 +23,10 @@ export const sessionSchema: JsonSchema = {
     'createdAt',
     'lastActivityAt',
     'absoluteExpiresAt',
+    'idleTimeoutSeconds',
+    'aal',
+    'methods',
+    'authenticatedAt',
     'active',
     'endedAt',
     'endReason',
@@ -37,6 +41,22 @@ export const sessionSchema: JsonSchema = {
     createdAt: dateTime,
     lastActivityAt: dateTime,
     absoluteExpiresAt: dateTime,
+    idleTimeoutSeconds: {
+      type: ['integer', 'null'],
+      description:
+        'This session’s idle limit (from the policy for its level, tenant and app type); null for none.',
+    },
+    aal: {
+      type: 'integer',
+      enum: [1, 2, 3],
+      description: 'The assurance level of its last authentication.',
+    },
+    methods: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'How the user last authenticated (RFC 8176 amr values).',
+    },
+    authenticatedAt: { ...dateTime, description: 'Sign-in, or the latest reauthentication.' },
     active: { type: 'boolean', description: 'false once ended by logout, revocation or a timeout' },
     endedAt: nullableDateTime,
     endReason: { type: ['string', 'null'] },
@@ -59,6 +79,7 @@ export const problemSchema: JsonSchema = {
         'UNAUTHENTICATED',
         'FORBIDDEN',
         'NOT_FOUND',
+        'SESSION_LIMIT_REACHED',
         'PAYLOAD_TOO_LARGE',
         'UNSUPPORTED_MEDIA_TYPE',
         'STORE_UNAVAILABLE',
@@ -86,6 +107,21 @@ export const reasonSchema: JsonSchema = {
   pattern: '^[a-z0-9_]{1,64}$',
   description:
     'logout, password_change, admin_revoke, user_revoke, account_disabled, or your own [a-z0-9_]{1,64}',
+};
+
+/** An assurance level in a body. */
+export const aalSchema: JsonSchema = {
+  type: 'integer',
+  enum: [1, 2, 3],
+  description: 'NIST SP 800-63B authenticator assurance level: 1, 2 or 3.',
+};
+
+/** Authentication methods in a body. */
+export const methodsSchema: JsonSchema = {
+  type: 'array',
+  maxItems: 8,
+  items: { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,32}$' },
+  description: 'How the user authenticated: RFC 8176 amr values such as pwd, otp, hwk.',
 };
 
 /** A tenant id: 1 to 255 characters. */
@@ -153,7 +189,17 @@ export const validAnswerSchema: JsonSchema = objectSchema(
 export const invalidAnswerSchema: JsonSchema = objectSchema(
   {
     valid: { type: 'boolean', const: false },
-    reason: { type: 'string', enum: ['not_found', 'idle', 'absolute'] },
+    reason: {
+      type: 'string',
+      enum: ['not_found', 'idle', 'absolute', 'insufficient_authentication'],
+      description:
+        'insufficient_authentication: the session is valid but its authentication is older than maxAge or below minAal; reauthenticate, then retry.',
+    },
+    missing: {
+      type: 'array',
+      items: { type: 'string', enum: ['max_age', 'aal'] },
+      description: 'For insufficient_authentication: which requirement is not met.',
+    },
     serverTime: serverTimeSchema,
   },
   ['valid', 'reason', 'serverTime'],

@@ -16,6 +16,10 @@ export interface SessionView {
   createdAt: string;
   lastActivityAt: string;
   absoluteExpiresAt: string;
+  idleTimeoutSeconds: number | null;
+  aal: 1 | 2 | 3;
+  methods: string[];
+  authenticatedAt: string;
   active: boolean;
   endedAt: string | null;
   endReason: string | null;
@@ -41,6 +45,11 @@ export function toSessionView(session: Session): SessionView {
     createdAt: formatIsoTime(session.createdAt.getTime()),
     lastActivityAt: formatIsoTime(session.lastActivityAt.getTime()),
     absoluteExpiresAt: formatIsoTime(session.absoluteExpiresAt.getTime()),
+    idleTimeoutSeconds:
+      session.idleTimeout === null ? null : Math.floor(session.idleTimeout / 1000),
+    aal: session.aal,
+    methods: [...session.methods],
+    authenticatedAt: formatIsoTime(session.authenticatedAt.getTime()),
     active: session.active,
     endedAt: session.endedAt === null ? null : formatIsoTime(session.endedAt.getTime()),
     endReason: session.endReason,
@@ -59,6 +68,15 @@ export function toSessionView(session: Session): SessionView {
  */
 export function toValidationView(result: SessionValidationResult, serverTime: number) {
   if (!result.valid) {
+    // Whose session it was stays out of the answer, for this reason too: only what is missing.
+    if (result.reason === 'insufficient_authentication') {
+      return {
+        valid: false as const,
+        reason: result.reason,
+        serverTime: formatServerTime(serverTime),
+        missing: result.missing,
+      };
+    }
     return {
       valid: false as const,
       reason: result.reason,

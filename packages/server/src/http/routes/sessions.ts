@@ -2,6 +2,8 @@ import type { ApiCaller } from '../../api-keys.js';
 import { HttpProblem, notFound } from '../problems.js';
 import { callerOf, type RouteDefinition } from '../route.js';
 import {
+  aalSchema,
+  methodsSchema,
   objectSchema,
   reasonSchema,
   sessionIdSchema,
@@ -24,9 +26,21 @@ interface CreateBody {
   ipAddress?: string | null;
   userAgent?: string | null;
   appType?: string;
+  aal?: 1 | 2 | 3;
+  methods?: string[];
 }
 
-/** The routes on one session: create, validate, touch, revoke, rotate, read and end by id. */
+interface ValidateBody {
+  token: string;
+  touch?: boolean;
+  maxAge?: number;
+  minAal?: 1 | 2 | 3;
+}
+
+/**
+ * The routes on one session: create, validate, touch, revoke, rotate, reauthenticate, read and
+ * end by id.
+ */
 export function sessionRoutes(context: RouteContext): RouteDefinition[] {
   const { manager, tokens, metrics, clock } = context;
   return [
@@ -36,7 +50,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       operationId: 'createSession',
       summary: 'Start a session',
       description:
-        'Returns the token once (only its hash is stored). A tenant key creates sessions only in its own tenant, which is the default tenantId.',
+        'Returns the token once (only its hash is stored). A tenant key creates sessions only in its own tenant, which is the default tenantId. aal (default the policy’s level) sets the session’s limits; under the policy’s maxSessionsPerUser, the least recently active session of the user in that tenant is ended (session_limit), or, with onSessionLimit refuse, the create answers 409 SESSION_LIMIT_REACHED.',
       tag: 'sessions',
       access: 'key',
       body: objectSchema(
@@ -65,11 +79,13 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
             pattern: '^[A-Za-z0-9_.-]{1,64}$',
             description: 'A short label; default control_panel.',
           },
+          aal: aalSchema,
+          methods: methodsSchema,
         },
         ['userId'],
       ),
       responses: { 201: { description: 'The new session and its token.', schema: issuedSchema } },
-      errors: [400, 403, 413, 415, 503],
+      errors: [400, 403, 409, 413, 415, 503],
       async handler(request, reply) {
         const caller = callerOf(request);
         const body = request.body as CreateBody;
@@ -80,6 +96,8 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
           ipAddress: body.ipAddress,
           userAgent: body.userAgent,
           appType: body.appType,
+          aal: body.aal,
+          methods: body.methods,
         });
         reply.status(201);
         return { token: issued.token, session: toSessionView(issued.session) };
@@ -91,13 +109,24 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       operationId: 'validateSession',
       summary: 'Check a token',
       description:
-        'An invalid token is an answer (valid: false), not an error. touch (default true) records activity; status polls send touch: false so a page left open does not keep its session alive.',
+        'An invalid token is an answer (valid: false), not an error. touch (default true) records activity; status polls send touch: false so a page left open does not keep its session alive. For a sensitive action, maxAge (seconds since the user authenticated) and minAal ask more of the session: one that falls short answers reason insufficient_authentication with what is missing, and stays valid for other requests.',
       tag: 'sessions',
       access: 'key',
       body: objectSchema(
         {
           token: tokenSchema,
           touch: { type: 'boolean', default: true, description: 'Record activity.' },
+          maxAge: {
+            type: 'integer',
+            minimum: 0,
+            maximum: 31_536_000,
+            description:
+              'The user must have authenticated at most this many seconds ago (RFC 9470 max_age).',
+          },
+          minAal: {
+            ...aalSchema,
+            description: 'The session’s assurance level must be at least this.',
+          },
         },
         ['token'],
       ),
@@ -112,8 +141,12 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       errors: [400, 413, 415, 503],
       async handler(request) {
         const caller = callerOf(request);
-        const body = request.body as { token: string; touch?: boolean };
-        const result = await tokens.validate(caller, body.token, body.touch ?? true);
+        const body = request.body as ValidateBody;
+        const result = await tokens.validate(caller, body.token, {
+          touch: body.touch ?? true,
+          maxAge: body.maxAge === undefined ? undefined : body.maxAge * 1000,
+          minAal: body.minAal,
+        });
         metrics.countValidation(result.valid ? 'valid' : result.reason);
         return toValidationView(result, clock());
       },
@@ -177,6 +210,28 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       async handler(request) {
         const body = request.body as { token: string };
         const issued = await tokens.rotate(callerOf(request), body.token);
+        if (issued === null) throw notFound();
+        return { token: issued.token, session: toSessionView(issued.session) };
+      },
+    },
+    {
+      method: 'POST',
+      url: '/v1/sessions/reauthenticate',
+      operationId: 'reauthenticateSession',
+      summary: 'Record that the user has just authenticated again',
+      description:
+        'Call after your backend has re-checked the user’s credentials. The session gets a new token (the old one stops at once), authenticatedAt becomes now, the idle and absolute timers restart, and a higher aal steps the session up (its limits follow). The id stays. A lower aal than the session’s is refused (400).',
+      tag: 'sessions',
+      access: 'key',
+      body: objectSchema({ token: tokenSchema, aal: aalSchema, methods: methodsSchema }, ['token']),
+      responses: { 200: { description: 'The new token and the session.', schema: issuedSchema } },
+      errors: [400, 404, 413, 415, 503],
+      async handler(request) {
+        const body = request.body as { token: string; aal?: 1 | 2 | 3; methods?: string[] };
+        const issued = await tokens.reauthenticate(callerOf(request), body.token, {
+          ...(body.aal === undefined ? {} : { aal: body.aal }),
+          ...(body.methods === undefined ? {} : { methods: body.methods }),
+        });
         if (issued === null) throw notFound();
         return { token: issued.token, session: toSessionView(issued.session) };
       },
