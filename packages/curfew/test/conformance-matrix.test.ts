@@ -28,10 +28,11 @@ const PROOF_SEPARATOR = /<br\s*\/?>/i;
 const CITATION = ' › ';
 // Proofs name test files and shared case files, never the library's sources.
 const TEST_PATH = /^packages\/[a-z0-9-]+\/test\/(?!.*\.\.)[A-Za-z0-9_./-]+\.ts$/;
-// The store-conformance suite lives in one file or, once split, in a folder: both are searched.
+// The store-conformance suite: its file or folder, and the assurance area beside it.
 const CONFORMANCE_SOURCES = [
   'packages/curfew/src/testing/conformance.ts',
   'packages/curfew/src/testing/conformance',
+  'packages/curfew/src/testing/assurance-cases.ts',
 ];
 
 interface MatrixRow {
@@ -276,7 +277,7 @@ describe('the matrix checker', () => {
     const markdown = table(
       '| A | a | met | x | packages/curfew/test/token.test.ts › hash to lowercase hex SHA-256 of their UTF-8 bytes |',
       '| B | b | met with an integration | x | packages/curfew/test/support/integration-cases.ts › refuses alg none<br>conformance › hash-only |',
-      '| C | c | met | x | packages/curfew/test/policy.test.ts › %s: idle %s ms, absolute %s ms |',
+      '| C | c | met | x | packages/curfew/test/policy.test.ts › %s: default AAL%s, limits for all three levels |',
       '| D | d | met | x | packages/curfew/test/postgres-race.test.ts › 1000 rounds of one revoke against 50 validations |',
       "| E | e | application's duty | x | — |",
       '| F | f \\| g | not yet | x | |',
