@@ -70,6 +70,10 @@ function storedSession(overrides: Partial<StoredSession> = {}): StoredSession {
     createdAt: now,
     lastActivityAt: now,
     absoluteExpiresAt: now + 12 * 60 * MINUTE,
+    idleTimeout: 30 * MINUTE,
+    aal: 2,
+    methods: ['pwd', 'otp'],
+    authenticatedAt: now,
     endedAt: null,
     endReason: null,
     ...overrides,
@@ -134,10 +138,10 @@ suite('PostgresStore migrations', () => {
     expect(await migratePostgres(db, { schema: name })).toEqual({
       from: 0,
       to: POSTGRES_SCHEMA_VERSION,
-      applied: [1, 2],
+      applied: [1, 2, 3],
     });
     expect(await migratePostgres(db, { schema: name })).toEqual({
-      from: 2,
+      from: 3,
       to: POSTGRES_SCHEMA_VERSION,
       applied: [],
     });
@@ -148,12 +152,14 @@ suite('PostgresStore migrations', () => {
     expect(rows).toEqual([
       { version: 1, description: expect.any(String), applied_at: expect.any(Date) },
       { version: 2, description: expect.any(String), applied_at: expect.any(Date) },
+      { version: 3, description: expect.any(String), applied_at: expect.any(Date) },
     ]);
     expect(await indexNames(db, name)).toEqual([
       'curfew_sessions_absolute_active',
       'curfew_sessions_ended',
-      'curfew_sessions_idle_active',
+      'curfew_sessions_idle_deadline',
       'curfew_sessions_pkey',
+      'curfew_sessions_tenant_active',
       'curfew_sessions_token_hash_key',
       'curfew_sessions_user_activity',
       'curfew_sessions_user_tenant_activity',
@@ -164,8 +170,15 @@ suite('PostgresStore migrations', () => {
     const db = pool();
     const name = schema();
     await migratePostgres(db, { schema: name });
-    // Back to version 1 as it was released: its user index, none of version 2's.
+    // Back to version 1 as it was released: none of version 3's columns and indexes, its user
+    // index and none of version 2's.
     await db.query(`
+      ALTER TABLE "${name}".curfew_sessions DROP COLUMN aal, DROP COLUMN methods,
+        DROP COLUMN authenticated_at, DROP COLUMN idle_timeout, DROP COLUMN idle_expires_at;
+      CREATE INDEX curfew_sessions_idle_active ON "${name}".curfew_sessions (last_activity_at)
+        WHERE ended_at IS NULL;
+      DROP INDEX "${name}".curfew_sessions_tenant_active;
+      DELETE FROM "${name}".curfew_migrations WHERE version = 3;
       DROP INDEX "${name}".curfew_sessions_user_tenant_activity;
       DROP INDEX "${name}".curfew_sessions_user_activity;
       CREATE INDEX curfew_sessions_user_active ON "${name}".curfew_sessions (user_id, tenant_id)
@@ -173,20 +186,50 @@ suite('PostgresStore migrations', () => {
       DELETE FROM "${name}".curfew_migrations WHERE version = 2;
     `);
     const session = storedSession({ tenantId: 'acme' });
-    await new PostgresStore(db, { schema: name }).insert(session);
+    await db.query(
+      `INSERT INTO "${name}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
+         created_at, last_activity_at, absolute_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+      [
+        session.id,
+        session.tokenHash,
+        session.userId,
+        session.tenantId,
+        session.appType,
+        session.createdAt,
+        session.lastActivityAt,
+        session.absoluteExpiresAt,
+      ],
+    );
     await expect(PostgresStore.open(db, { schema: name, migrate: false })).rejects.toThrow(
       /version 1/,
     );
-    expect(await migratePostgres(db, { schema: name })).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(await migratePostgres(db, { schema: name })).toEqual({
+      from: 1,
+      to: 3,
+      applied: [2, 3],
+    });
     expect(await indexNames(db, name)).not.toContain('curfew_sessions_user_active');
+    expect(await indexNames(db, name)).not.toContain('curfew_sessions_idle_active');
     const store = await PostgresStore.open(db, { schema: name, migrate: false });
-    const rule = { now: session.createdAt, idleTimeout: null };
+    // What was known of it, and no more: its sign-in time, the lowest level, no methods, and
+    // the strictest preset's idle limit (15 minutes), so the upgrade fails closed.
+    const upgraded = {
+      ...session,
+      aal: 1,
+      methods: [],
+      authenticatedAt: session.createdAt,
+      idleTimeout: 15 * MINUTE,
+    };
     expect(
       await store.listUserSessions(
         { userId: session.userId, tenantId: 'acme' },
-        { ...rule, limit: 5 },
+        { now: session.createdAt, limit: 5 },
       ),
-    ).toEqual([session]);
+    ).toEqual([upgraded]);
+    const idle = session.lastActivityAt + 15 * MINUTE;
+    expect(await store.sweep({ now: idle, limit: 10 })).toEqual([
+      expect.objectContaining({ id: session.id, endReason: 'idle_timeout', endedAt: idle }),
+    ]);
   });
 
   it('apply once when several connections run them at the same moment', async () => {
@@ -218,7 +261,7 @@ suite('PostgresStore migrations', () => {
         .toBeGreaterThanOrEqual(4);
       await holder.query('COMMIT');
       const results = await Promise.all(migrators);
-      expect(results.flatMap((r) => r.applied)).toEqual([1, 2]);
+      expect(results.flatMap((r) => r.applied)).toEqual([1, 2, 3]);
       expect(results.filter((r) => r.from === POSTGRES_SCHEMA_VERSION)).toHaveLength(3);
     } finally {
       holder.release();
@@ -227,7 +270,7 @@ suite('PostgresStore migrations', () => {
     const versions = await db.query(
       `SELECT version FROM "${name}".curfew_migrations ORDER BY version`,
     );
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     const tables = await db.query(
       'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
       [name],
@@ -348,10 +391,12 @@ suite('PostgresStore', () => {
   it('uses the indexes for validation, listing, sweeping and purging at scale', async () => {
     await db.query(
       `INSERT INTO "${name}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
-         created_at, last_activity_at, absolute_expires_at, ended_at, end_reason)
+         created_at, last_activity_at, absolute_expires_at, ended_at, end_reason,
+         authenticated_at, idle_timeout, idle_expires_at)
        SELECT 'id-' || i, encode(sha256(('t' || i)::bytea), 'hex'), 'user-' || (i % 5000),
-         NULL, 'app', 1000, 1000 + i, 1000 + i * 10,
-         CASE WHEN i % 3 = 0 THEN 2000 + i END, CASE WHEN i % 3 = 0 THEN 'logout' END
+         CASE WHEN i % 2 = 0 THEN 'tenant-' || (i % 50) END, 'app', 1000, 1000 + i, 1000 + i * 10,
+         CASE WHEN i % 3 = 0 THEN 2000 + i END, CASE WHEN i % 3 = 0 THEN 'logout' END,
+         1000, 1800000, 1000 + i + 1800000
        FROM generate_series(1, 50000) AS i`,
     );
     await db.query(`ANALYZE "${name}".curfew_sessions`);
@@ -360,16 +405,20 @@ suite('PostgresStore', () => {
     const plan = async (text: string, values: unknown[]) =>
       JSON.stringify(await explain(db, text, values));
     const hash = hashSessionToken('x'.repeat(43));
-    const validate = await plan(sql.validate, [hash, 5000, 1800000, 60000]);
+    const validate = await plan(sql.validate, [hash, 5000, 60000, null, true, null]);
     expect(validate).toContain('curfew_sessions_token_hash_key');
     expect(validate).not.toContain('Seq Scan');
-    const list = await plan(sql.listUser.none, ['user-7', 5000, 0, 9e15, '', 101]);
+    const list = await plan(sql.listUser.none, ['user-7', 5000, 9e15, '', 101]);
     expect(list).toMatch(/curfew_sessions_user_(tenant_)?activity/);
     expect(list).not.toContain('Seq Scan');
-    const sweep = await plan(sql.sweep, [5000, 1800000, 1000]);
+    const sweep = await plan(sql.sweep, [5000, 1000]);
     expect(sweep).toContain('curfew_sessions_absolute_active');
-    expect(sweep).toContain('curfew_sessions_idle_active');
+    expect(sweep).toContain('curfew_sessions_idle_deadline');
     expect(sweep).not.toContain('Seq Scan');
+    // Ending a tenant's sessions walks the tenant index, a batch at a time.
+    const tenant = await plan(sql.endMany.one, [null, 5000, 'admin_revoke', null, 500, 'tenant-4']);
+    expect(tenant).toContain('curfew_sessions_tenant_active');
+    expect(tenant).not.toContain('Seq Scan');
     const purge = await plan(sql.purge, [5000, 1000]);
     expect(purge).toContain('curfew_sessions_ended');
   });
@@ -379,17 +428,17 @@ suite('PostgresStore', () => {
     // gathered: the planner knows how lopsided it is.
     await db.query(
       `INSERT INTO "${name}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
-         created_at, last_activity_at, absolute_expires_at)
+         created_at, last_activity_at, absolute_expires_at, authenticated_at)
        SELECT 'id-' || i, encode(sha256(('t' || i)::bytea), 'hex'),
          CASE WHEN i <= 100000 THEN 'whale' ELSE 'user-' || (i % 5000) END,
-         CASE WHEN i % 2 = 0 THEN 'acme' END, 'app', 1000, 1000 + i / 100, 100000000
+         CASE WHEN i % 2 = 0 THEN 'acme' END, 'app', 1000, 1000 + i / 100, 100000000, 1000
        FROM generate_series(1, 150000) AS i`,
     );
     await db.query(`ANALYZE "${name}".curfew_sessions`);
     const sql = buildStatements(resolveTables(name));
-    // $1 user, $2 now, $3 active since, $4 and $5 the position, $6 limit, [$7 tenant].
-    const first = (userId: string) => [userId, 5000, 0, Number.MAX_SAFE_INTEGER, '', 11];
-    const later = (userId: string) => [userId, 5000, 0, 1500, 'id-50000', 11];
+    // $1 user, $2 now, $3 and $4 the position, $5 limit, [$6 tenant].
+    const first = (userId: string) => [userId, 5000, Number.MAX_SAFE_INTEGER, '', 11];
+    const later = (userId: string) => [userId, 5000, 1500, 'id-50000', 11];
     const sortsByActivity = (plan: unknown) =>
       /"Sort Key":\[[^\]]*last_activity_at/.test(JSON.stringify(plan));
     // Whatever plan the statement gets, generic (a prepared statement's after a few runs) or
@@ -430,15 +479,7 @@ suite('PostgresStore', () => {
       [sql.endUser.none, [], 'curfew_sessions_user_tenant_activity'],
       [sql.endUser.one, ['acme'], 'curfew_sessions_user_tenant_activity'],
     ] as const) {
-      const plan = await explain(db, text, [
-        'whale',
-        5000,
-        1800000,
-        'logout',
-        null,
-        500,
-        ...tenant,
-      ]);
+      const plan = await explain(db, text, ['whale', 5000, 'logout', null, 500, ...tenant]);
       expect(JSON.stringify(plan)).toContain(`"Index Name":"${index}"`);
       expect(JSON.stringify(plan)).toContain('"Node Type":"LockRows"');
       expect(sortsByActivity(plan)).toBe(false);
@@ -523,9 +564,11 @@ suite('PostgresStore', () => {
     const start = clock.now();
     await db.query(
       `INSERT INTO "${name}".curfew_sessions (id, token_hash, user_id, app_type,
-         created_at, last_activity_at, absolute_expires_at)
+         created_at, last_activity_at, absolute_expires_at, authenticated_at, idle_timeout,
+         idle_expires_at)
        SELECT 'id-' || i, encode(sha256(('t' || i)::bytea), 'hex'), 'user-' || (i % 100), 'app',
-         $1::bigint, $1::bigint + i, $1::bigint + CASE WHEN i % 2 = 0 THEN 60000 ELSE 43200000 END
+         $1::bigint, $1::bigint + i, $1::bigint + CASE WHEN i % 2 = 0 THEN 60000 ELSE 43200000 END,
+         $1::bigint, 1800000, $1::bigint + i + 1800000
        FROM generate_series(1, 5000) AS i`,
       [start],
     );

@@ -76,6 +76,39 @@ const MIGRATIONS: readonly Migration[] = [
       DROP INDEX ${schema === null ? '' : `"${schema}".`}curfew_sessions_user_active;
     `,
   },
+  {
+    version: 3,
+    description: 'per-session assurance level, methods, authentication time and idle limit',
+    sql: ({ sessions, schema }) => `
+      -- A session carries how its user authenticated and its own limits (from the policy for its
+      -- level, tenant and app type), so sessions of several levels can share the table. methods
+      -- holds RFC 8176 names, space-separated ('' for none): they never contain a space.
+      -- idle_expires_at is last_activity_at + idle_timeout (NULL: no idle limit), kept beside it
+      -- so that the sweep walks an index of deadlines instead of computing one per row.
+      ALTER TABLE ${sessions}
+        ADD COLUMN aal smallint NOT NULL DEFAULT 1 CHECK (aal BETWEEN 1 AND 3),
+        ADD COLUMN methods text NOT NULL DEFAULT '',
+        ADD COLUMN authenticated_at bigint,
+        ADD COLUMN idle_timeout bigint,
+        ADD COLUMN idle_expires_at bigint;
+
+      -- Sessions from before: their sign-in is all that is known, so they claim the lowest level
+      -- and the strictest idle limit of any preset (15 minutes). An upgrade fails closed: it may
+      -- end a session early, never keep one alive without an idle limit.
+      UPDATE ${sessions} SET
+        authenticated_at = created_at,
+        idle_timeout = 900000,
+        idle_expires_at = last_activity_at + 900000;
+      ALTER TABLE ${sessions} ALTER COLUMN authenticated_at SET NOT NULL;
+
+      DROP INDEX ${schema === null ? '' : `"${schema}".`}curfew_sessions_idle_active;
+      CREATE INDEX curfew_sessions_idle_deadline ON ${sessions} (idle_expires_at)
+        WHERE ended_at IS NULL AND idle_expires_at IS NOT NULL;
+      -- Ending every session of a tenant, a batch at a time.
+      CREATE INDEX curfew_sessions_tenant_active ON ${sessions} (tenant_id, id)
+        WHERE ended_at IS NULL;
+    `,
+  },
 ];
 
 /**

@@ -1,21 +1,26 @@
 import { createHash } from 'node:crypto';
 import type { EndReason } from '../../core/end-reason.js';
 import { invalidArgument } from '../../core/errors.js';
-import type {
-  EndedSession,
-  ExpiryRule,
-  SessionCounts,
-  SessionOwner,
-  SessionStore,
-  StoredSession,
-  StoreEndInput,
-  StoreEndUserInput,
-  StoreEndUserResult,
-  StoreListInput,
-  StoreSweepInput,
-  StoreValidateInput,
-  StoreValidateResult,
-  UserScope,
+import {
+  type EndedSession,
+  type ExpiryRule,
+  findExpiry,
+  type SessionCounts,
+  type SessionFilter,
+  type SessionOwner,
+  type SessionStore,
+  type StoredSession,
+  type StoreEndInput,
+  type StoreEndUserInput,
+  type StoreEndUserResult,
+  type StoreInsertResult,
+  type StoreListInput,
+  type StoreRotateInput,
+  type StoreSessionCap,
+  type StoreSweepInput,
+  type StoreValidateInput,
+  type StoreValidateResult,
+  type UserScope,
 } from '../../core/store.js';
 import { checkPool, checkSchemaCurrent, migratePostgres } from './migrations.js';
 import type { PostgresPool, PostgresQueryConfig, PostgresQueryResult } from './pool.js';
@@ -64,6 +69,10 @@ interface SessionRow {
   absolute_expires_at: string | number;
   ended_at: string | number | null;
   end_reason: string | null;
+  idle_timeout: string | number | null;
+  aal: number;
+  methods: string;
+  authenticated_at: string | number;
 }
 
 interface ValidateRow extends SessionRow {
@@ -140,11 +149,13 @@ export class PostgresStore implements SessionStore {
   readonly #pool: PostgresPool;
   readonly #tables: PostgresTables;
   readonly #statements: Record<
-    Exclude<keyof PostgresStatements, 'endUser' | 'listUser'>,
+    Exclude<keyof PostgresStatements, 'endUser' | 'listUser' | 'endMany' | 'selectScope'>,
     Statement
   >;
   readonly #endUser: Record<keyof TenantVariants, Statement>;
   readonly #listUser: Record<keyof TenantVariants, Statement>;
+  readonly #endMany: Record<keyof TenantVariants, Statement>;
+  readonly #selectScope: Record<keyof TenantVariants, Statement>;
 
   /**
    * Migrates (unless `migrate: false`, which checks the schema version instead) and returns a
@@ -201,6 +212,8 @@ export class PostgresStore implements SessionStore {
       insert: statement(sql.insert),
       validate: statement(sql.validate),
       rotate: statement(sql.rotate),
+      reauthenticate: statement(sql.reauthenticate),
+      lockScope: statement(sql.lockScope),
       findById: statement(sql.findById),
       endByHash: statement(sql.endByHash),
       endById: statement(sql.endById),
@@ -212,31 +225,76 @@ export class PostgresStore implements SessionStore {
     };
     this.#endUser = variants(sql.endUser);
     this.#listUser = variants(sql.listUser);
+    this.#endMany = variants(sql.endMany);
+    this.#selectScope = variants(sql.selectScope);
   }
 
-  async insert(session: StoredSession): Promise<void> {
-    await this.#run(this.#statements.insert, [
-      session.id,
-      session.tokenHash,
-      session.userId,
-      session.tenantId,
-      session.appType,
-      session.ipAddress,
-      session.userAgent,
-      session.createdAt,
-      session.lastActivityAt,
-      session.absoluteExpiresAt,
-      session.endedAt,
-      session.endReason,
-    ]);
+  /**
+   * Without a cap, one INSERT. With one, a transaction on one client: a transaction-scoped
+   * advisory lock on the (user, tenant) scope, then (each statement seeing everything committed
+   * before the lock was granted) the scope's active sessions, the ends the cap calls for, and the
+   * insert. Every create of the scope, on any connection or process, queues on the same lock.
+   */
+  async insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult> {
+    const values = insertValues(session);
+    if (cap === undefined) {
+      await this.#run(this.#statements.insert, values);
+      return { inserted: true, ended: [] };
+    }
+    const client = await this.#pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query({ text: 'BEGIN' });
+      try {
+        await client.query({
+          ...this.#statements.lockScope,
+          values: [JSON.stringify([session.userId, session.tenantId])],
+        });
+        const scope = session.tenantId === null ? this.#selectScope.none : this.#selectScope.one;
+        const { rows } = await client.query({
+          ...scope,
+          values: session.tenantId === null ? [session.userId] : [session.userId, session.tenantId],
+        });
+        const active = (rows as SessionRow[]).map(toStored);
+        const valid = active.filter((row) => findExpiry(row, cap) === null);
+        const excess = valid.length - (cap.max - 1);
+        const ending = [
+          ...active.filter((row) => !valid.includes(row)),
+          ...(excess > 0 && cap.action === 'evict-oldest'
+            ? valid.slice(valid.length - excess)
+            : []),
+        ];
+        const ended: EndedSession[] = [];
+        for (const row of ending) {
+          const result = await client.query({
+            ...this.#statements.endById,
+            values: [row.id, cap.now, 'session_limit', null, true, null],
+          });
+          const done = result.rows[0] as EndedRow | undefined;
+          if (done !== undefined) ended.push(toEnded(done));
+        }
+        const inserted = !(excess > 0 && cap.action === 'refuse');
+        if (inserted) await client.query({ ...this.#statements.insert, values });
+        await client.query({ text: 'COMMIT' });
+        return { inserted, ended };
+      } catch (error) {
+        await client.query({ text: 'ROLLBACK' }).catch((rollback: Error) => {
+          broken = rollback;
+        });
+        throw error;
+      }
+    } finally {
+      // A client whose ROLLBACK failed is in an unknown state: the pool must not hand it out.
+      client.release(broken);
+    }
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
     const { rows } = await this.#run(this.#statements.validate, [
       tokenHash,
       input.now,
-      input.idleTimeout,
       input.touchInterval,
+      ...ownerValues(input.owner),
     ]);
     const row = rows[0] as ValidateRow | undefined;
     // `latest` found nothing: the hash was rotated away or the row purged after the snapshot.
@@ -263,13 +321,23 @@ export class PostgresStore implements SessionStore {
     return { status: 'valid', session, touched };
   }
 
-  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
-    const { rows } = await this.#run(this.#statements.rotate, [
-      oldHash,
-      newHash,
-      rule.now,
-      rule.idleTimeout,
-    ]);
+  async rotate(
+    oldHash: string,
+    newHash: string,
+    input: StoreRotateInput,
+  ): Promise<StoredSession | null> {
+    const values = [oldHash, newHash, input.now, ...ownerValues(input.owner)];
+    const renewed = input.reauthentication;
+    const { rows } =
+      renewed === undefined
+        ? await this.#run(this.#statements.rotate, values)
+        : await this.#run(this.#statements.reauthenticate, [
+            ...values,
+            renewed.idleTimeout,
+            renewed.absoluteExpiresAt,
+            renewed.aal,
+            renewed.methods.join(' '),
+          ]);
     const row = rows[0] as SessionRow | undefined;
     return row === undefined ? null : toStored(row);
   }
@@ -281,64 +349,37 @@ export class PostgresStore implements SessionStore {
   }
 
   async endSession(
-    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    target: { tokenHash: string; owner?: SessionOwner } | { id: string; owner?: SessionOwner },
     input: StoreEndInput,
   ): Promise<EndedSession | null> {
-    const rule = [input.now, input.idleTimeout, input.reason];
+    const rest = [input.now, input.reason, ...ownerValues(target.owner)];
     const { rows } =
       'tokenHash' in target
-        ? await this.#run(this.#statements.endByHash, [target.tokenHash, ...rule])
-        : await this.#run(this.#statements.endById, [
-            target.id,
-            ...rule,
-            target.owner?.userId ?? null,
-            target.owner?.tenantId === undefined,
-            target.owner?.tenantId ?? null,
-          ]);
+        ? await this.#run(this.#statements.endByHash, [target.tokenHash, ...rest])
+        : await this.#run(this.#statements.endById, [target.id, ...rest]);
     const row = rows[0] as EndedRow | undefined;
     return row === undefined ? null : toEnded(row);
   }
 
   async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
-    const values = [
-      scope.userId,
-      input.now,
-      input.idleTimeout,
-      input.reason,
-      input.exceptId ?? null,
-      input.limit,
-    ];
-    const { rows } = await this.#run(...withTenant(this.#endUser, scope, values));
-    const ended: EndedSession[] = [];
-    for (const row of rows as EndUserRow[]) {
-      if (row.id !== null) ended.push(toEnded(row as EndedRow));
-    }
-    // From the snapshot's candidates, not from how many were ended: see the statement.
-    const candidates = (rows[0] as EndUserRow | undefined)?.candidates ?? 0;
-    return { ended, done: candidates < input.limit };
+    const values = [scope.userId, input.now, input.reason, input.exceptId ?? null, input.limit];
+    return endBatch(await this.#run(...withTenant(this.#endUser, scope, values)), input.limit);
+  }
+
+  async endSessions(filter: SessionFilter, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    const values = [null, input.now, input.reason, input.exceptId ?? null, input.limit];
+    return endBatch(await this.#run(...withTenant(this.#endMany, filter, values)), input.limit);
   }
 
   async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
     const before = input.after ?? FROM_THE_START;
-    const values = [
-      scope.userId,
-      input.now,
-      // Not idle-expired: now < lastActivityAt + idleTimeout.
-      input.idleTimeout === null ? NO_IDLE_LIMIT : input.now - input.idleTimeout,
-      before.lastActivityAt,
-      before.id,
-      input.limit,
-    ];
+    const values = [scope.userId, input.now, before.lastActivityAt, before.id, input.limit];
     const { rows } = await this.#run(...withTenant(this.#listUser, scope, values));
     return (rows as SessionRow[]).map(toStored);
   }
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
-    const { rows } = await this.#run(this.#statements.sweep, [
-      input.now,
-      input.idleTimeout,
-      input.limit,
-    ]);
+    const { rows } = await this.#run(this.#statements.sweep, [input.now, input.limit]);
     return (rows as EndedRow[]).map(toEnded);
   }
 
@@ -349,7 +390,7 @@ export class PostgresStore implements SessionStore {
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
     const [active, ended] = await Promise.all([
-      this.#run(this.#statements.countActive, [input.now, input.idleTimeout]),
+      this.#run(this.#statements.countActive, [input.now]),
       this.#run(this.#statements.countEnded, [input.endedSince, input.now]),
     ]);
     // count(*) is a bigint, which node-postgres returns as a string.
@@ -394,9 +435,8 @@ export class PostgresStore implements SessionStore {
   }
 }
 
-// Bounds that exclude no session: every time a Date can hold (±8.64e15 ms) lies strictly
-// between them. They keep one statement per scope, with the walk's bounds always bound.
-const NO_IDLE_LIMIT = Number.MIN_SAFE_INTEGER;
+// A bound that excludes no session: every time a Date can hold (±8.64e15 ms) lies below it. It
+// keeps one statement per scope, with the walk's bound always bound.
 const FROM_THE_START = { lastActivityAt: Number.MAX_SAFE_INTEGER, id: '' };
 
 // The same text always gets the same name, and different texts (another schema) different
@@ -407,7 +447,7 @@ function statementName(text: string): string {
 
 function withTenant(
   variants: Record<keyof TenantVariants, Statement>,
-  scope: UserScope,
+  scope: { tenantId?: string | null | undefined },
   values: unknown[],
 ): [Statement, unknown[]] {
   if (scope.tenantId === undefined) return [variants.any, values];
@@ -432,7 +472,48 @@ function toStored(row: SessionRow): StoredSession {
     absoluteExpiresAt: Number(row.absolute_expires_at),
     endedAt: row.ended_at === null ? null : Number(row.ended_at),
     endReason: row.end_reason as EndReason | null,
+    idleTimeout: row.idle_timeout === null ? null : Number(row.idle_timeout),
+    aal: Number(row.aal) as 1 | 2 | 3,
+    methods: row.methods === '' ? [] : row.methods.split(' '),
+    authenticatedAt: Number(row.authenticated_at),
   };
+}
+
+function insertValues(session: StoredSession): unknown[] {
+  return [
+    session.id,
+    session.tokenHash,
+    session.userId,
+    session.tenantId,
+    session.appType,
+    session.ipAddress,
+    session.userAgent,
+    session.createdAt,
+    session.lastActivityAt,
+    session.absoluteExpiresAt,
+    session.endedAt,
+    session.endReason,
+    session.idleTimeout,
+    session.aal,
+    session.methods.join(' '),
+    session.authenticatedAt,
+    session.idleTimeout === null ? null : session.lastActivityAt + session.idleTimeout,
+  ];
+}
+
+// The owner's three parameters, as owned() in statements.ts reads them.
+function ownerValues(owner: SessionOwner | undefined): unknown[] {
+  return [owner?.userId ?? null, owner?.tenantId === undefined, owner?.tenantId ?? null];
+}
+
+function endBatch(result: PostgresQueryResult, limit: number): StoreEndUserResult {
+  const ended: EndedSession[] = [];
+  for (const row of result.rows as EndUserRow[]) {
+    if (row.id !== null) ended.push(toEnded(row as EndedRow));
+  }
+  // From the snapshot's candidates, not from how many were ended: see the statement.
+  const candidates = (result.rows[0] as EndUserRow | undefined)?.candidates ?? 0;
+  return { ended, done: candidates < limit };
 }
 
 function toEnded(row: EndedRow): EndedSession {
