@@ -190,6 +190,10 @@ suite('MysqlStore.isUnavailable', () => {
       createdAt: 0,
       lastActivityAt: 0,
       absoluteExpiresAt: 3_600_000,
+      idleTimeout: 1_800_000,
+      aal: 2,
+      methods: [],
+      authenticatedAt: 0,
       endedAt: null,
       endReason: null,
     });

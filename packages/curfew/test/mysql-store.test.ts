@@ -27,7 +27,9 @@ import {
   PURGE,
   SELECT_BY_HASH,
   SWEEP_ABSOLUTE_CANDIDATES,
+  SWEEP_IDLE_CANDIDATES,
   TOUCH,
+  tenantCandidates,
   userCandidates,
 } from '../src/stores/mysql/statements.js';
 import { ManualClock } from '../src/testing/index.js';
@@ -111,10 +113,14 @@ async function insertRows(
         row.absoluteExpiresAt,
         row.endedAt ?? null,
         row.endedAt === undefined ? null : 'logout',
+        row.lastActivityAt,
+        30 * MINUTE,
+        row.lastActivityAt + 30 * MINUTE,
       ]);
     await pool.query(
       `INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, created_at,
-         last_activity_at, absolute_expires_at, ended_at, end_reason) VALUES ?`,
+         last_activity_at, absolute_expires_at, ended_at, end_reason, authenticated_at,
+         idle_timeout, idle_expires_at) VALUES ?`,
       [values],
     );
   }
@@ -164,9 +170,9 @@ suite('MysqlStore migrations', () => {
   it('are versioned, recorded, idempotent, and create the schema', async () => {
     const db = await database();
     const pool = db.pool();
-    expect(await migrateMysql(pool)).toEqual({ from: 0, to: 2, applied: [1, 2] });
-    expect(MYSQL_SCHEMA_VERSION).toBe(2);
-    expect(await migrateMysql(pool)).toEqual({ from: 2, to: 2, applied: [] });
+    expect(await migrateMysql(pool)).toEqual({ from: 0, to: 4, applied: [1, 2, 3, 4] });
+    expect(MYSQL_SCHEMA_VERSION).toBe(4);
+    expect(await migrateMysql(pool)).toEqual({ from: 4, to: 4, applied: [] });
     await MysqlStore.open(pool); // migrates again: nothing to do
     const [versions] = await pool.query(
       'SELECT version, description FROM curfew_migrations ORDER BY version',
@@ -174,6 +180,8 @@ suite('MysqlStore migrations', () => {
     expect(versions).toEqual([
       { version: 1, description: expect.any(String) },
       { version: 2, description: expect.any(String) },
+      { version: 3, description: expect.any(String) },
+      { version: 4, description: expect.any(String) },
     ]);
     const [indexes] = await pool.query(
       `SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS
@@ -182,7 +190,8 @@ suite('MysqlStore migrations', () => {
     expect((indexes as Array<{ name: string }>).map((row) => row.name)).toEqual([
       'curfew_sessions_absolute',
       'curfew_sessions_id',
-      'curfew_sessions_idle',
+      'curfew_sessions_idle_deadline',
+      'curfew_sessions_tenant_active',
       'curfew_sessions_token_hash',
       'curfew_sessions_user_activity',
       'curfew_sessions_user_tenant_activity',
@@ -224,7 +233,7 @@ suite('MysqlStore migrations', () => {
     await pool.query(`ALTER TABLE curfew_sessions
       ADD KEY curfew_sessions_user (user_id, tenant_id, ended_at),
       DROP KEY curfew_sessions_user_tenant_activity, DROP KEY curfew_sessions_user_activity`);
-    await pool.query('DELETE FROM curfew_migrations WHERE version = 2');
+    await pool.query('DELETE FROM curfew_migrations WHERE version >= 2');
     expect(await indexes()).toEqual([
       { name: 'curfew_sessions_user', columns: 'user_id,tenant_id,ended_at' },
     ]);
@@ -238,7 +247,8 @@ suite('MysqlStore migrations', () => {
     await expect(MysqlStore.open(pool, { migrate: false })).rejects.toMatchObject({
       code: 'STORE_UNAVAILABLE',
     });
-    expect(await migrateMysql(pool)).toEqual({ from: 1, to: 2, applied: [2] });
+    // Versions 3 and 4 find their columns in place and fill nothing: these rows are new.
+    expect(await migrateMysql(pool)).toEqual({ from: 1, to: 4, applied: [2, 3, 4] });
     expect(await indexes()).toEqual(current);
     const page = await sessions.listUserSessions('upgraded', { tenantId: 'acme', limit: 3 });
     expect(page.sessions.map((s) => s.id)).toEqual(
@@ -248,10 +258,42 @@ suite('MysqlStore migrations', () => {
         .map((m) => m.session.id),
     );
     // A crash after the ALTER TABLE, before version 2 was recorded: the next run records it.
-    await pool.query('DELETE FROM curfew_migrations WHERE version = 2');
-    expect(await migrateMysql(pool)).toEqual({ from: 1, to: 2, applied: [2] });
+    await pool.query('DELETE FROM curfew_migrations WHERE version >= 2');
+    expect(await migrateMysql(pool)).toEqual({ from: 1, to: 4, applied: [2, 3, 4] });
     expect(await indexes()).toEqual(current);
     expect(await sessions.revokeUserSessions('upgraded')).toBe(5);
+  });
+
+  it('give sessions from before levels the lowest level and a 15-minute idle limit', async () => {
+    const { pool } = await migrated();
+    // Back to version 2: none of version 3's columns and keys, version 4 not run.
+    await pool.query(`ALTER TABLE curfew_sessions
+      DROP COLUMN aal, DROP COLUMN methods, DROP COLUMN authenticated_at, DROP COLUMN idle_timeout,
+      DROP COLUMN idle_expires_at, DROP KEY curfew_sessions_idle_deadline,
+      DROP KEY curfew_sessions_tenant_active, ADD KEY curfew_sessions_idle (ended_at, last_activity_at)`);
+    await pool.query('DELETE FROM curfew_migrations WHERE version >= 3');
+    await pool.query(
+      `INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, created_at,
+         last_activity_at, absolute_expires_at) VALUES ('old', ?, 'u', 'acme', 'web', 1000, 5000, 99000000)`,
+      ['a'.repeat(64)],
+    );
+    expect(await migrateMysql(pool)).toEqual({ from: 2, to: 4, applied: [3, 4] });
+    const store = await MysqlStore.open(pool, { migrate: false });
+    // What was known of it, and no more; the upgrade fails closed.
+    expect(await store.findById('old')).toMatchObject({
+      aal: 1,
+      methods: [],
+      authenticatedAt: 1000,
+      idleTimeout: 15 * 60_000,
+    });
+    expect(await store.sweep({ now: 5000 + 15 * 60_000 - 1, limit: 10 })).toEqual([]);
+    expect(await store.sweep({ now: 5000 + 15 * 60_000, limit: 10 })).toEqual([
+      expect.objectContaining({
+        id: 'old',
+        endReason: 'idle_timeout',
+        endedAt: 5000 + 15 * 60_000,
+      }),
+    ]);
   });
 
   it('apply once when several processes run them at the same moment', async () => {
@@ -279,8 +321,8 @@ suite('MysqlStore migrations', () => {
         .toBe(4);
       await holder.query(`SELECT RELEASE_LOCK(${lockName})`);
       const results = await Promise.all(migrators);
-      expect(results.flatMap((result) => result.applied)).toEqual([1, 2]);
-      expect(results.filter((result) => result.from === 2)).toHaveLength(3);
+      expect(results.flatMap((result) => result.applied)).toEqual([1, 2, 3, 4]);
+      expect(results.filter((result) => result.from === 4)).toHaveLength(3);
     } finally {
       holder.release();
     }
@@ -288,9 +330,13 @@ suite('MysqlStore migrations', () => {
       `SELECT TABLE_NAME AS name FROM information_schema.TABLES
        WHERE TABLE_SCHEMA = DATABASE() ORDER BY name`,
     );
-    expect(tables).toEqual([{ name: 'curfew_migrations' }, { name: 'curfew_sessions' }]);
+    expect((tables as Array<{ name: string }>).map((t) => t.name).sort()).toEqual([
+      'curfew_migrations',
+      'curfew_session_scopes',
+      'curfew_sessions',
+    ]);
     const [versions] = await holder.query('SELECT version FROM curfew_migrations ORDER BY version');
-    expect(versions).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(versions).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
   });
 
   it('with migrate: false, refuses a database that is not migrated, then accepts it', async () => {
@@ -357,7 +403,9 @@ suite('MysqlStore on MariaDB', () => {
     clock.advance(MINUTE);
     expect(await count(() => sessions.validate(token))).toEqual([
       expect.stringMatching(/^SELECT /),
-      expect.stringMatching(/^UPDATE curfew_sessions .*SET last_activity_at = \? WHERE seq = \?/),
+      expect.stringMatching(
+        /^UPDATE curfew_sessions .*SET last_activity_at = \?, idle_expires_at = \? WHERE seq = \?/,
+      ),
     ]);
     expect(await count(() => sessions.validate(token, { touch: false }))).toHaveLength(1);
     expect(await count(() => sessions.create({ userId: 'bob' }))).toEqual([
@@ -399,7 +447,7 @@ suite('MysqlStore on MariaDB', () => {
       'SET TRANSACTION ISOLATION LEVEL READ COMMITTED',
       'START TRANSACTION',
       expect.stringMatching(/^SELECT seq, absolute_expires_at .* LIMIT \?$/), // none
-      expect.stringMatching(/^SELECT seq, last_activity_at .* LIMIT \?$/), // bob's, idle
+      expect.stringMatching(/^SELECT seq, idle_expires_at .* LIMIT \?$/), // bob's, idle
       expect.stringMatching(/WHERE seq IN \(\?\) .* FOR UPDATE SKIP LOCKED$/),
       expect.stringMatching(/^UPDATE /),
       'COMMIT',
@@ -407,7 +455,7 @@ suite('MysqlStore on MariaDB', () => {
       'SET TRANSACTION ISOLATION LEVEL READ COMMITTED',
       'START TRANSACTION',
       expect.stringMatching(/^SELECT seq, absolute_expires_at .* LIMIT \?$/),
-      expect.stringMatching(/^SELECT seq, last_activity_at .* LIMIT \?$/),
+      expect.stringMatching(/^SELECT seq, idle_expires_at .* LIMIT \?$/),
       'COMMIT',
     ]);
     expect(await count(() => sessions.purgeEnded({ endedBefore: clock.now() }))).toEqual([
@@ -459,7 +507,7 @@ suite('MysqlStore on MariaDB', () => {
       'SELECT seq, token_hash, last_activity_at FROM curfew_sessions WHERE ended_at IS NULL LIMIT 1',
     )) as unknown as [[{ seq: number; token_hash: string; last_activity_at: number }]];
     for (const [sql, values] of [
-      [TOUCH, [row.last_activity_at + 1]],
+      [TOUCH, [row.last_activity_at + 1, row.last_activity_at + 1 + 30 * MINUTE]],
       [END_ONE, [row.last_activity_at, 'logout']],
     ] as const) {
       const values_ = [...values, row.seq, row.token_hash, row.last_activity_at];
@@ -475,6 +523,13 @@ suite('MysqlStore on MariaDB', () => {
     const candidates = await plan(SWEEP_ABSOLUTE_CANDIDATES, [later, 0, 0, 0, 10]);
     expect(candidates).toMatchObject({ key: 'curfew_sessions_absolute' });
     expect(candidates?.Extra).not.toMatch(/filesort/);
+    // The idle half walks the deadline index; ending a tenant walks the tenant index.
+    const idleCandidates = await plan(SWEEP_IDLE_CANDIDATES, [later, 0, 0, 0, later, 10]);
+    expect(idleCandidates).toMatchObject({ key: 'curfew_sessions_idle_deadline' });
+    expect(idleCandidates?.Extra).not.toMatch(/filesort/);
+    const tenant = await plan(tenantCandidates(false), ['t', '', 10]);
+    expect(tenant).toMatchObject({ key: 'curfew_sessions_tenant_active' });
+    expect(tenant?.Extra).not.toMatch(/filesort/);
     // The sweep locks by primary key only, in key order: no index entry locked, no sort.
     const lock = await plan(LOCK_ABSOLUTE, [[1, 2, 3], later, 10]);
     expect(lock).toMatchObject({ key: 'PRIMARY' });
@@ -487,7 +542,8 @@ suite('MysqlStore on MariaDB', () => {
     const now = clock.now();
     const live = { absoluteExpiresAt: now + 60 * MINUTE };
     // The whale: 20,000 valid sessions in acme, interleaved in activity with 2,000 in globex,
-    // 2,000 ended and 5,000 idle for over 30 minutes; the minnow: 10 valid and 5,000 idle.
+    // 2,000 ended and 5,000 idled out and swept; the minnow: 10 valid and 5,000 idled out and
+    // swept. (Idle sessions not yet swept are passed over one by one: each has its own limit.)
     await insertRows(pool, [
       ...Array.from({ length: 22_000 }, (_, i) => ({
         userId: 'whale',
@@ -507,6 +563,7 @@ suite('MysqlStore on MariaDB', () => {
           userId,
           tenantId: 'acme',
           lastActivityAt: now - 40 * MINUTE + i,
+          endedAt: now - 10 * MINUTE + i,
           ...live,
         })),
       ),
@@ -562,7 +619,7 @@ suite('MysqlStore on MariaDB', () => {
     cursor = null;
     expect(await reads(() => page('whale'))).toEqual(walk); // every tenant
     cursor = null;
-    // The minnow's 10, and one more step to its first idle session, where the range ends.
+    // The minnow's 10, and one more step past its last, where the range of active rows ends.
     expect(await reads(() => page('minnow', 'acme'))).toEqual({
       Handler_read_key: 1,
       Handler_read_prev: 10,
@@ -777,10 +834,14 @@ suite('MysqlStore on MariaDB', () => {
       start - 13 * 60 * MINUTE,
       i < 1_000 ? start - 13 * 60 * MINUTE : start - 40 * MINUTE,
       i < 1_000 ? start - MINUTE : start + 11 * 60 * MINUTE,
+      start - 13 * 60 * MINUTE,
+      30 * MINUTE,
+      (i < 1_000 ? start - 13 * 60 * MINUTE : start - 40 * MINUTE) + 30 * MINUTE,
     ]);
     await pool.query(
       `INSERT INTO curfew_sessions (id, token_hash, user_id, app_type, created_at,
-         last_activity_at, absolute_expires_at) VALUES ?`,
+         last_activity_at, absolute_expires_at, authenticated_at, idle_timeout,
+         idle_expires_at) VALUES ?`,
       [rows],
     );
     const events: SessionEvent[] = [];

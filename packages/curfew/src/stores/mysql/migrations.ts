@@ -86,6 +86,51 @@ const MIGRATIONS: readonly Migration[] = [
         ALGORITHM = INPLACE, LOCK = NONE`,
     ],
   },
+  {
+    version: 3,
+    description: 'per-session assurance level, methods, authentication time and idle limit',
+    inPlace: `SELECT COUNT(*) FROM information_schema.COLUMNS
+      WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'curfew_sessions'
+        AND COLUMN_NAME = 'idle_expires_at'`,
+    statements: () => [
+      `ALTER TABLE curfew_sessions
+        -- A session carries how its user authenticated and its own limits (from the policy for
+        -- its level, tenant and app type), so sessions of several levels can share the table.
+        ADD COLUMN aal TINYINT UNSIGNED NOT NULL DEFAULT 1,
+        -- RFC 8176 names, space-separated ('' for none): at most 8 of 32 characters.
+        ADD COLUMN methods VARCHAR(300) CHARACTER SET ascii COLLATE ascii_bin NOT NULL DEFAULT '',
+        ADD COLUMN authenticated_at BIGINT NOT NULL DEFAULT 0,
+        -- NULL: no idle limit. idle_expires_at is last_activity_at + idle_timeout, kept beside it
+        -- so that the sweep walks an index of deadlines instead of computing one per row.
+        ADD COLUMN idle_timeout BIGINT NULL,
+        ADD COLUMN idle_expires_at BIGINT NULL,
+        ADD KEY curfew_sessions_idle_deadline (ended_at, idle_expires_at),
+        -- Ending every session of a tenant, a batch at a time.
+        ADD KEY curfew_sessions_tenant_active (tenant_id, ended_at),
+        DROP KEY curfew_sessions_idle`,
+    ],
+  },
+  {
+    version: 4,
+    description: 'levels and limits for earlier sessions; the session cap lock rows',
+    statements: () => [
+      // Sessions from before: their sign-in is all that is known, so they claim the lowest level
+      // and the strictest idle limit of any preset (15 minutes). An upgrade fails closed: it may
+      // end a session early, never keep one alive without an idle limit. Only rows not yet
+      // filled, so a re-run after a crash is harmless.
+      `UPDATE curfew_sessions SET
+        authenticated_at = created_at,
+        idle_timeout = 900000,
+        idle_expires_at = last_activity_at + 900000
+      WHERE authenticated_at = 0`,
+      // One row per (user, tenant) that has had a capped create: locked FOR UPDATE by each such
+      // create, so creates of one scope on any connection take turns. The key is the SHA-256 of
+      // the scope, so any user and tenant fit and compare exactly.
+      `CREATE TABLE IF NOT EXISTS curfew_session_scopes (
+        scope CHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY
+      ) ENGINE = InnoDB`,
+    ],
+  },
 ];
 
 /**

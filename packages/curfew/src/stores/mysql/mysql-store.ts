@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { EndReason } from '../../core/end-reason.js';
 import { invalidArgument } from '../../core/errors.js';
 import {
@@ -6,13 +7,18 @@ import {
   findExpiry,
   matchesOwner,
   type SessionCounts,
+  type SessionFilter,
   type SessionOwner,
   type SessionStore,
   type StoredSession,
   type StoreEndInput,
   type StoreEndUserInput,
   type StoreEndUserResult,
+  type StoreInsertResult,
   type StoreListInput,
+  type StoreReauthentication,
+  type StoreRotateInput,
+  type StoreSessionCap,
   type StoreSweepInput,
   type StoreValidateInput,
   type StoreValidateResult,
@@ -43,15 +49,20 @@ import {
   LOCK_BY_ID,
   LOCK_IDLE,
   LOCK_LISTED,
+  LOCK_SCOPE,
+  LOCK_SCOPE_CREATE,
   listUser,
   PING,
   PURGE,
+  REAUTHENTICATE,
   ROTATE,
   SELECT_BY_HASH,
   SELECT_BY_ID,
+  SELECT_SCOPE,
   SWEEP_ABSOLUTE_CANDIDATES,
   SWEEP_IDLE_CANDIDATES,
   TOUCH,
+  tenantCandidates,
   userCandidates,
 } from './statements.js';
 
@@ -242,23 +253,78 @@ export class MysqlStore implements SessionStore {
     this.#timeout = timeout;
   }
 
-  async insert(session: StoredSession): Promise<void> {
-    await this.#bounded(() => this.#pool.execute({ sql: INSERT }, insertValues(session)));
+  /**
+   * Without a cap, one INSERT. With one, a transaction: the scope's lock row (created on first
+   * use) locked FOR UPDATE, so every capped create of that (user, tenant) takes its turn; then a
+   * plain read of the scope's active sessions (its snapshot starts after the lock was granted,
+   * so it sees every earlier create), the ends the cap calls for (rows locked by key, as a
+   * sign-out does), and the insert.
+   */
+  async insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult> {
+    if (cap === undefined) {
+      await this.#bounded(() => this.#pool.execute({ sql: INSERT }, insertValues(session)));
+      return { inserted: true, ended: [] };
+    }
+    const scope = createHash('sha256')
+      .update(JSON.stringify([session.userId, session.tenantId]))
+      .digest('hex');
+    return this.#bounded((lease) =>
+      inTransaction(lease, async (connection) => {
+        await connection.execute({ sql: LOCK_SCOPE_CREATE }, [scope]);
+        await connection.execute(read(LOCK_SCOPE), [scope]);
+        const active = rowsOf(
+          await connection.execute(read(SELECT_SCOPE), [session.userId, session.tenantId]),
+        ).map(decodeSession);
+        const valid = active.filter((row) => findExpiry(row.session, cap) === null);
+        const excess = valid.length - (cap.max - 1);
+        const ending = [
+          ...active.filter((row) => !valid.includes(row)),
+          ...(excess > 0 && cap.action === 'evict-oldest'
+            ? valid.slice(valid.length - excess)
+            : []),
+        ];
+        const input = { now: cap.now, reason: 'session_limit' };
+        const locked = await lockListed(
+          connection,
+          ending.map((row) => row.seq).sort((a, b) => a - b),
+        );
+        await endLocked(connection, locked, input);
+        const inserted = !(excess > 0 && cap.action === 'refuse');
+        if (inserted) await connection.execute({ sql: INSERT }, insertValues(session));
+        return { inserted, ended: locked.map((row) => toEnded(row, input)) };
+      }),
+    );
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
     if (!TOKEN_HASH.test(tokenHash)) return { status: 'missing' };
     return this.#checkAndChange(
       (on, locked) => readOne(on, locked ? LOCK_BY_HASH : SELECT_BY_HASH, tokenHash),
-      (row, retry) => planValidate(row, input, retry),
+      // A session's owner never changes: one that is not the owner's is simply not found.
+      (row, retry) =>
+        planValidate(
+          row !== null && matchesOwner(row.session, input.owner) ? row : null,
+          input,
+          retry,
+        ),
     );
   }
 
-  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+  async rotate(
+    oldHash: string,
+    newHash: string,
+    input: StoreRotateInput,
+  ): Promise<StoredSession | null> {
     if (!TOKEN_HASH.test(oldHash)) return null;
     return this.#checkAndChange(
       (on, locked) => readOne(on, locked ? LOCK_BY_HASH : SELECT_BY_HASH, oldHash),
-      (row) => planRotate(row, newHash, rule),
+      (row) =>
+        planRotate(
+          row !== null && matchesOwner(row.session, input.owner) ? row : null,
+          newHash,
+          input.now,
+          input.reauthentication,
+        ),
     );
   }
 
@@ -269,7 +335,7 @@ export class MysqlStore implements SessionStore {
   }
 
   async endSession(
-    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    target: { tokenHash: string; owner?: SessionOwner } | { id: string; owner?: SessionOwner },
     input: StoreEndInput,
   ): Promise<EndedSession | null> {
     if ('tokenHash' in target) {
@@ -277,7 +343,8 @@ export class MysqlStore implements SessionStore {
       if (!TOKEN_HASH.test(hash)) return null;
       return this.#checkAndChange(
         (on, locked) => readOne(on, locked ? LOCK_BY_HASH : SELECT_BY_HASH, hash),
-        (row) => planEnd(row, input),
+        (row) =>
+          planEnd(row !== null && matchesOwner(row.session, target.owner) ? row : null, input),
       );
     }
     const { id, owner } = target;
@@ -319,18 +386,40 @@ export class MysqlStore implements SessionStore {
     });
   }
 
+  async endSessions(filter: SessionFilter, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    const everyone = filter.tenantId === undefined;
+    const values = [
+      ...(everyone ? [] : [filter.tenantId ?? null]),
+      input.exceptId ?? '',
+      String(input.limit),
+    ];
+    return this.#bounded(async (lease) => {
+      // As endUserSessions: `done` from this plain read, the ends under locks taken by key.
+      const found = rowsOf(
+        await this.#pool.execute(read(TENANT_CANDIDATES[everyone ? 1 : 0]), values),
+      );
+      const done = found.length < input.limit;
+      if (found.length === 0) return { ended: [], done };
+      const seqs = found.map((row) => Number(row[0])).sort((a, b) => a - b);
+      const rows = await inTransaction(lease, async (connection) => {
+        const locked = await lockListed(connection, seqs);
+        await endLocked(connection, locked, input);
+        return locked;
+      });
+      return { ended: rows.map((row) => toEnded(row, input)), done };
+    });
+  }
+
   async listUserSessions(scope: UserScope, input: StoreListInput): Promise<StoredSession[]> {
     const { tenantId } = scope;
-    const { now, idleTimeout: idle, after } = input;
+    const { now, after } = input;
     const values = [
       scope.userId,
       ...(tenantId === undefined ? [] : [tenantId]),
-      // Valid under the idle rule (now < activity + idle) is activity > now - idle: exact, as
-      // every time here is a whole number of milliseconds well inside the doubles' exact range.
-      idle === null ? Number.MIN_SAFE_INTEGER : now - idle,
       ...(after === undefined
         ? []
         : [after.lastActivityAt, after.lastActivityAt, asciiIdBound(after.id)]),
+      now,
       now,
       // LIMIT values travel as strings: older mysql2 sends JavaScript numbers as DOUBLE, which
       // MySQL 8.0.22 and later refuse for a LIMIT placeholder.
@@ -342,7 +431,7 @@ export class MysqlStore implements SessionStore {
   }
 
   async sweep(input: StoreSweepInput): Promise<EndedSession[]> {
-    const { now, idleTimeout, limit } = input;
+    const { now, limit } = input;
     return this.#bounded((lease) =>
       inTransaction(lease, async (connection) => {
         const absolute = await lockExpired(connection, limit, {
@@ -353,17 +442,17 @@ export class MysqlStore implements SessionStore {
         });
         const room = limit - absolute.length;
         const idle =
-          room > 0 && idleTimeout !== null
+          room > 0
             ? await lockExpired(connection, room, {
                 candidates: SWEEP_IDLE_CANDIDATES,
-                page: (after, size) => [now - idleTimeout, ...after, now, size],
+                page: (after, size) => [now, ...after, now, size],
                 lock: LOCK_IDLE,
-                bounds: [now - idleTimeout, now],
+                bounds: [now, now],
               })
             : [];
         // Absolute expiries first, then idle, each in creation order: MemoryStore's order.
         const rows = [...absolute.sort(bySeq), ...idle.sort(bySeq)];
-        const rule = { ...input, reason: 'idle_timeout' };
+        const rule = { now, reason: 'idle_timeout' };
         await endLocked(connection, rows, rule);
         return rows.map((row) => toEnded(row, rule));
       }),
@@ -378,10 +467,10 @@ export class MysqlStore implements SessionStore {
   }
 
   async countSessions(input: ExpiryRule & { endedSince: number }): Promise<SessionCounts> {
-    const { now, idleTimeout: idle } = input;
+    const { now } = input;
     const [active, ended] = await this.#bounded(() =>
       Promise.all([
-        this.#pool.execute(read(COUNT_ACTIVE), [now, idle, idle, now]),
+        this.#pool.execute(read(COUNT_ACTIVE), [now, now]),
         this.#pool.execute(read(COUNT_ENDED), [input.endedSince, now]),
       ]),
     );
@@ -444,6 +533,8 @@ export class MysqlStore implements SessionStore {
 }
 
 const USER_CANDIDATES = [userCandidates(false), userCandidates(true)] as const;
+// A tenant's, then everyone's.
+const TENANT_CANDIDATES = [tenantCandidates(false), tenantCandidates(true)] as const;
 // By scope (every tenant, one tenant), then by page (the first, one after a position).
 const LIST_USER = [
   [listUser(false, false), listUser(false, true)],
@@ -529,22 +620,60 @@ function planValidate(
   }
   return {
     result: { status: 'valid', session: { ...session, lastActivityAt: input.now }, touched },
-    write: { sql: TOUCH, values: [input.now, ...sameState(row)] },
+    write: {
+      sql: TOUCH,
+      values: [input.now, deadline(input.now, session.idleTimeout), ...sameState(row)],
+    },
   };
+}
+
+function deadline(lastActivityAt: number, idleTimeout: number | null): number | null {
+  return idleTimeout === null ? null : lastActivityAt + idleTimeout;
 }
 
 function planRotate(
   row: SessionRow | null,
   newHash: string,
-  rule: ExpiryRule,
+  now: number,
+  renewed: StoreReauthentication | undefined,
 ): Plan<StoredSession | null> {
-  if (row === null || row.session.endedAt !== null || findExpiry(row.session, rule) !== null) {
+  if (row === null || row.session.endedAt !== null || findExpiry(row.session, { now }) !== null) {
     return { result: null };
   }
-  const lastActivityAt = Math.max(row.session.lastActivityAt, rule.now);
+  const lastActivityAt = Math.max(row.session.lastActivityAt, now);
+  if (renewed === undefined) {
+    const idleExpiresAt = deadline(lastActivityAt, row.session.idleTimeout);
+    return {
+      result: { ...row.session, tokenHash: newHash, lastActivityAt },
+      write: { sql: ROTATE, values: [newHash, lastActivityAt, idleExpiresAt, ...sameState(row)] },
+    };
+  }
+  const session: StoredSession = {
+    ...row.session,
+    tokenHash: newHash,
+    lastActivityAt,
+    idleTimeout: renewed.idleTimeout,
+    absoluteExpiresAt: renewed.absoluteExpiresAt,
+    aal: renewed.aal,
+    methods: [...renewed.methods],
+    authenticatedAt: now,
+  };
   return {
-    result: { ...row.session, tokenHash: newHash, lastActivityAt },
-    write: { sql: ROTATE, values: [newHash, lastActivityAt, ...sameState(row)] },
+    result: session,
+    write: {
+      sql: REAUTHENTICATE,
+      values: [
+        newHash,
+        lastActivityAt,
+        deadline(lastActivityAt, renewed.idleTimeout),
+        renewed.idleTimeout,
+        renewed.absoluteExpiresAt,
+        renewed.aal,
+        renewed.methods.join(' '),
+        now,
+        ...sameState(row),
+      ],
+    },
   };
 }
 
@@ -559,7 +688,10 @@ function planEnd(row: SessionRow | null, input: StoreEndInput): Plan<EndedSessio
 
 /** An active session as ended by a call with `input` at `input.now`: the ExpiryRule first. */
 function toEnded(
-  row: Pick<EndRow, 'id' | 'userId' | 'tenantId' | 'lastActivityAt' | 'absoluteExpiresAt'>,
+  row: Pick<
+    EndRow,
+    'id' | 'userId' | 'tenantId' | 'lastActivityAt' | 'absoluteExpiresAt' | 'idleTimeout'
+  >,
   input: StoreEndInput,
 ): EndedSession {
   const expiry = findExpiry(row, input);
@@ -628,7 +760,7 @@ async function endLocked(
   rows: readonly EndRow[],
   input: StoreEndInput,
 ): Promise<void> {
-  const rule = endWithRuleParams(input.now, input.idleTimeout, input.reason);
+  const rule = endWithRuleParams(input.now, input.reason);
   let ended = 0;
   for (let start = 0; start < rows.length; start += END_CHUNK) {
     const seqs = rows.slice(start, start + END_CHUNK).map((row) => row.seq);

@@ -16,6 +16,7 @@ export interface EndRow {
   tenantId: string | null;
   lastActivityAt: number;
   absoluteExpiresAt: number;
+  idleTimeout: number | null;
 }
 
 // Number(): a pool made with `bigNumberStrings` returns BIGINT columns as strings. Every time
@@ -49,6 +50,10 @@ export function decodeSession(row: unknown[]): SessionRow {
       absoluteExpiresAt: time(row[10]),
       endedAt: row[11] === null ? null : time(row[11]),
       endReason: nullableText(row[12]) as EndReason | null,
+      idleTimeout: row[13] === null ? null : time(row[13]),
+      aal: Number(row[14]) as 1 | 2 | 3,
+      methods: text(row[15]) === '' ? [] : text(row[15]).split(' '),
+      authenticatedAt: time(row[16]),
     },
   };
 }
@@ -62,6 +67,7 @@ export function decodeEndRow(row: unknown[]): EndRow {
     tenantId: nullableText(row[3]),
     lastActivityAt: time(row[4]),
     absoluteExpiresAt: time(row[5]),
+    idleTimeout: row[6] === null ? null : time(row[6]),
   };
 }
 
@@ -80,5 +86,10 @@ export function insertValues(session: StoredSession): MysqlValue[] {
     session.absoluteExpiresAt,
     session.endedAt,
     session.endReason,
+    session.idleTimeout,
+    session.aal,
+    session.methods.join(' '),
+    session.authenticatedAt,
+    session.idleTimeout === null ? null : session.lastActivityAt + session.idleTimeout,
   ];
 }

@@ -6,15 +6,18 @@ import type { MysqlValue } from './pool.js';
 
 /** The columns every full read selects, in the order rows.ts decodes them. */
 const SESSION_COLUMNS = `seq, id, token_hash, user_id, tenant_id, app_type, ip_address,
-  user_agent, created_at, last_activity_at, absolute_expires_at, ended_at, end_reason`;
+  user_agent, created_at, last_activity_at, absolute_expires_at, ended_at, end_reason,
+  idle_timeout, aal, methods, authenticated_at`;
 
 /** What ending a row needs, for the multi-row paths: identity, and the times the rule reads. */
-const END_COLUMNS = 'seq, id, user_id, tenant_id, last_activity_at, absolute_expires_at';
+const END_COLUMNS =
+  'seq, id, user_id, tenant_id, last_activity_at, absolute_expires_at, idle_timeout';
 
 export const INSERT = `
   INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, ip_address,
-    user_agent, created_at, last_activity_at, absolute_expires_at, ended_at, end_reason)
-  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
+    user_agent, created_at, last_activity_at, absolute_expires_at, ended_at, end_reason,
+    idle_timeout, aal, methods, authenticated_at, idle_expires_at)
+  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`;
 
 export const SELECT_BY_HASH = `SELECT ${SESSION_COLUMNS} FROM curfew_sessions WHERE token_hash = ?`;
 export const SELECT_BY_ID = `SELECT ${SESSION_COLUMNS} FROM curfew_sessions WHERE id = ?`;
@@ -34,21 +37,30 @@ export const LOCK_BY_ID = `${SELECT_BY_ID} FOR UPDATE`;
 // then that entry as it ends the row: the opposite order, and a deadlock under load.
 const SAME_STATE = 'seq = ? AND token_hash = ? AND ended_at IS NULL AND last_activity_at = ?';
 const BY_KEY = 'curfew_sessions FORCE INDEX (PRIMARY)';
-export const TOUCH = `UPDATE ${BY_KEY} SET last_activity_at = ? WHERE ${SAME_STATE}`;
+// Activity moves the kept idle deadline with it (the caller computes both).
+export const TOUCH = `
+  UPDATE ${BY_KEY} SET last_activity_at = ?, idle_expires_at = ? WHERE ${SAME_STATE}`;
 export const END_ONE = `UPDATE ${BY_KEY} SET ended_at = ?, end_reason = ? WHERE ${SAME_STATE}`;
 export const ROTATE = `
-  UPDATE ${BY_KEY} SET token_hash = ?, last_activity_at = ? WHERE ${SAME_STATE}`;
+  UPDATE ${BY_KEY} SET token_hash = ?, last_activity_at = ?, idle_expires_at = ?
+  WHERE ${SAME_STATE}`;
+// A reauthentication: new token, activity and authentication now, the new level and limits.
+export const REAUTHENTICATE = `
+  UPDATE ${BY_KEY} SET token_hash = ?, last_activity_at = ?, idle_expires_at = ?,
+    idle_timeout = ?, absolute_expires_at = ?, aal = ?, methods = ?, authenticated_at = ?
+  WHERE ${SAME_STATE}`;
 
 // The ExpiryRule of core/store.ts in SQL, for the multi-row writes, which end rows already locked
 // by the same transaction (so JavaScript computes the same values from the locked read). Neither
 // CASE reads a column this statement assigns: MySQL assigns left to right, and a CASE reading
 // `ended_at` would see the new value.
-// Parameters: now, idle, idle, now, idle, now | now, idle, idle, now, reason.
+// Each row's own limits, the idle one as its kept deadline. Parameters: now, now, now | now, now,
+// reason.
 const ABSOLUTE_EXPIRED = 'absolute_expires_at <= ?';
-const IDLE_EXPIRED = '(? IS NOT NULL AND last_activity_at + ? <= ?)';
+const IDLE_EXPIRED = '(idle_expires_at IS NOT NULL AND idle_expires_at <= ?)';
 const END_WITH_RULE = `
   ended_at = CASE WHEN ${ABSOLUTE_EXPIRED} THEN absolute_expires_at
-    WHEN ${IDLE_EXPIRED} THEN last_activity_at + ? ELSE ? END,
+    WHEN ${IDLE_EXPIRED} THEN idle_expires_at ELSE ? END,
   end_reason = CASE WHEN ${ABSOLUTE_EXPIRED} THEN 'absolute_timeout'
     WHEN ${IDLE_EXPIRED} THEN 'idle_timeout' ELSE ? END`;
 
@@ -59,8 +71,8 @@ const END_WITH_RULE = `
 export const END_LOCKED = `
   UPDATE curfew_sessions SET ${END_WITH_RULE} WHERE seq IN (?) AND ended_at IS NULL`;
 
-export function endWithRuleParams(now: number, idle: number | null, reason: string): MysqlValue[] {
-  return [now, idle, idle, now, idle, now, now, idle, idle, now, reason];
+export function endWithRuleParams(now: number, reason: string): MysqlValue[] {
+  return [now, now, now, now, now, reason];
 }
 
 // A user's active sessions, through one of two indexes ending (last_activity_at, id): with a
@@ -76,20 +88,46 @@ const userIndex = (scoped: boolean) =>
 const inTenant = (scoped: boolean) => (scoped ? 'AND tenant_id <=> ?' : '');
 
 /**
- * One page of a user's valid sessions, most recently active first. Read backwards, the index
- * reaches every idle-expired row only after every other one, so the idle rule is the range's
- * lower bound on last_activity_at (`> now - idle`) rather than a filter; the absolute rule is a
- * filter. The page start is written out as a disjunction, which MariaDB turns into a range on
+ * One page of a user's valid sessions, most recently active first. Each session has its own
+ * limits, so expired ones (not yet swept) are passed over one by one: the sweep keeps them few.
+ * The page start is written out as a disjunction, which MariaDB turns into a range on
  * (last_activity_at, id); it does not for the row comparison `(a, b) < (?, ?)`.
- * Parameters: user, [tenant,] activity bound, [after: activity, activity, id,] now, how many.
+ * Parameters: user, [tenant,] [after: activity, activity, id,] now, now, how many.
  */
 export const listUser = (scoped: boolean, after: boolean) => `
   SELECT ${SESSION_COLUMNS} FROM curfew_sessions FORCE INDEX (${userIndex(scoped)})
-  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL AND last_activity_at > ?
+  WHERE user_id = ? ${inTenant(scoped)} AND ended_at IS NULL
     ${after ? 'AND (last_activity_at < ? OR (last_activity_at = ? AND id < ?))' : ''}
-    AND absolute_expires_at > ?
+    AND absolute_expires_at > ? AND (idle_expires_at IS NULL OR idle_expires_at > ?)
   ORDER BY last_activity_at DESC, id DESC
   LIMIT ?`;
+
+/**
+ * The cap's view of a scope: its active sessions in listing order, read under the scope's lock.
+ * Parameters: user, tenant.
+ */
+export const SELECT_SCOPE = `
+  SELECT ${SESSION_COLUMNS} FROM curfew_sessions FORCE INDEX (${userIndex(true)})
+  WHERE user_id = ? AND tenant_id <=> ? AND ended_at IS NULL
+  ORDER BY last_activity_at DESC, id DESC`;
+
+/** Creates the scope's lock row if it is new, and locks it. Parameters: scope key. */
+export const LOCK_SCOPE_CREATE =
+  'INSERT INTO curfew_session_scopes (scope) VALUES (?) ON DUPLICATE KEY UPDATE scope = scope';
+export const LOCK_SCOPE = 'SELECT scope FROM curfew_session_scopes WHERE scope = ? FOR UPDATE';
+
+/**
+ * A batch of a tenant's sessions (or everyone's, by the absolute index), by a plain read, as
+ * userCandidates does for a user. Parameters: [tenant,] the id to leave alone or '', how many.
+ */
+export const tenantCandidates = (everyone: boolean) =>
+  everyone
+    ? `SELECT seq FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
+       WHERE ended_at IS NULL AND CAST(id AS BINARY) <> ?
+       ORDER BY absolute_expires_at, seq LIMIT ?`
+    : `SELECT seq FROM curfew_sessions FORCE INDEX (curfew_sessions_tenant_active)
+       WHERE tenant_id <=> ? AND ended_at IS NULL AND CAST(id AS BINARY) <> ?
+       ORDER BY seq LIMIT ?`;
 
 /**
  * "Sign out everywhere", one batch: up to `limit` of the scope's active sessions but one, by a
@@ -133,11 +171,11 @@ export const SWEEP_ABSOLUTE_CANDIDATES = `
     AND (absolute_expires_at > ? OR (absolute_expires_at = ? AND seq > ?))
   ORDER BY absolute_expires_at, seq LIMIT ?`;
 export const SWEEP_IDLE_CANDIDATES = `
-  SELECT seq, last_activity_at FROM curfew_sessions FORCE INDEX (curfew_sessions_idle)
-  WHERE ended_at IS NULL AND last_activity_at <= ?
-    AND (last_activity_at > ? OR (last_activity_at = ? AND seq > ?))
+  SELECT seq, idle_expires_at FROM curfew_sessions FORCE INDEX (curfew_sessions_idle_deadline)
+  WHERE ended_at IS NULL AND idle_expires_at <= ?
+    AND (idle_expires_at > ? OR (idle_expires_at = ? AND seq > ?))
     AND absolute_expires_at > ?
-  ORDER BY last_activity_at, seq LIMIT ?`;
+  ORDER BY idle_expires_at, seq LIMIT ?`;
 // Text protocol (`query`): the id list's length varies. The primary key is forced, since the
 // optimiser would otherwise often prefer the expiry index (and lock through it, the deadlock
 // above); ORDER BY that key, so the LIMIT stops the read instead of sorting (and locking) every
@@ -149,7 +187,7 @@ export const LOCK_ABSOLUTE = `
   FOR UPDATE SKIP LOCKED`;
 export const LOCK_IDLE = `
   SELECT ${END_COLUMNS} FROM curfew_sessions FORCE INDEX (PRIMARY)
-  WHERE seq IN (?) AND ended_at IS NULL AND last_activity_at <= ? AND absolute_expires_at > ?
+  WHERE seq IN (?) AND ended_at IS NULL AND idle_expires_at <= ? AND absolute_expires_at > ?
   ORDER BY seq LIMIT ?
   FOR UPDATE SKIP LOCKED`;
 
@@ -158,11 +196,11 @@ export const PURGE = `
 
 // Reports only. The absolute index starts with ended_at, so the active count reads only active
 // rows; the ended count reads ended rows through the same index's ended_at prefix.
-// COUNT_ACTIVE: now, idle, idle, now. COUNT_ENDED: since, now.
+// COUNT_ACTIVE: now, now. COUNT_ENDED: since, now.
 export const COUNT_ACTIVE = `
   SELECT count(*) FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
   WHERE ended_at IS NULL AND absolute_expires_at > ?
-    AND (? IS NULL OR last_activity_at + ? > ?)`;
+    AND (idle_expires_at IS NULL OR idle_expires_at > ?)`;
 export const COUNT_ENDED = `
   SELECT end_reason, count(*) FROM curfew_sessions FORCE INDEX (curfew_sessions_absolute)
   WHERE ended_at >= ? AND ended_at <= ?
