@@ -52,6 +52,10 @@ if (!available || harness === undefined) {
           createdAt: 1_000,
           lastActivityAt: 1_000,
           absoluteExpiresAt: 1_000 + 3_600_000,
+          idleTimeout: 1_800_000,
+          aal: 2,
+          methods: [],
+          authenticatedAt: 1_000,
           endedAt: null,
           endReason: null,
         });

@@ -1,6 +1,13 @@
 // RedisStore's key layout as data: ids and key names as stored, without a server.
 import { describe, expect, it } from 'vitest';
-import { decodeId, encodeId, keyName, luaKeyFunctions } from '../src/stores/redis/key-layout.js';
+import { decodeRecord, encodeRecord } from '../src/stores/redis/codec.js';
+import {
+  decodeId,
+  encodeId,
+  keyName,
+  luaKeyFunctions,
+  luaRecordFunctions,
+} from '../src/stores/redis/key-layout.js';
 
 describe('session ids as the Redis store keeps them', () => {
   it('stores a UUID as its 16 bytes and any other id as it is, and reads both back', () => {
@@ -37,5 +44,69 @@ describe('session ids as the Redis store keeps them', () => {
     expect(lua).toContain(
       "local function k_scope(b, scope) return P .. '{' .. b .. '}' .. ':u:' .. scope end",
     );
+  });
+});
+
+describe('session records', () => {
+  const session = {
+    id: '0343ffb9-07ec-46e2-bb45-856c82710e9a',
+    tokenHash: 'ab'.repeat(32),
+    userId: 'ada',
+    tenantId: 'acme',
+    appType: 'tenant_app',
+    ipAddress: '203.0.113.7',
+    userAgent: 'Mozilla/5.0',
+    createdAt: 1_000,
+    lastActivityAt: 2_000,
+    absoluteExpiresAt: 43_201_000,
+    idleTimeout: 900_000,
+    aal: 3 as const,
+    methods: ['hwk', 'pin'],
+    authenticatedAt: 1_500,
+    endedAt: null,
+    endReason: null,
+  };
+
+  it('round-trip every field, with and without a user agent or an idle limit', () => {
+    for (const variant of [
+      session,
+      { ...session, userAgent: null },
+      { ...session, userAgent: '' },
+      { ...session, idleTimeout: null, methods: [] },
+    ]) {
+      expect(decodeRecord(variant.id, encodeRecord(variant))).toEqual(variant);
+    }
+  });
+
+  it('read a record from before levels as AAL1, authenticated at creation, 15 minutes idle', () => {
+    // The old form: the fields up to the user id, then the user agent (absent when null).
+    for (const userAgent of ['Mozilla/5.0', null]) {
+      const fields = [
+        '2000',
+        '43201000',
+        '1000',
+        '',
+        '',
+        'tenant_app',
+        '203.0.113.7',
+        'acme',
+        'ada',
+      ];
+      if (userAgent !== null) fields.push(userAgent);
+      const legacy = Buffer.concat([
+        Buffer.from(session.tokenHash, 'hex'),
+        Buffer.from(fields.join('\u0000')),
+      ]);
+      expect(decodeRecord(session.id, legacy)).toEqual({
+        ...session,
+        userAgent,
+        aal: 1,
+        methods: [],
+        authenticatedAt: 1_000,
+        idleTimeout: 900_000,
+      });
+    }
+    // The same rule in the scripts' Lua: the field count tells the forms apart.
+    expect(luaRecordFunctions()).toContain('if #parts <= LEGACY_HEAD + 1 then');
   });
 });

@@ -96,6 +96,7 @@ const sha1 = (text: string) => createHash('sha1').update(text, 'utf8').digest('h
 const scopeOf = (s: StoredSession) =>
   sha1(s.tenantId === null ? `${s.userId}\u0000` : `${s.userId}\u0000=${s.tenantId}`);
 const userOf = (s: StoredSession) => sha1(s.userId);
+const tenantOf = (s: StoredSession) => sha1(s.tenantId === null ? '\u0000' : `=${s.tenantId}`);
 /** A scope index member as stored (key-layout.ts), and as this checker shows one. */
 const memberOf = (s: StoredSession) =>
   Buffer.concat([Buffer.from(`${String(s.lastActivityAt).padStart(16, '0')}:`), encodeId(s.id)]);
@@ -176,7 +177,7 @@ export async function inspectKeys(
       expect(new Set(await client.zrange(key, 0, -1, 'WITHSCORES')).has('0')).toBe(true);
       const members = await client.zrangeBuffer(key, 0, -1);
       scopes.set(`${bucket}/${name.slice(2)}`, members.map(showMember));
-    } else if (name === 'exp' || name === 'act' || name === 'end') {
+    } else if (name === 'exp' || name === 'act' || name === 'end' || name.startsWith('tn:')) {
       const flat = await client.zrangeBuffer(key, 0, -1, 'WITHSCORES');
       const scores = new Map<string, number>();
       for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -234,7 +235,11 @@ export async function inspectKeys(
       if (!expectUsers.has(user)) expectUsers.set(user, new Set());
       expectUsers.get(user)!.add(scopeOf(s));
       zset(`${row.bucket}/exp`).set(row.id, s.absoluteExpiresAt);
-      zset(`${row.bucket}/act`).set(row.id, s.lastActivityAt);
+      // Only sessions with an idle limit, scored by the moment they idle out.
+      if (s.idleTimeout !== null) {
+        zset(`${row.bucket}/act`).set(row.id, s.lastActivityAt + s.idleTimeout);
+      }
+      zset(`${row.bucket}/tn:${tenantOf(s)}`).set(row.id, s.absoluteExpiresAt);
       expect(tokenPointers.get(s.tokenHash), 'token pointer').toBe(`${row.bucket}:${row.id}`);
       if (withIdPointers) expect(idPointers.get(row.id), 'id pointer').toBe(row.bucket);
     } else {

@@ -1,5 +1,5 @@
 import type { EndedSession, StoredSession } from '../../core/store.js';
-import { decodeId, RECORD_FIELDS } from './key-layout.js';
+import { decodeId, LEGACY_IDLE_TIMEOUT, LEGACY_RECORD_HEAD, RECORD_FIELDS } from './key-layout.js';
 
 // A record is one string: the token hash's 32 bytes, then RECORD_FIELDS separated by NUL. One
 // string instead of a hash of fields because Redis keeps a small hash compact only while every
@@ -27,6 +27,10 @@ export function encodeRecord(session: StoredSession): Buffer {
     ip: session.ipAddress ?? '',
     tid: session.tenantId ?? '',
     uid: session.userId,
+    it: session.idleTimeout === null ? '' : time(session.idleTimeout, 'idleTimeout'),
+    aal: String(session.aal),
+    am: session.methods.join(' '),
+    at: time(session.authenticatedAt, 'authenticatedAt'),
     ua: session.userAgent,
   };
   const parts: string[] = [];
@@ -55,53 +59,46 @@ export function decodeRecord(id: string, record: unknown): StoredSession {
   if (!Buffer.isBuffer(record) || record.length < 33) {
     throw new Error('unexpected reply from Redis: expected a session record');
   }
-  const fields: string[] = [];
+  // Split on NUL (no field holds one); the field count tells the current form from the one
+  // written before sessions carried a level (LEGACY_RECORD_HEAD).
+  const parts: string[] = [];
   let start = 32;
-  for (let i = 0; i < RECORD_FIELDS.length - 1; i += 1) {
+  for (;;) {
     const end = record.indexOf(NUL, start);
     if (end === -1) {
-      fields.push(record.toString('utf8', start));
-      start = -1;
+      parts.push(record.toString('utf8', start));
       break;
     }
-    fields.push(record.toString('utf8', start, end));
+    parts.push(record.toString('utf8', start, end));
     start = end + 1;
   }
-  // Nine fields before the user agent; with a tenth separator, the rest is the user agent.
-  if (fields.length !== RECORD_FIELDS.length - 1) {
+  const legacy = parts.length <= LEGACY_RECORD_HEAD + 1;
+  const head = legacy ? LEGACY_RECORD_HEAD : RECORD_FIELDS.length - 1;
+  if (parts.length !== head && parts.length !== head + 1) {
     throw new Error('unexpected reply from Redis: a session record is incomplete');
   }
-  const [la, ax, c, ea, er, app, ip, tid, uid] = fields as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-    string,
-  ];
+  const [la, ax, c, ea, er, app, ip, tid, uid, it, aal, am, at] = parts as string[];
+  const createdAt = Number(c);
   return {
     id,
     tokenHash: record.toString('hex', 0, 32),
-    userId: uid,
-    tenantId: tid === '' ? null : tid,
-    appType: app,
-    ipAddress: ip === '' ? null : ip,
-    userAgent: start === -1 ? null : record.toString('utf8', start),
-    createdAt: Number(c),
+    userId: uid!,
+    tenantId: tid === '' ? null : tid!,
+    appType: app!,
+    ipAddress: ip === '' ? null : ip!,
+    userAgent: parts.length === head + 1 ? parts[head]! : null,
+    createdAt,
     lastActivityAt: Number(la),
     absoluteExpiresAt: Number(ax),
+    idleTimeout: legacy ? LEGACY_IDLE_TIMEOUT : it === '' ? null : Number(it),
+    aal: legacy ? 1 : (Number(aal) as 1 | 2 | 3),
+    methods: legacy || am === '' ? [] : am!.split(' '),
+    authenticatedAt: legacy ? createdAt : Number(at),
     endedAt: ea === '' ? null : Number(ea),
-    endReason: er === '' ? null : er,
+    endReason: er === '' ? null : er!,
   };
 }
 
-/**
- * Reads the `{id, record, id, record, …}` list the list and end scripts return (ids as stored).
- * @internal
- */
 export function decodeRecords(reply: unknown): StoredSession[] {
   if (!Array.isArray(reply)) throw new Error('unexpected reply from Redis: expected records');
   const sessions: StoredSession[] = [];

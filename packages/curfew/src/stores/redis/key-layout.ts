@@ -16,7 +16,10 @@ export const KEY_TEMPLATES = {
   record: '{b}:s:<id>',
   /** zset: the bucket's active sessions, member id, score absolute expiry. */
   absolute: '{b}:exp',
-  /** zset: the bucket's active sessions, member id, score last activity. */
+  /**
+   * zset: the bucket's active sessions that have an idle limit, member id, score the moment they
+   * idle out (last activity plus the session's own idle timeout).
+   */
   activity: '{b}:act',
   /** zset: the bucket's ended sessions, member id, score end time (for purges). */
   ended: '{b}:end',
@@ -27,6 +30,8 @@ export const KEY_TEMPLATES = {
   scope: '{b}:u:<scope>',
   /** set: the scopes (as in `scope`) in which one user has active sessions. */
   userScopes: '{b}:ut:<user>',
+  /** zset: one tenant's (or the tenantless) active sessions, member id, score absolute expiry. */
+  tenant: '{b}:tn:<tenant>',
   /** string `<b>:<id>`: the session a token hash belongs to; the key ends in the hash's 32 bytes. */
   token: 't:<hash>',
   /** string `<b>`: the bucket of a session id. Only when there is more than one bucket. */
@@ -52,8 +57,24 @@ export const RECORD_FIELDS = [
   'ip', // IP address, or empty
   'tid', // tenant id, or empty
   'uid', // user id
+  'it', // the session's idle timeout in ms, or empty for none
+  'aal', // assurance level, 1 to 3
+  'am', // authentication methods, space-separated, or empty
+  'at', // authenticated at, epoch ms
   'ua', // user agent: the rest of the record, absent when null
 ] as const;
+
+/**
+ * Records written before sessions carried a level have only the fields up to `uid`, then `ua`.
+ * They are told apart by their field count (NUL separates fields, and no field holds one) and
+ * read with what was known of them: the lowest level, no methods, authenticated at creation, and
+ * the strictest preset's idle limit, 15 minutes, so an upgrade fails closed. Any write rewrites
+ * such a record in the current form.
+ * @internal
+ */
+export const LEGACY_RECORD_HEAD = 9;
+/** @internal */
+export const LEGACY_IDLE_TIMEOUT = 900_000;
 
 /** Digits of a time in a scope member: epoch milliseconds fit in 16 until the year 318857. */
 export const MEMBER_TIME_DIGITS = 16;
@@ -191,19 +212,29 @@ export function luaRecordFunctions(): string {
   const head = RECORD_FIELDS.slice(0, -1);
   return `
 local RECORD_HEAD = {${head.map((f) => `'${f}'`).join(', ')}}
+local LEGACY_HEAD = ${LEGACY_RECORD_HEAD}
 local function parse(s)
   local r = {th = string.sub(s, 1, 32)}
+  local parts = {}
   local pos = 33
-  for _, f in ipairs(RECORD_HEAD) do
+  while true do
     local nul = string.find(s, '\\0', pos, true)
     if not nul then
-      r[f] = string.sub(s, pos)
-      return r
+      parts[#parts + 1] = string.sub(s, pos)
+      break
     end
-    r[f] = string.sub(s, pos, nul - 1)
+    parts[#parts + 1] = string.sub(s, pos, nul - 1)
     pos = nul + 1
   end
-  r.ua = string.sub(s, pos)
+  local head = #RECORD_HEAD
+  if #parts <= LEGACY_HEAD + 1 then
+    -- Written before sessions carried a level: see LEGACY_RECORD_HEAD.
+    head = LEGACY_HEAD
+    r.it, r.aal, r.am = '${LEGACY_IDLE_TIMEOUT}', '1', ''
+  end
+  for i = 1, head do r[RECORD_HEAD[i]] = parts[i] end
+  if head == LEGACY_HEAD then r.at = r.c end
+  r.ua = parts[head + 1]
   return r
 end
 local function pack(r)

@@ -5,13 +5,17 @@ import type {
   EndedSession,
   ExpiryRule,
   SessionCounts,
+  SessionFilter,
   SessionOwner,
   SessionStore,
   StoredSession,
   StoreEndInput,
   StoreEndUserInput,
   StoreEndUserResult,
+  StoreInsertResult,
   StoreListInput,
+  StoreRotateInput,
+  StoreSessionCap,
   StoreSweepInput,
   StoreValidateInput,
   StoreValidateResult,
@@ -258,7 +262,7 @@ export class RedisStore implements SessionStore {
     this.#allBuckets = this.#buckets.join(',');
   }
 
-  async insert(session: StoredSession): Promise<void> {
+  async insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult> {
     const bucket = bucketOf(this.#layout, session.userId);
     const record = encodeRecord(session);
     const id = encodeId(session.id);
@@ -269,16 +273,34 @@ export class RedisStore implements SessionStore {
       bucket,
       ttl: (session.endedAt ?? session.absoluteExpiresAt) + this.#retention - now,
     });
+    let reply: unknown[];
     try {
-      await this.#run(
-        BUCKET_SCRIPTS.insert,
-        [keyName(this.#layout, 'record', { b: bucket, id })],
-        [...this.#base(bucket, id), String(now), record],
+      reply = asArray(
+        await this.#run(
+          BUCKET_SCRIPTS.insert,
+          [keyName(this.#layout, 'record', { b: bucket, id })],
+          [
+            ...this.#base(bucket, id),
+            String(now),
+            record,
+            cap === undefined ? '' : String(cap.max),
+            cap?.action === 'refuse' ? 'r' : 'e',
+            cap === undefined ? '' : String(cap.now),
+            READ_BUDGET,
+          ],
+        ),
       );
     } catch (error) {
       await undo();
       throw error;
     }
+    const [inserted, ...ended] = reply;
+    if (inserted !== 1) {
+      // Refused by the cap before the script wrote anything: the pointers claimed for it go.
+      await undo();
+      return { inserted: false, ended: [] };
+    }
+    return { inserted: true, ended: decodeRecords(ended).map(toEnded) };
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
@@ -288,8 +310,10 @@ export class RedisStore implements SessionStore {
       await this.#runOn(TARGETED_SCRIPTS.validate, target, [
         Buffer.from(tokenHash, 'hex'),
         String(input.now),
-        optional(input.idleTimeout),
+        '',
         optional(input.touchInterval),
+        input.owner?.userId ?? '',
+        ...tenantFilter(input.owner?.tenantId),
       ]),
     );
     const [status, id, record, touched] = reply;
@@ -317,21 +341,46 @@ export class RedisStore implements SessionStore {
     }
   }
 
-  async rotate(oldHash: string, newHash: string, rule: ExpiryRule): Promise<StoredSession | null> {
+  async rotate(
+    oldHash: string,
+    newHash: string,
+    input: StoreRotateInput,
+  ): Promise<StoredSession | null> {
+    const renewed = input.reauthentication;
+    const head = [Buffer.from(oldHash, 'hex'), Buffer.from(newHash, 'hex'), String(input.now), ''];
     const tail = [
-      Buffer.from(oldHash, 'hex'),
-      Buffer.from(newHash, 'hex'),
-      String(rule.now),
-      optional(rule.idleTimeout),
+      input.owner?.userId ?? '',
+      ...tenantFilter(input.owner?.tenantId),
+      ...(renewed === undefined
+        ? ['', '', '', '', '']
+        : [
+            '1',
+            optional(renewed.idleTimeout),
+            String(renewed.absoluteExpiresAt),
+            String(renewed.aal),
+            renewed.methods.join(' '),
+          ]),
     ];
+    // A reauthentication moves the absolute expiry: the new token pointer must last as long.
+    const lasts = (absoluteExpiresAt: number) =>
+      Math.max(absoluteExpiresAt, renewed?.absoluteExpiresAt ?? 0) + this.#retention - input.now;
     const reply = await this.#topology.rotate(
       oldHash,
       newHash,
       (target, checkOnly) =>
-        this.#runOn(TARGETED_SCRIPTS.rotate, target, [...tail, checkOnly ? '1' : '']),
-      (absoluteExpiresAt) => absoluteExpiresAt + this.#retention - rule.now,
+        this.#runOn(TARGETED_SCRIPTS.rotate, target, [...head, checkOnly ? '1' : '', ...tail]),
+      lasts,
     );
-    return reply === null ? null : decodeRecords(reply)[0]!;
+    if (reply === null) return null;
+    const session = decodeRecords(reply)[0]!;
+    if (renewed !== undefined) {
+      await this.#topology.extendIdPointer(
+        encodeId(session.id),
+        bucketOf(this.#layout, session.userId),
+        lasts(session.absoluteExpiresAt),
+      );
+    }
+    return session;
   }
 
   async findById(id: string): Promise<StoredSession | null> {
@@ -342,11 +391,11 @@ export class RedisStore implements SessionStore {
   }
 
   async endSession(
-    target: { tokenHash: string } | { id: string; owner?: SessionOwner },
+    target: { tokenHash: string; owner?: SessionOwner } | { id: string; owner?: SessionOwner },
     input: StoreEndInput,
   ): Promise<EndedSession | null> {
     const byToken = 'tokenHash' in target;
-    const owner = byToken ? undefined : target.owner;
+    const owner = target.owner;
     const located = byToken
       ? await this.#topology.locateToken(target.tokenHash)
       : await this.#topology.locateId(encodeId(target.id));
@@ -356,10 +405,41 @@ export class RedisStore implements SessionStore {
       owner?.userId ?? '',
       ...tenantFilter(owner?.tenantId),
       String(input.now),
-      optional(input.idleTimeout),
+      '',
       input.reason,
     ]);
     return reply === null ? null : toEnded(decodeRecords(reply)[0]!);
+  }
+
+  async endSessions(filter: SessionFilter, input: StoreEndUserInput): Promise<StoreEndUserResult> {
+    const ended: EndedSession[] = [];
+    // Bucket by bucket, each a series of short scripts, as endUserSessions: a tenant of a hundred
+    // thousand sessions never holds Redis for more than one of them. A bucket found empty costs
+    // one short read when the manager calls again.
+    for (const bucket of this.#buckets) {
+      for (;;) {
+        const want = Math.min(WRITE_BUDGET, input.limit - ended.length);
+        if (want <= 0) return { ended, done: false };
+        const [done, ...records] = asArray(
+          await this.#run(
+            BUCKET_SCRIPTS.endMany,
+            [keyName(this.#layout, 'absolute', { b: bucket })],
+            [
+              ...this.#base(bucket, ''),
+              ...tenantFilter(filter.tenantId),
+              input.exceptId === undefined ? '' : encodeId(input.exceptId),
+              String(input.now),
+              input.reason,
+              want,
+              want * 4,
+            ],
+          ),
+        );
+        for (const session of decodeRecords(records)) ended.push(toEnded(session));
+        if (done === 1) break;
+      }
+    }
+    return { ended, done: true };
   }
 
   async endUserSessions(scope: UserScope, input: StoreEndUserInput): Promise<StoreEndUserResult> {
@@ -379,7 +459,7 @@ export class RedisStore implements SessionStore {
             ...tenantFilter(scope.tenantId),
             input.exceptId === undefined ? '' : encodeId(input.exceptId),
             String(input.now),
-            optional(input.idleTimeout),
+            '',
             input.reason,
             want,
             want * 4,
@@ -408,7 +488,7 @@ export class RedisStore implements SessionStore {
             ...tenantFilter(scope.tenantId),
             after,
             String(input.now),
-            optional(input.idleTimeout),
+            '',
             want,
             // Entries looked at: the page itself, so that a page costs what its size does; a
             // call that continues past sessions that expired without being swept looks further.
@@ -437,14 +517,7 @@ export class RedisStore implements SessionStore {
         await this.#run(
           BUCKET_SCRIPTS.sweep,
           [keyName(this.#layout, 'absolute', { b: first })],
-          [
-            ...this.#base(buckets, ''),
-            modes,
-            String(input.now),
-            optional(input.idleTimeout),
-            budget,
-            start,
-          ],
+          [...this.#base(buckets, ''), modes, String(input.now), '', budget, start],
         ),
       );
       for (const session of decodeRecords(reply[1])) ended.push(toEnded(session));
@@ -472,7 +545,7 @@ export class RedisStore implements SessionStore {
           await this.#run(
             BUCKET_SCRIPTS.sweepPeek,
             [keyName(this.#layout, 'absolute', { b: bucket })],
-            [...this.#base(bucket, ''), '', String(input.now), optional(input.idleTimeout)],
+            [...this.#base(bucket, ''), '', String(input.now), ''],
           ),
         );
         return { bucket, absolute: Number(counts[0]), idle: Number(counts[1]) };
@@ -540,7 +613,7 @@ export class RedisStore implements SessionStore {
                   ...this.#base(bucket, ''),
                   what,
                   String(input.now),
-                  optional(input.idleTimeout),
+                  '',
                   String(input.endedSince),
                   offset,
                   READ_BUDGET,

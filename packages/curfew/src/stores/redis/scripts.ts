@@ -48,6 +48,10 @@ local function scope_of(uid, tid)
   return string.sub(redis.sha1hex(uid .. '\\0=' .. tid), 1, 20)
 end
 local function user_of(uid) return string.sub(redis.sha1hex(uid), 1, 20) end
+local function tenant_of(tid)
+  if tid == '' then return string.sub(redis.sha1hex('\\0'), 1, 20) end
+  return string.sub(redis.sha1hex('=' .. tid), 1, 20)
+end
 
 -- Never shortens a TTL, so an index always outlives the records it lists. The hour of headroom
 -- spares the next writes to the same index a PEXPIRE each.
@@ -73,14 +77,20 @@ local function keep_ms(rec, now)
   return keep
 end
 
--- The ExpiryRule of core/store.ts: absolute first, then idle; returns the reason and the moment.
-local function expiry(rec, now, idle)
+-- When the session idles out if nothing touches it, or nil without an idle limit.
+local function idle_at(rec)
+  local it = opt(rec.it)
+  if not it then return nil end
+  return tonumber(rec.la) + it
+end
+
+-- findExpiry of core/store.ts, on the session's own limits: absolute first, then idle; returns
+-- the reason and the moment.
+local function expiry(rec, now)
   local ax = tonumber(rec.ax)
   if now >= ax then return 'absolute_timeout', ax end
-  if idle then
-    local at = tonumber(rec.la) + idle
-    if now >= at then return 'idle_timeout', at end
-  end
+  local at = idle_at(rec)
+  if at and now >= at then return 'idle_timeout', at end
   return nil
 end
 
@@ -90,9 +100,15 @@ local function tenant_ok(rec, mode, value)
   return true
 end
 
+-- The owner check of a one-session call: [user id or ''] and a tenant filter.
+local function owner_ok(rec, uid, mode, value)
+  if uid ~= '' and rec.uid ~= uid then return false end
+  return tenant_ok(rec, mode, value)
+end
+
 -- The ExpiryRule first: an expired session ends with its timeout and moment, never \`reason\`.
-local function with_rule(id, rec, reason, now, idle)
-  local r, at = expiry(rec, now, idle)
+local function with_rule(id, rec, reason, now)
+  local r, at = expiry(rec, now)
   if r then return {id, rec, r, at} end
   return {id, rec, reason, now}
 end
@@ -110,6 +126,7 @@ local function finish_many(b, ended, now)
   for _, e in ipairs(ended) do
     local sk = scope_of(e[2].uid, e[2].tid)
     redis.call('ZREM', k_scope(b, sk), member(e[2], e[1]))
+    redis.call('ZREM', k_tenant(b, tenant_of(e[2].tid)), e[1])
     scopes[sk] = e[2].uid
   end
   for sk, uid in pairs(scopes) do
@@ -151,7 +168,8 @@ local function touch(b, id, rec, at, now)
     rec.la = la
     return nil
   end
-  redis.call('ZADD', k_activity(b), 'XX', at, id)
+  local deadline = idle_at(rec)
+  if deadline then redis.call('ZADD', k_activity(b), 'XX', fmt(deadline), id) end
   -- Add before removing: removing a zset's last member deletes the key, and its TTL with it.
   local key = k_scope(b, scope_of(rec.uid, rec.tid))
   redis.call('ZADD', key, 0, member(rec, id))
@@ -202,9 +220,10 @@ end`,
 /** @internal */
 export type TargetVariant = keyof typeof TARGETS;
 
-// ARGV[6] token hash, [7] now, [8] idle timeout, [9] touch interval.
+// ARGV[6] token hash, [7] now, [8] (unused), [9] touch interval, [10] owner user id (''),
+// [11] owner tenant mode ('' any, 'n' none, 'v' the value), [12] tenant value.
 // Reply: {'missing'} | {'ended', id, record} | {'expired', id, record}
-//        | {'valid', id, record, touched (0 or 1)}.
+//        | {'valid', id, record, touched (0 or 1)}. Another owner's session is 'missing'.
 const VALIDATE = `
 local b, id = target()
 if not b then return {'missing'} end
@@ -212,9 +231,10 @@ local s = redis.call('GET', k_record(b, id))
 if not s then return {'missing'} end
 local rec = parse(s)
 if rec.th ~= ARGV[6] then return {'missing'} end
+if not owner_ok(rec, ARGV[10], ARGV[11], ARGV[12]) then return {'missing'} end
 if rec.ea ~= '' then return {'ended', id, s} end
 local now = tonumber(ARGV[7])
-local reason, at = expiry(rec, now, opt(ARGV[8]))
+local reason, at = expiry(rec, now)
 if reason then
   finish_many(b, {{id, rec, reason, at}}, now)
   return {'expired', id, pack(rec)}
@@ -231,7 +251,10 @@ return {'valid', id, s, 0}
 `;
 
 // KEYS[1] a key of the bucket. ARGV[6] the insert's "now" (the latest time in the record),
-// [7] the record. Reply: 1; errors start with CURFEW_DUPLICATE.
+// [7] the record, [8] the session cap ('' for none), [9] at the cap: 'e' end the least recently
+// active, 'r' refuse, [10] the cap's "now", [11] most index entries the cap looks at.
+// Reply: {1, id, record, …} of the sessions the cap ended, or {0} when it refused (nothing
+// written); errors start with CURFEW_DUPLICATE.
 const INSERT = `
 local b, id = ARGV[4], ARGV[5]
 local now = tonumber(ARGV[6])
@@ -241,6 +264,33 @@ local keep = keep_ms(rec, now)
 -- Without id pointers, the record itself says whether the id is taken (a read, so first).
 if (not POINTERS or not ID_POINTERS) and redis.call('EXISTS', k_record(b, id)) == 1 then
   return redis.error_reply('CURFEW_DUPLICATE session id')
+end
+-- The cap, decided from reads before any write: the scope's index, most recent first. The
+-- scope's index and records share this bucket's slot, so the count and the insert are one step.
+local ending = {}
+local cap = opt(ARGV[8])
+if cap then
+  local capNow = tonumber(ARGV[10])
+  local members = redis.call('ZREVRANGEBYLEX', k_scope(b, scope_of(rec.uid, rec.tid)), '+', '-',
+    'LIMIT', 0, cap + tonumber(ARGV[11]))
+  local valid = {}
+  for _, m in ipairs(members) do
+    local oid = member_id(m)
+    local other = load(b, oid)
+    if other and other.ea == '' and other.uid == rec.uid and other.tid == rec.tid
+      and member(other, oid) == m then
+      local r, at = expiry(other, capNow)
+      if r then ending[#ending + 1] = {oid, other, r, at}
+      else valid[#valid + 1] = {oid, other} end
+    end
+  end
+  local excess = #valid - (cap - 1)
+  if excess > 0 then
+    if ARGV[9] == 'r' then return {0} end
+    for i = #valid - excess + 1, #valid do
+      ending[#ending + 1] = {valid[i][1], valid[i][2], 'session_limit', capNow}
+    end
+  end
 end
 if POINTERS then
   -- The first write claims the token: a duplicate, or a full server, changes nothing.
@@ -253,44 +303,90 @@ if POINTERS then
   end
 end
 redis.call('SET', k_record(b, id), s, 'PX', fmt(keep))
+-- After the first memory-growing write: from here the script runs to its end even when full.
+if #ending > 0 then finish_many(b, ending, tonumber(ARGV[10])) end
 if rec.ea ~= '' then
   redis.call('ZADD', k_ended(b), rec.ea, id)
   extend(k_ended(b), keep)
 else
   redis.call('ZADD', k_absolute(b), rec.ax, id)
   extend(k_absolute(b), keep)
-  redis.call('ZADD', k_activity(b), rec.la, id)
-  extend(k_activity(b), keep)
+  local deadline = idle_at(rec)
+  if deadline then
+    redis.call('ZADD', k_activity(b), fmt(deadline), id)
+    extend(k_activity(b), keep)
+  end
   local sk = scope_of(rec.uid, rec.tid)
   redis.call('ZADD', k_scope(b, sk), 0, member(rec, id))
   extend(k_scope(b, sk), keep)
   local users = k_userScopes(b, user_of(rec.uid))
   redis.call('SADD', users, sk)
   extend(users, keep)
+  local tk = k_tenant(b, tenant_of(rec.tid))
+  redis.call('ZADD', tk, rec.ax, id)
+  extend(tk, keep)
 end
-return 1
+local out = {1}
+for _, e in ipairs(ending) do
+  out[#out + 1] = e[1]
+  out[#out + 1] = pack(e[2])
+end
+return out
 `;
 
 // KEYS (single Redis) [1] the old token pointer. ARGV[6] old hash, [7] new hash, [8] now,
-// [9] idle timeout, [10] '1' to only check. Reply: nil when no valid session has the old hash;
-// with [10], the absolute expiry; else {id, record}.
+// [9] (unused), [10] '1' to only check, [11] owner user id (''), [12] owner tenant mode,
+// [13] tenant value, [14] '1' for a reauthentication, with [15] its idle timeout (''), [16] its
+// absolute expiry, [17] its level, [18] its methods. Reply: nil when no valid session of the
+// owner has the old hash; with [10], the absolute expiry; else {id, record}.
 const ROTATE = `
 local b, id = target()
 if not b then return false end
 local rec = load(b, id)
 if not rec or rec.th ~= ARGV[6] or rec.ea ~= '' then return false end
+if not owner_ok(rec, ARGV[11], ARGV[12], ARGV[13]) then return false end
 local now = tonumber(ARGV[8])
-if expiry(rec, now, opt(ARGV[9])) then return false end
+if expiry(rec, now) then return false end
 if ARGV[10] == '1' then return rec.ax end
 if POINTERS and redis.call('EXISTS', k_token(ARGV[7])) == 1 then
   return redis.error_reply('CURFEW_DUPLICATE token hash')
 end
 rec.th = ARGV[7]
+local renew = ARGV[14] == '1'
+local old_member = member(rec, id)
+if renew then
+  -- Activity and authentication now, the new level and limits; the absolute index follows.
+  rec.it, rec.ax, rec.aal, rec.am, rec.at = ARGV[15], ARGV[16], ARGV[17], ARGV[18], ARGV[8]
+  if tonumber(rec.la) < now then rec.la = ARGV[8] end
+  local keep = keep_ms(rec, now)
+  redis.call('ZADD', k_absolute(b), 'XX', rec.ax, id)
+  extend(k_absolute(b), keep)
+  local deadline = idle_at(rec)
+  if deadline then
+    redis.call('ZADD', k_activity(b), fmt(deadline), id)
+    extend(k_activity(b), keep)
+  else
+    redis.call('ZREM', k_activity(b), id)
+  end
+  local tk = k_tenant(b, tenant_of(rec.tid))
+  redis.call('ZADD', tk, 'XX', rec.ax, id)
+  extend(tk, keep)
+  local sk = k_scope(b, scope_of(rec.uid, rec.tid))
+  extend(sk, keep)
+  extend(k_userScopes(b, user_of(rec.uid)), keep)
+  if POINTERS and ID_POINTERS then extend(k_id(id), keep) end
+end
 local packed
-if now > tonumber(rec.la) then
+if not renew and now > tonumber(rec.la) then
   packed = touch(b, id, rec, ARGV[8], now)
 end
 if not packed then
+  if renew and member(rec, id) ~= old_member then
+    -- The scope index member carries the activity time: move it as a touch would (add first).
+    local key = k_scope(b, scope_of(rec.uid, rec.tid))
+    redis.call('ZADD', key, 0, member(rec, id))
+    redis.call('ZREM', key, old_member)
+  end
   packed = pack(rec)
   redis.call('SET', k_record(b, id), packed, 'PX', fmt(keep_ms(rec, now)))
 end
@@ -311,7 +407,7 @@ return {id, s}
 `;
 
 // ARGV[6] token hash ('' when found by id), [7] owner user id (''), [8] owner tenant mode
-// ('' any, 'n' none, 'v' the value), [9] tenant value, [10] now, [11] idle timeout, [12] reason.
+// ('' any, 'n' none, 'v' the value), [9] tenant value, [10] now, [11] (unused), [12] reason.
 // Reply: {id, record} as ended, or nil.
 const END = `
 local b, id = target()
@@ -322,18 +418,18 @@ if ARGV[6] ~= '' and rec.th ~= ARGV[6] then return false end
 if ARGV[7] ~= '' and rec.uid ~= ARGV[7] then return false end
 if not tenant_ok(rec, ARGV[8], ARGV[9]) then return false end
 local now = tonumber(ARGV[10])
-finish_many(b, {with_rule(id, rec, ARGV[12], now, opt(ARGV[11]))}, now)
+finish_many(b, {with_rule(id, rec, ARGV[12], now)}, now)
 return {id, pack(rec)}
 `;
 
 // KEYS[1] a key of the bucket. ARGV[6] user id, [7] tenant mode, [8] tenant value, [9] session
-// id to keep (''), [10] now, [11] idle timeout, [12] reason, [13] most sessions to end, [14] most
+// id to keep (''), [10] now, [11] (unused), [12] reason, [13] most sessions to end, [14] most
 // index entries to look at. Ends the scope's sessions from the least recently active.
 // Reply: {done, id, record, id, record, …} of the sessions it ended; done is 1 when none of the
 // scope's active sessions (but the kept one) is left.
 const END_USER = `
 local b, uid, mode, value, keep = ARGV[4], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
-local now, idle, limit, budget = tonumber(ARGV[10]), opt(ARGV[11]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local now, limit, budget = tonumber(ARGV[10]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local ended = {}
 local spent = 0
 local cut = false
@@ -356,7 +452,7 @@ for _, sk in ipairs(scopes_for(b, uid, mode, value)) do
         if not rec or rec.ea ~= '' or member(rec, id) ~= m then
           stale[#stale + 1] = m
         elseif rec.uid == uid and tenant_ok(rec, mode, value) then
-          ended[#ended + 1] = with_rule(id, rec, ARGV[12], now, idle)
+          ended[#ended + 1] = with_rule(id, rec, ARGV[12], now)
         end
       end
     end
@@ -375,23 +471,18 @@ return out
 `;
 
 // KEYS[1] a key of the bucket. ARGV[6] user id, [7] tenant mode, [8] tenant value, [9] the
-// member to start after ('' from the most recent), [10] now, [11] idle timeout, [12] most
+// member to start after ('' from the most recent), [10] now, [11] (unused), [12] most
 // sessions to return, [13] most index entries to look at (at least [12]). Read only.
 // Reply: {exhausted, last member looked at, id, record, …}: the scope's valid sessions in listing
 // order; exhausted is 1 when nothing after the last member can be valid.
 const LIST_USER = `
 local b, uid, mode, value = ARGV[4], ARGV[6], ARGV[7], ARGV[8]
-local now, idle, limit, budget = tonumber(ARGV[10]), opt(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+local now, limit, budget = tonumber(ARGV[10]), tonumber(ARGV[12]), tonumber(ARGV[13])
 local upper = '+'
 if ARGV[9] ~= '' then upper = '(' .. ARGV[9] end
--- Listing order is most recent activity first, so every idle-expired entry sorts after the
--- rest: the range stops at the idle limit.
+-- Each session has its own limits, so expired entries (not yet swept) are passed over one by
+-- one, within the budget: the sweep keeps them few.
 local lower = '-'
-if idle then
-  local floor = now - idle + 1
-  if floor < 0 then floor = 0 end
-  lower = '[' .. pad(fmt(floor))
-end
 -- Each scope's first \`budget\` entries hold the first \`budget\` of all of them merged.
 local candidates = {}
 local truncated = false
@@ -415,7 +506,7 @@ for _, m in ipairs(candidates) do
   if s then
     local rec = parse(s)
     if rec.ea == '' and rec.uid == uid and tenant_ok(rec, mode, value)
-      and member(rec, id) == m and not expiry(rec, now, idle) then
+      and member(rec, id) == m and not expiry(rec, now) then
       out[#out + 1] = id
       out[#out + 1] = s
       found = found + 1
@@ -427,7 +518,7 @@ return out
 `;
 
 // KEYS[1] the first bucket's \`exp\` index. ARGV[4] buckets (comma-separated), [6] which indexes
-// ('a' absolute, 'i' idle, 'ai' both, in that order), [7] now, [8] idle timeout, [9] budget,
+// ('a' absolute, 'i' idle, 'ai' both, in that order), [7] now, [8] (unused), [9] budget,
 // [10] where in the bucket list to start (1-based), so that a caller continuing a sweep does not
 // look again at the buckets it has emptied.
 // Ends at most [9] expired sessions, looking at most at [9] index entries.
@@ -436,7 +527,6 @@ return out
 const SWEEP = `
 local buckets = list(ARGV[4])
 local now = tonumber(ARGV[7])
-local idle = opt(ARGV[8])
 local budget = tonumber(ARGV[9])
 local first = tonumber(ARGV[10]) or 1
 local out = {}
@@ -454,7 +544,7 @@ local function drain(b, index, upto)
         -- The record expired by TTL or the entry is stale: drop it from the sweep indexes.
         gone[#gone + 1] = id
       else
-        local r, at = expiry(rec, now, idle)
+        local r, at = expiry(rec, now)
         if r then ended[#ended + 1] = {id, rec, r, at} else fixed[#fixed + 1] = {id, rec} end
       end
     end
@@ -470,16 +560,16 @@ local function drain(b, index, upto)
     for _, f in ipairs(fixed) do
       -- The index disagreed with the record: trust the record, so this entry is not due again.
       redis.call('ZADD', k_absolute(b), 'XX', f[2].ax, f[1])
-      redis.call('ZADD', k_activity(b), 'XX', f[2].la, f[1])
+      local deadline = idle_at(f[2])
+      if deadline then redis.call('ZADD', k_activity(b), 'XX', fmt(deadline), f[1])
+      else redis.call('ZREM', k_activity(b), f[1]) end
     end
   end
   return false
 end
 local phases = {}
 if string.find(ARGV[6], 'a', 1, true) then phases[#phases + 1] = {'a', k_absolute, now} end
-if idle and string.find(ARGV[6], 'i', 1, true) then
-  phases[#phases + 1] = {'i', k_activity, now - idle}
-end
+if string.find(ARGV[6], 'i', 1, true) then phases[#phases + 1] = {'i', k_activity, now} end
 for _, phase in ipairs(phases) do
   for k = first, #buckets do
     if not drain(buckets[k], phase[2], phase[3]) then return {0, out, phase[1], k} end
@@ -491,17 +581,56 @@ end
 return {1, out, '', 1}
 `;
 
-// KEYS[1] the bucket's \`exp\` index. ARGV[4] bucket, [7] now, [8] idle timeout.
+// KEYS[1] the bucket's \`exp\` index. ARGV[4] bucket, [7] now.
 // Reply: {absolute expiries due, idle expiries due}, for a cluster sweep to skip idle buckets.
 const SWEEP_PEEK = `
 local b = ARGV[4]
 local due = redis.call('ZCOUNT', k_absolute(b), '-inf', ARGV[7])
-local idle = opt(ARGV[8])
-local idleDue = 0
-if idle then
-  idleDue = redis.call('ZCOUNT', k_activity(b), '-inf', fmt(tonumber(ARGV[7]) - idle))
-end
+local idleDue = redis.call('ZCOUNT', k_activity(b), '-inf', ARGV[7])
 return {due, idleDue}
+`;
+
+// KEYS[1] a key of the bucket. ARGV[6] tenant mode ('' every session, 'n' those without a
+// tenant, 'v' one tenant), [7] tenant value, [8] session id to keep (''), [9] now, [10] reason,
+// [11] most sessions to end, [12] most index entries to look at. Walks the tenant's index (or, for
+// every session, \`exp\`) from its start: ended sessions leave it, so each call starts at the
+// first still active. Reply: {done, id, record, …} of the sessions it ended; done is 1 when the
+// index holds no active session (but the kept one).
+const END_MANY = `
+local b, mode, value, keep = ARGV[4], ARGV[6], ARGV[7], ARGV[8]
+local now, limit, budget = tonumber(ARGV[9]), tonumber(ARGV[11]), tonumber(ARGV[12])
+local key = k_absolute(b)
+if mode == 'n' then key = k_tenant(b, tenant_of('')) end
+if mode == 'v' then key = k_tenant(b, tenant_of(value)) end
+local ended, stale = {}, {}
+local spent, start = 0, 0
+local cut = false
+while true do
+  if #ended >= limit or spent >= budget then cut = true break end
+  local want = math.min(limit - #ended, budget - spent)
+  local ids = redis.call('ZRANGE', key, start, start + want - 1)
+  if #ids == 0 then break end
+  for _, id in ipairs(ids) do
+    spent = spent + 1
+    local rec = load(b, id)
+    if not rec or rec.ea ~= '' then
+      stale[#stale + 1] = id
+    elseif id ~= keep and tenant_ok(rec, mode, value) then
+      ended[#ended + 1] = with_rule(id, rec, ARGV[10], now)
+    end
+  end
+  -- Nothing leaves the index before finish_many below: the next slice starts past this one.
+  start = start + #ids
+  if #ids < want then break end
+end
+if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+finish_many(b, ended, now)
+local out = {cut and 0 or 1}
+for _, e in ipairs(ended) do
+  out[#out + 1] = e[1]
+  out[#out + 1] = pack(e[2])
+end
+return out
 `;
 
 // KEYS[1] the first bucket's \`end\` index. ARGV[4] buckets (comma-separated), [6] ended before,
@@ -543,25 +672,25 @@ return {deleted, done, pointers}
 `;
 
 // Counts for an operator's report, in one bucket, a budget of entries at a time. KEYS[1] the
-// bucket's \`exp\` index. ARGV[4] bucket, [6] 'a' (active) or 'e' (ended), [7] now, [8] idle
-// timeout, [9] ended since, [10] how many entries of the range earlier calls looked at,
+// bucket's \`exp\` index. ARGV[4] bucket, [6] 'a' (active) or 'e' (ended), [7] now, [8] (unused),
+// [9] ended since, [10] how many entries of the range earlier calls looked at,
 // [11] budget. Reply: {next offset or -1 when done, count} for 'a';
 // {next offset or -1, reason, n, …} for 'e'. Read only; the calls together are not one
 // snapshot, which a report can live with.
 const COUNT = `
 local b, what = ARGV[4], ARGV[6]
-local now, idle, since = tonumber(ARGV[7]), opt(ARGV[8]), tonumber(ARGV[9])
+local now, since = tonumber(ARGV[7]), tonumber(ARGV[9])
 local offset, budget = tonumber(ARGV[10]), tonumber(ARGV[11])
 if what == 'a' then
-  if not idle then return {-1, redis.call('ZCOUNT', k_absolute(b), '(' .. ARGV[7], '+inf')} end
-  -- Active by activity, then by the absolute expiry: ranks, so each call starts where the
-  -- last stopped without walking the entries before it.
-  local start = redis.call('ZCOUNT', k_activity(b), '-inf', fmt(now - idle)) + offset
-  local ids = redis.call('ZRANGE', k_activity(b), start, start + budget - 1)
+  -- Not past the absolute expiry, by rank in \`exp\`, so each call starts where the last stopped
+  -- without walking the entries before it; then not past the idle deadline in \`act\` (absent:
+  -- no idle limit).
+  local start = redis.call('ZCOUNT', k_absolute(b), '-inf', ARGV[7]) + offset
+  local ids = redis.call('ZRANGE', k_absolute(b), start, start + budget - 1)
   local n = 0
   for _, id in ipairs(ids) do
-    local ax = redis.call('ZSCORE', k_absolute(b), id)
-    if ax and tonumber(ax) > now then n = n + 1 end
+    local at = redis.call('ZSCORE', k_activity(b), id)
+    if not at or tonumber(at) > now then n = n + 1 end
   end
   if #ids < budget then return {-1, n} end
   return {offset + #ids, n}
@@ -623,6 +752,7 @@ export const TARGETED_SCRIPTS = {
 export const BUCKET_SCRIPTS = {
   insert: build('insert', INSERT),
   endUser: build('end-user', END_USER),
+  endMany: build('end-many', END_MANY),
   listUser: build('list-user', LIST_USER),
   sweep: build('sweep', SWEEP),
   sweepPeek: build('sweep-peek', SWEEP_PEEK),
@@ -637,6 +767,13 @@ export const BUCKET_SCRIPTS = {
  */
 export const POINTER_SCRIPTS = {
   get: lua('pointer-get', `return redis.call('GET', KEYS[1])`),
+  /** ARGV[2]: a TTL in ms the pointer must last at least. Reply: 1 when it held the value. */
+  extend: lua(
+    'pointer-extend',
+    `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`,
+  ),
   /** ARGV[2]: TTL in ms. Reply: 1 when claimed, 0 when the key exists. */
   claim: lua(
     'pointer-claim',

@@ -40,6 +40,11 @@ export interface Topology {
   ): Promise<unknown>;
   /** After a purge: the pointers of deleted records when the script could not drop them. */
   dropPointers(bucket: string, pointers: unknown[]): Promise<void>;
+  /**
+   * Makes a session's id pointer last at least `ttl` ms, after a reauthentication moved its
+   * absolute expiry (the scripts do it themselves where they keep the pointers).
+   */
+  extendIdPointer(id: Buffer, bucket: string, ttl: number): Promise<void>;
   /** A validation found nothing: forget what was remembered about the hash. */
   forgetToken(tokenHash: string): void;
 }
@@ -93,6 +98,8 @@ export class SingleTopology implements Topology {
   }
 
   async dropPointers(): Promise<void> {}
+
+  async extendIdPointer(): Promise<void> {}
 
   forgetToken(): void {}
 }
@@ -257,6 +264,12 @@ export class ClusterTopology implements Topology {
 
   forgetToken(tokenHash: string): void {
     this.#cache.delete(`t:${tokenHash}`);
+  }
+
+  async extendIdPointer(id: Buffer, bucket: string, ttl: number): Promise<void> {
+    if (this.#layout.buckets === 1) return;
+    const ms = String(Math.max(1, Math.floor(ttl)));
+    await this.#run(POINTER_SCRIPTS.extend, keyName(this.#layout, 'id', { id }), [bucket, ms]);
   }
 
   #run(script: LuaScript, key: string | Buffer, args: Array<string | Buffer>): Promise<unknown> {
