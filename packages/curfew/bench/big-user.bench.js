@@ -106,6 +106,10 @@ function otherSession(i) {
     createdAt,
     lastActivityAt: T0,
     absoluteExpiresAt: createdAt + 12 * HOUR,
+    idleTimeout: 30 * 60_000,
+    aal: 2,
+    methods: ['pwd', 'otp'],
+    authenticatedAt: createdAt,
     endedAt: null,
     endReason: null,
   };
@@ -125,6 +129,10 @@ function userSession(userId, first, i, id) {
     createdAt: lastActivityAt,
     lastActivityAt,
     absoluteExpiresAt: lastActivityAt + 12 * HOUR,
+    idleTimeout: 30 * 60_000,
+    aal: 2,
+    methods: ['pwd', 'otp'],
+    authenticatedAt: lastActivityAt,
     endedAt: null,
     endReason: null,
   };

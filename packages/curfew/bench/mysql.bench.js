@@ -45,14 +45,19 @@ const pools = {
   large: createPool({ ...server, database: DATABASES.large, connectionLimit: POOL_MAX }),
 };
 
+/** Every bench session's idle limit, as the default policy gives AAL2. */
+const IDLE_MS = 30 * 60_000;
+
 /** Sessions [from, to): last active at T0, absolute expiry `expiresAt`; `seq` is the sequence. */
 function loadSql(from, to) {
   return `INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, ip_address,
-      user_agent, created_at, last_activity_at, absolute_expires_at)
+      user_agent, created_at, last_activity_at, absolute_expires_at, authenticated_at,
+      idle_timeout, idle_expires_at, aal, methods)
     SELECT UUID(), SHA2(CONCAT('bench-token-', LPAD(seq, 12, '0')), 256),
       CONCAT('user-', seq % 100000), IF(seq % 3 = 0, NULL, CONCAT('tenant-', seq % 50)),
       'control_panel', '203.0.113.7',
-      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)', ?, ?, ?
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)', ?, ?, ?, ?,
+      ${IDLE_MS}, ? + ${IDLE_MS}, 2, 'pwd otp'
     FROM seq_${from}_to_${to - 1}`;
 }
 
@@ -62,7 +67,7 @@ async function load(pool, from, to, expiresAt, mariadb) {
   for (let start = from; start < to; start += chunk) {
     const end = Math.min(to, start + chunk);
     if (mariadb) {
-      await pool.query(loadSql(start, end), [T0, T0, expiresAt]);
+      await pool.query(loadSql(start, end), [T0, T0, expiresAt, T0, T0]);
       continue;
     }
     for (let i = start; i < end; i += 2_000) {
@@ -79,11 +84,17 @@ async function load(pool, from, to, expiresAt, mariadb) {
           T0,
           T0,
           expiresAt,
+          T0,
+          IDLE_MS,
+          T0 + IDLE_MS,
+          2,
+          'pwd otp',
         ]);
       }
       await pool.query(
         `INSERT INTO curfew_sessions (id, token_hash, user_id, tenant_id, app_type, ip_address,
-           user_agent, created_at, last_activity_at, absolute_expires_at) VALUES ?`,
+           user_agent, created_at, last_activity_at, absolute_expires_at, authenticated_at,
+           idle_timeout, idle_expires_at, aal, methods) VALUES ?`,
         [rows],
       );
     }

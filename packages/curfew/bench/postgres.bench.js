@@ -78,14 +78,16 @@ process.once('SIGINT', () => {
 async function insert(db, schema, from, to, live) {
   await db.query(
     `INSERT INTO "${schema}".curfew_sessions (id, token_hash, user_id, tenant_id, app_type,
-       ip_address, user_agent, created_at, last_activity_at, absolute_expires_at)
+       ip_address, user_agent, created_at, last_activity_at, absolute_expires_at,
+       authenticated_at, idle_timeout, idle_expires_at, aal, methods)
      SELECT gen_random_uuid()::text, encode(sha256(convert_to(${TOKEN_SQL}, 'UTF8')), 'hex'),
        'user-' || (i % 100000), CASE WHEN i % 3 = 0 THEN NULL ELSE 'tenant-' || (i % 50) END,
        'control_panel', '203.0.113.7',
        'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko)',
        $1::bigint, $1::bigint,
        CASE WHEN $2::boolean THEN $1::bigint + ${12 * HOUR}
-         ELSE $1::bigint + ${HOUR} - (i % 3000000) END
+         ELSE $1::bigint + ${HOUR} - (i % 3000000) END,
+       $1::bigint, ${30 * 60_000}, $1::bigint + ${30 * 60_000}, 2, 'pwd otp'
      FROM generate_series($3::integer, $4::integer - 1) AS i`,
     [T0, live, from, to],
   );

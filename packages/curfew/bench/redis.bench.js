@@ -114,6 +114,10 @@ function session(i) {
     createdAt,
     lastActivityAt: T0,
     absoluteExpiresAt: createdAt + 12 * HOUR,
+    idleTimeout: 30 * 60_000,
+    aal: 2,
+    methods: ['pwd', 'otp'],
+    authenticatedAt: createdAt,
     endedAt: null,
     endReason: null,
   };

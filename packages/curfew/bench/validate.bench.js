@@ -70,6 +70,10 @@ function* sessionRows(size, tokens) {
       createdAt,
       lastActivityAt: token === undefined ? createdAt : T0,
       absoluteExpiresAt: createdAt + 12 * 3_600_000,
+      idleTimeout: 30 * 60_000,
+      aal: 2,
+      methods: ['pwd', 'otp'],
+      authenticatedAt: createdAt,
       endedAt: null,
       endReason: null,
     };
@@ -84,10 +88,12 @@ function openSqlite(dir, size, tokens) {
   const insert = db.prepare(`
     INSERT INTO curfew_sessions (
       id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent,
-      created_at, last_activity_at, absolute_expires_at, ended_at, end_reason
+      created_at, last_activity_at, absolute_expires_at, ended_at, end_reason,
+      idle_timeout, idle_expires_at, aal, methods, authenticated_at
     ) VALUES (
       @id, @tokenHash, @userId, @tenantId, @appType, @ipAddress, @userAgent,
-      @createdAt, @lastActivityAt, @absoluteExpiresAt, @endedAt, @endReason
+      @createdAt, @lastActivityAt, @absoluteExpiresAt, @endedAt, @endReason,
+      @idleTimeout, @lastActivityAt + @idleTimeout, @aal, @methods, @authenticatedAt
     )`);
   // Bulk load: drop the secondary indexes, insert, and build them again from their own SQL,
   // all in one transaction. Building an index from sorted data is several times faster than
@@ -100,7 +106,8 @@ function openSqlite(dir, size, tokens) {
     .all();
   db.transaction(() => {
     for (const { name } of indexes) db.exec(`DROP INDEX "${name}"`);
-    for (const row of sessionRows(size, tokens)) insert.run(row);
+    for (const row of sessionRows(size, tokens))
+      insert.run({ ...row, methods: row.methods.join(' ') });
     for (const { sql } of indexes) db.exec(sql);
   })();
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -110,7 +117,8 @@ function openSqlite(dir, size, tokens) {
   const select = db
     .prepare(
       `SELECT json_array(id, token_hash, user_id, tenant_id, app_type, ip_address, user_agent,
-         created_at, last_activity_at, absolute_expires_at, ended_at, end_reason)
+         created_at, last_activity_at, absolute_expires_at, ended_at, end_reason, idle_timeout,
+         aal, methods, authenticated_at)
        FROM curfew_sessions WHERE token_hash = ?`,
     )
     .pluck();
