@@ -212,9 +212,7 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     await action.click();
     const prompt = page.getByRole('form', { name: 'Confirm it’s you' });
     await expect.poll(() => prompt.isVisible()).toBe(true);
-    await expect
-      .poll(() => page.evaluate(() => document.activeElement?.textContent))
-      .toBe('Confirm it’s you');
+    await expect.poll(() => page.locator(':focus').textContent()).toBe('Confirm it’s you');
     expect(await result.textContent()).toBe('');
     await page.screenshot({ path: join(shots, 'demo-reauthenticate.png') });
 

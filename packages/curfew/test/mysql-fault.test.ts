@@ -252,7 +252,7 @@ suite('MysqlStore.isUnavailable', () => {
     await provoke("the store's own time bound", 'CURFEW_STORE_TIMEOUT', true, () =>
       new MysqlStore(pool, { timeout: 300 }).endSession(
         { id: held.id },
-        { now: 1, idleTimeout: null, reason: 'logout' },
+        { now: 1, reason: 'logout' },
       ),
     );
     const waiter = await connect();

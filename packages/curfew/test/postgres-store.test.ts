@@ -610,7 +610,7 @@ suite('PostgresStore', () => {
       );
       clock.advance(31 * MINUTE);
       // The sweep skips the held row and ends the others at once.
-      const swept = await store.sweep({ now: clock.now(), idleTimeout: 30 * MINUTE, limit: 10 });
+      const swept = await store.sweep({ now: clock.now(), limit: 10 });
       expect(swept.map((s) => s.id).sort()).toEqual([first.session.id, other.session.id].sort());
     } finally {
       await holder.query('ROLLBACK');
@@ -634,7 +634,6 @@ suite('PostgresStore', () => {
     expect(await viaBigInts.findById(session.id)).toEqual(session);
     const validated = await viaBigInts.validate(session.tokenHash, {
       now: session.createdAt + 1,
-      idleTimeout: 30 * MINUTE,
       touchInterval: 0,
     });
     expect(validated).toEqual({
@@ -736,10 +735,7 @@ suite('PostgresStore.isUnavailable', () => {
     await store.insert(other);
     const on = (target: PostgresPool) => new PostgresStore(target, { schema: name });
     const revoke = (target: PostgresPool) =>
-      on(target).endSession(
-        { id: session.id },
-        { now: session.createdAt, idleTimeout: null, reason: 'logout' },
-      );
+      on(target).endSession({ id: session.id }, { now: session.createdAt, reason: 'logout' });
 
     // Answers nothing should produce.
     const duplicate = await failure(() => store.insert({ ...session, tokenHash: 'b'.repeat(64) }));

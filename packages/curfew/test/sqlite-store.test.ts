@@ -675,7 +675,7 @@ describe('SqliteStore with a read-lock holder', () => {
     expect(truncateWal(outsider)).toBe(true);
 
     await store.insert(storedSession());
-    await store.listUserSessions({ userId: 'user-1' }, { now: 0, idleTimeout: null, limit: 10 });
+    await store.listUserSessions({ userId: 'user-1' }, { now: 0, limit: 10 });
     expect(truncateWal(outsider)).toBe(false);
     await nextTurn();
     expect(truncateWal(outsider)).toBe(true);

@@ -19,7 +19,9 @@ describe('public types', () => {
       expectTypeOf(result.idleSecondsRemaining).toEqualTypeOf<number | null>();
       expectTypeOf(result.warning).toEqualTypeOf<'absolute' | 'idle' | null>();
     } else {
-      expectTypeOf(result.reason).toEqualTypeOf<'not_found' | 'idle' | 'absolute'>();
+      expectTypeOf(result.reason).toEqualTypeOf<
+        'not_found' | 'idle' | 'absolute' | 'insufficient_authentication'
+      >();
     }
   });
 
@@ -33,7 +35,11 @@ describe('public types', () => {
     expectTypeOf(sessions.revokeUserSessions).returns.resolves.toBeNumber();
     expectTypeOf(resolvePolicy).parameter(0).exclude<undefined>().not.toBeNumber();
     expectTypeOf<CurfewErrorCode>().toEqualTypeOf<
-      'INVALID_ARGUMENT' | 'INVALID_POLICY' | 'STORE_UNAVAILABLE' | 'STORE_ERROR'
+      | 'INVALID_ARGUMENT'
+      | 'INVALID_POLICY'
+      | 'STORE_UNAVAILABLE'
+      | 'STORE_ERROR'
+      | 'SESSION_LIMIT_REACHED'
     >();
     // One page at a time, with the cursor of the next.
     expectTypeOf(sessions.listUserSessions).returns.resolves.toEqualTypeOf<SessionPage>();

@@ -389,7 +389,7 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
 
     it('accepts the token only from its cookie: never from the URL, a bearer header or a body', async () => {
       const token = await login();
-      for (const request of [
+      const requests: TestRequest[] = [
         { path: `/me?session=${token}&${COOKIE}=${token}` },
         { path: '/me', headers: { authorization: `Bearer ${token}` } },
         { path: '/me', headers: { 'x-session-token': token } },
@@ -399,7 +399,8 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
           headers: { 'content-type': 'application/x-www-form-urlencoded' },
           body: `${COOKIE}=${token}&session=${token}`,
         },
-      ]) {
+      ];
+      for (const request of requests) {
         expectProblem(await send(request), 401, 'missing');
       }
       expect((await send(withCookie(token, { path: '/me' }))).status).toBe(200);
