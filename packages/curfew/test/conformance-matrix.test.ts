@@ -28,11 +28,10 @@ const PROOF_SEPARATOR = /<br\s*\/?>/i;
 const CITATION = ' › ';
 // Proofs name test files and shared case files, never the library's sources.
 const TEST_PATH = /^packages\/[a-z0-9-]+\/test\/(?!.*\.\.)[A-Za-z0-9_./-]+\.ts$/;
-// The store-conformance suite: its file or folder, and the assurance area beside it.
+// The store-conformance suite lives in one file or, once split, in a folder: both are searched.
 const CONFORMANCE_SOURCES = [
   'packages/curfew/src/testing/conformance.ts',
   'packages/curfew/src/testing/conformance',
-  'packages/curfew/src/testing/assurance-cases.ts',
 ];
 
 interface MatrixRow {

@@ -16,5 +16,5 @@ export {
   runStoreConformance,
   type StoreConformanceOptions,
   type StoreUnderTest,
-} from './conformance.js';
+} from './conformance/index.js';
 export { ManualClock } from './manual-clock.js';

@@ -5,11 +5,11 @@
 // concurrent-session cap and the ending of a whole tenant, which only work if the store does them
 // in one atomic step.
 import { expect } from 'vitest';
-import type { SessionEvent } from '../core/events.js';
-import type { IssuedSession, SessionManager, SessionManagerOptions } from '../core/manager.js';
-import type { PolicyOptions } from '../core/policy.js';
-import type { SessionStore } from '../core/store.js';
-import type { ManualClock } from './manual-clock.js';
+import type { SessionEvent } from '../../core/events.js';
+import type { IssuedSession, SessionManager, SessionManagerOptions } from '../../core/manager.js';
+import type { PolicyOptions } from '../../core/policy.js';
+import type { SessionStore } from '../../core/store.js';
+import type { ManualClock } from '../manual-clock.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
