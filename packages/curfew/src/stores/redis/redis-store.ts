@@ -166,17 +166,18 @@ const UNAVAILABLE_REPLY =
  *
  * | key              | type   | holds                                                  | expires at |
  * | ---------------- | ------ | ------------------------------------------------------ | ---------- |
- * | `P{b}:s:<id>`    | string | the session: the token hash's 32 bytes, then `la ax c ea er app ip tid uid ua` separated by NUL | absolute expiry (or end, once ended) + retention |
+ * | `P{b}:s:<id>`    | string | the session: the token hash's 32 bytes, then `la ax c ea er app ip tid uid it aal am at ua` separated by NUL (records from before levels lack `it aal am at`, and read as AAL1 with a 15-minute idle limit) | absolute expiry (or end, once ended) + retention |
  * | `P{b}:exp`       | zset   | ids of the bucket's active sessions, by absolute expiry | outlives every record it lists |
- * | `P{b}:act`       | zset   | ids of the bucket's active sessions, by last activity   | likewise |
+ * | `P{b}:act`       | zset   | ids of the bucket's active sessions that have an idle limit, by the moment they idle out | likewise |
+ * | `P{b}:tn:<tenant>` | zset | ids of one tenant's (or the tenantless) active sessions, by absolute expiry | likewise |
  * | `P{b}:end`       | zset   | ids of the bucket's ended sessions, by end (for purges) | likewise |
  * | `P{b}:u:<scope>` | zset   | one user's active sessions in one tenant (or none): members `<last activity, 16 digits>:<id>`, all scores 0 | likewise |
  * | `P{b}:ut:<user>` | set    | the scopes in which a user has active sessions          | likewise |
  * | `Pt:<hash>`      | string | `b:id`, the session a token hash belongs to (the key ends in the hash's 32 bytes) | as the record |
  * | `Pi:<id>`        | string | `b`, the bucket of a session id; only with more than one bucket | as the record |
  *
- * `scope` and `user` are the first 80 bits of the SHA-1 of the user id (and tenant): they only
- * spread keys, since every record is checked against the caller's user and tenant.
+ * `scope`, `user` and `tenant` are the first 80 bits of the SHA-1 of the user id (and tenant):
+ * they only spread keys, since every record is checked against the caller's user and tenant.
  *
  * Why this shape:
  * - A user's bucket is fixed by their id, so one user's records, their indexes and the bucket's
@@ -195,6 +196,11 @@ const UNAVAILABLE_REPLY =
  *   store's own is read: TTLs are computed from the `now` the caller passes.
  * - A single Redis needs one bucket, so there it has one and no id pointers: a record is found by
  *   its id directly.
+ * - Each session carries its own limits, so `act` is scored by each one's idle deadline: the
+ *   sweep stays a range read. The session cap is decided in the insert script from the scope
+ *   index, whose records share the bucket's slot, before the script's first write.
+ * - A tenant index per bucket lets ending a tenant's sessions walk only that tenant's; it costs
+ *   an entry per session (see docs/benchmarks.md for the memory per session).
  *
  * When Redis is out of memory (`noeviction`), inserts fail while validations (without recording
  * activity) and revocations still succeed. Use {@link RECOMMENDED_REDIS_OPTIONS} on the client so
