@@ -406,6 +406,10 @@ const script: Step[] = [
           createdAt: '@0',
           lastActivityAt: '@0',
           absoluteExpiresAt: '@8',
+          idleTimeoutSeconds: 3,
+          aal: 2,
+          methods: [],
+          authenticatedAt: '@0',
           active: true,
           endedAt: null,
           endReason: null,
@@ -682,6 +686,7 @@ const script: Step[] = [
 const TIMES = new Set([
   'createdAt',
   'lastActivityAt',
+  'authenticatedAt',
   'absoluteExpiresAt',
   'endedAt',
   'serverTime',

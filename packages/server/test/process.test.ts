@@ -145,7 +145,7 @@ describe('curfew serve as a process', () => {
     const code = await new Promise((resolve) => child.once('exit', resolve));
     expect(code).toBe(2);
     expect(stderr).toBe(
-      'curfew: CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2\n',
+      'curfew: CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2 at AAL2\n',
     );
   }, 20_000);
 });
