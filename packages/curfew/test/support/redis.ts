@@ -142,6 +142,7 @@ export async function inspectKeys(
   const records: Row[] = [];
   const scopes = new Map<string, string[]>();
   const userScopes = new Map<string, Set<string>>();
+  const tenantScopes = new Map<string, Set<string>>();
   const zsets = new Map<string, Map<string, number>>();
   const tokenPointers = new Map<string, string>();
   const idPointers = new Map<string, string>();
@@ -177,7 +178,9 @@ export async function inspectKeys(
       expect(new Set(await client.zrange(key, 0, -1, 'WITHSCORES')).has('0')).toBe(true);
       const members = await client.zrangeBuffer(key, 0, -1);
       scopes.set(`${bucket}/${name.slice(2)}`, members.map(showMember));
-    } else if (name === 'exp' || name === 'act' || name === 'end' || name.startsWith('tn:')) {
+    } else if (name.startsWith('ts:')) {
+      tenantScopes.set(`${bucket}/${name.slice(3)}`, new Set(await client.zrange(key, 0, -1)));
+    } else if (name === 'exp' || name === 'act' || name === 'end') {
       const flat = await client.zrangeBuffer(key, 0, -1, 'WITHSCORES');
       const scores = new Map<string, number>();
       for (let i = 0; i + 1 < flat.length; i += 2) {
@@ -217,6 +220,7 @@ export async function inspectKeys(
   const withIdPointers = idPointers.size > 0 || new Set(records.map((r) => r.bucket)).size > 1;
   const expectScopes = new Map<string, Buffer[]>();
   const expectUsers = new Map<string, Set<string>>();
+  const expectTenants = new Map<string, Set<string>>();
   const expectZ = new Map<string, Map<string, number>>();
   const zset = (name: string) => {
     let scores = expectZ.get(name);
@@ -239,7 +243,9 @@ export async function inspectKeys(
       if (s.idleTimeout !== null) {
         zset(`${row.bucket}/act`).set(row.id, s.lastActivityAt + s.idleTimeout);
       }
-      zset(`${row.bucket}/tn:${tenantOf(s)}`).set(row.id, s.absoluteExpiresAt);
+      const tenant = `${row.bucket}/${tenantOf(s)}`;
+      if (!expectTenants.has(tenant)) expectTenants.set(tenant, new Set());
+      expectTenants.get(tenant)!.add(scopeOf(s));
       expect(tokenPointers.get(s.tokenHash), 'token pointer').toBe(`${row.bucket}:${row.id}`);
       if (withIdPointers) expect(idPointers.get(row.id), 'id pointer').toBe(row.bucket);
     } else {
@@ -260,6 +266,10 @@ export async function inspectKeys(
     [...nonEmpty(userScopes)].map(([k, v]) => [k, [...v].sort()]).sort(),
     'user scope sets = scopes with active sessions',
   ).toEqual([...expectUsers].map(([k, v]) => [k, [...v].sort()]).sort());
+  expect(
+    [...nonEmpty(tenantScopes)].map(([k, v]) => [k, [...v].sort()]).sort(),
+    'tenant scope sets = scopes with active sessions, by tenant',
+  ).toEqual([...expectTenants].map(([k, v]) => [k, [...v].sort()]).sort());
   const actualZ = nonEmpty(zsets);
   for (const name of new Set([...actualZ.keys(), ...expectZ.keys()])) {
     const actual = actualZ.get(name) ?? new Map<string, number>();

@@ -30,8 +30,11 @@ export const KEY_TEMPLATES = {
   scope: '{b}:u:<scope>',
   /** set: the scopes (as in `scope`) in which one user has active sessions. */
   userScopes: '{b}:ut:<user>',
-  /** zset: one tenant's (or the tenantless) active sessions, member id, score absolute expiry. */
-  tenant: '{b}:tn:<tenant>',
+  /**
+   * zset: the scopes (as in `scope`) of one tenant (or of no tenant) that have active sessions,
+   * every score 0: one entry per user and tenant, not per session.
+   */
+  tenantScopes: '{b}:ts:<tenant>',
   /** string `<b>:<id>`: the session a token hash belongs to; the key ends in the hash's 32 bytes. */
   token: 't:<hash>',
   /** string `<b>`: the bucket of a session id. Only when there is more than one bucket. */

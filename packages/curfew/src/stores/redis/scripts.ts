@@ -126,12 +126,12 @@ local function finish_many(b, ended, now)
   for _, e in ipairs(ended) do
     local sk = scope_of(e[2].uid, e[2].tid)
     redis.call('ZREM', k_scope(b, sk), member(e[2], e[1]))
-    redis.call('ZREM', k_tenant(b, tenant_of(e[2].tid)), e[1])
-    scopes[sk] = e[2].uid
+    scopes[sk] = e[2]
   end
-  for sk, uid in pairs(scopes) do
+  for sk, rec in pairs(scopes) do
     if redis.call('EXISTS', k_scope(b, sk)) == 0 then
-      redis.call('SREM', k_userScopes(b, user_of(uid)), sk)
+      redis.call('SREM', k_userScopes(b, user_of(rec.uid)), sk)
+      redis.call('ZREM', k_tenantScopes(b, tenant_of(rec.tid)), sk)
     end
   end
   local scores = {}
@@ -322,8 +322,8 @@ else
   local users = k_userScopes(b, user_of(rec.uid))
   redis.call('SADD', users, sk)
   extend(users, keep)
-  local tk = k_tenant(b, tenant_of(rec.tid))
-  redis.call('ZADD', tk, rec.ax, id)
+  local tk = k_tenantScopes(b, tenant_of(rec.tid))
+  redis.call('ZADD', tk, 0, sk)
   extend(tk, keep)
 end
 local out = {1}
@@ -368,9 +368,7 @@ if renew then
   else
     redis.call('ZREM', k_activity(b), id)
   end
-  local tk = k_tenant(b, tenant_of(rec.tid))
-  redis.call('ZADD', tk, 'XX', rec.ax, id)
-  extend(tk, keep)
+  extend(k_tenantScopes(b, tenant_of(rec.tid)), keep)
   local sk = k_scope(b, scope_of(rec.uid, rec.tid))
   extend(sk, keep)
   extend(k_userScopes(b, user_of(rec.uid)), keep)
@@ -592,38 +590,80 @@ return {due, idleDue}
 
 // KEYS[1] a key of the bucket. ARGV[6] tenant mode ('' every session, 'n' those without a
 // tenant, 'v' one tenant), [7] tenant value, [8] session id to keep (''), [9] now, [10] reason,
-// [11] most sessions to end, [12] most index entries to look at. Walks the tenant's index (or, for
-// every session, \`exp\`) from its start: ended sessions leave it, so each call starts at the
-// first still active. Reply: {done, id, record, …} of the sessions it ended; done is 1 when the
-// index holds no active session (but the kept one).
+// [11] most sessions to end, [12] most index entries to look at. Every session: walks \`exp\`
+// from its start. A tenant: walks the tenant's scopes (\`ts\`), and each scope's index as
+// END_USER does. Ended sessions leave the indexes, so each call starts at the first still
+// active. Reply: {done, id, record, …} of the sessions it ended; done is 1 when none of the
+// tenant's (or any) active sessions but the kept one is left in this bucket.
 const END_MANY = `
 local b, mode, value, keep = ARGV[4], ARGV[6], ARGV[7], ARGV[8]
 local now, limit, budget = tonumber(ARGV[9]), tonumber(ARGV[11]), tonumber(ARGV[12])
-local key = k_absolute(b)
-if mode == 'n' then key = k_tenant(b, tenant_of('')) end
-if mode == 'v' then key = k_tenant(b, tenant_of(value)) end
-local ended, stale = {}, {}
-local spent, start = 0, 0
+local ended = {}
+local spent = 0
 local cut = false
-while true do
-  if #ended >= limit or spent >= budget then cut = true break end
-  local want = math.min(limit - #ended, budget - spent)
-  local ids = redis.call('ZRANGE', key, start, start + want - 1)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    spent = spent + 1
-    local rec = load(b, id)
-    if not rec or rec.ea ~= '' then
-      stale[#stale + 1] = id
-    elseif id ~= keep and tenant_ok(rec, mode, value) then
-      ended[#ended + 1] = with_rule(id, rec, ARGV[10], now)
-    end
+-- Looks at one session: a stale entry (record gone or ended) is collected, the rest ended.
+local function consider(id, stale)
+  spent = spent + 1
+  local rec = load(b, id)
+  if not rec or rec.ea ~= '' then
+    stale[#stale + 1] = true
+    return rec
   end
-  -- Nothing leaves the index before finish_many below: the next slice starts past this one.
-  start = start + #ids
-  if #ids < want then break end
+  if id ~= keep and tenant_ok(rec, mode, value) then
+    ended[#ended + 1] = with_rule(id, rec, ARGV[10], now)
+  end
+  return rec
 end
-if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+if mode == '' then
+  local key, start = k_absolute(b), 0
+  local gone = {}
+  while true do
+    if #ended >= limit or spent >= budget then cut = true break end
+    local want = math.min(limit - #ended, budget - spent)
+    local ids = redis.call('ZRANGE', key, start, start + want - 1)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      local flag = {}
+      consider(id, flag)
+      if #flag > 0 then gone[#gone + 1] = id end
+    end
+    -- Nothing leaves the index before finish_many below: the next slice starts past this one.
+    start = start + #ids
+    if #ids < want then break end
+  end
+  if #gone > 0 then
+    redis.call('ZREM', k_absolute(b), unpack(gone))
+    redis.call('ZREM', k_activity(b), unpack(gone))
+  end
+else
+  local tk = k_tenantScopes(b, tenant_of(value))
+  local sks = redis.call('ZRANGE', tk, 0, budget - 1)
+  local emptied = {}
+  for _, sk in ipairs(sks) do
+    local key = k_scope(b, sk)
+    if redis.call('EXISTS', key) == 0 then emptied[#emptied + 1] = sk end
+    local after = '-'
+    while true do
+      if #ended >= limit or spent >= budget then cut = true break end
+      local want = math.min(limit - #ended, budget - spent) + 1
+      local members = redis.call('ZRANGEBYLEX', key, after, '+', 'LIMIT', 0, want)
+      if #members == 0 then break end
+      local stale = {}
+      for _, m in ipairs(members) do
+        if #ended >= limit or spent >= budget then break end
+        after = '(' .. m
+        local flag = {}
+        local rec = consider(member_id(m), flag)
+        if #flag > 0 or (rec and member(rec, member_id(m)) ~= m) then stale[#stale + 1] = m end
+      end
+      if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+      if #members < want then break end
+    end
+    if cut then break end
+  end
+  if #sks == budget then cut = true end
+  if #emptied > 0 then redis.call('ZREM', tk, unpack(emptied)) end
+end
 finish_many(b, ended, now)
 local out = {cut and 0 or 1}
 for _, e in ipairs(ended) do
