@@ -3,6 +3,7 @@ import {
   CurfewError,
   hashSessionToken,
   MemoryStore,
+  type SessionEvent,
   SessionManager,
   type SessionStore,
 } from '../src/index.js';
@@ -244,5 +245,33 @@ describe('SessionManager', () => {
       absoluteSecondsRemaining: 12 * 3600 - 2,
       secondsRemaining: 30 * 60 - 2,
     });
+  });
+});
+
+describe('the session cap on MemoryStore', () => {
+  it('reports the expired sessions it ended even when it refuses, so their events go out', async () => {
+    const clock = new ManualClock();
+    const events: SessionEvent[] = [];
+    const store = new MemoryStore();
+    const open = new SessionManager({ store, clock: clock.now });
+    const capped = new SessionManager({
+      store,
+      clock: clock.now,
+      policy: { maxSessionsPerUser: 1, onSessionLimit: 'refuse' },
+      onEvent: (event) => events.push(event),
+    });
+    const old = await open.create({ userId: 'w', aal: 3 }); // 15 minutes idle
+    await open.create({ userId: 'w' }); // 30 minutes idle
+    clock.advance(20 * 60_000);
+    await expect(capped.create({ userId: 'w' })).rejects.toMatchObject({
+      code: 'SESSION_LIMIT_REACHED',
+    });
+    expect(events).toEqual([
+      expect.objectContaining({
+        type: 'ended',
+        sessionId: old.session.id,
+        reason: 'idle_timeout',
+      }),
+    ]);
   });
 });

@@ -60,8 +60,10 @@ export class MemoryStore implements SessionStore {
   async insert(session: StoredSession, cap?: StoreSessionCap): Promise<StoreInsertResult> {
     if (this.#byHash.has(session.tokenHash)) throw new Error('duplicate token hash');
     if (this.#byId.has(session.id)) throw new Error('duplicate session id');
-    const ended = cap === undefined ? [] : this.#makeRoom(session, cap);
-    if (ended === null) return { inserted: false, ended: [] };
+    const room = cap === undefined ? { ended: [], refused: false } : this.#makeRoom(session, cap);
+    // Expired sessions the cap looked at are ended either way, and reported, so their events go.
+    if (room.refused) return { inserted: false, ended: room.ended };
+    const ended = room.ended;
     const row = { ...session, methods: [...session.methods] };
     this.#byHash.set(row.tokenHash, row);
     this.#byId.set(row.id, row);
@@ -72,11 +74,14 @@ export class MemoryStore implements SessionStore {
   /**
    * Under a cap, ends what must go before a new session of the scope may be added: expired
    * sessions (their timeout), then the least recently active valid ones (`session_limit`).
-   * `null` when the cap refuses instead. Synchronous, so no other call can interleave.
+   * `refused` when the cap refuses instead. Synchronous, so no other call can interleave.
    */
-  #makeRoom(session: StoredSession, cap: StoreSessionCap): EndedSession[] | null {
+  #makeRoom(
+    session: StoredSession,
+    cap: StoreSessionCap,
+  ): { ended: EndedSession[]; refused: boolean } {
     const list = this.#byUserTenant.get(scopeKey(session.userId, session.tenantId));
-    if (list === undefined) return [];
+    if (list === undefined) return { ended: [], refused: false };
     const valid: StoredSession[] = [];
     const ended: EndedSession[] = [];
     for (const row of [...list.from(undefined)]) {
@@ -84,13 +89,13 @@ export class MemoryStore implements SessionStore {
       else ended.push(this.#endWithRule(row, { now: cap.now, reason: 'session_limit' }));
     }
     const excess = valid.length - (cap.max - 1);
-    if (excess <= 0) return ended;
-    if (cap.action === 'refuse') return null;
+    if (excess <= 0) return { ended, refused: false };
+    if (cap.action === 'refuse') return { ended, refused: true };
     // `valid` is in listing order, most recently active first: the last ones go.
     for (const row of valid.slice(valid.length - excess)) {
       ended.push(this.#endWithRule(row, { now: cap.now, reason: 'session_limit' }));
     }
-    return ended;
+    return { ended, refused: false };
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
