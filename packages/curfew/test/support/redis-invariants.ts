@@ -1,10 +1,12 @@
 // What RedisStore promises beyond the conformance suite, run against a single Redis and a
 // cluster alike: every key it writes has a TTL, its indexes never drift from its records, and a
 // revoke that returned is never followed by a successful validation.
+import { createHash, randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import type { SessionEvent } from '../../src/core/events.js';
 import { type IssuedSession, SessionManager } from '../../src/core/manager.js';
+import type { StoredSession } from '../../src/core/store.js';
 import { RedisStore } from '../../src/stores/redis/index.js';
 import { ALL_SCRIPTS } from '../../src/stores/redis/scripts.js';
 import { ManualClock } from '../../src/testing/index.js';
@@ -108,6 +110,53 @@ export function runRedisInvariants(options: {
         await inParallel(issued.slice(150, 200), 50, (s) => sessions.getSession(s.session.id));
         await check('reads');
 
+        // Reauthentications that move the absolute expiry 11 hours later (made under a 1-hour
+        // limit, renewed under the preset's 12), and sooner (AAL1's 30 days, stepped up to AAL2's
+        // 12 hours, which also gives them an idle limit and so an `act` entry).
+        const short = new SessionManager({
+          store,
+          policy: { absoluteTimeout: '1h', activityWriteInterval: 0 },
+        });
+        const brief = await inParallel(Array.from({ length: 50 }), 25, (_, i) =>
+          short.create({ userId: `reauth-${i % 5}`, tenantId: i % 2 ? 'acme' : null }),
+        );
+        const aal1 = await inParallel(Array.from({ length: 50 }), 25, (_, i) =>
+          sessions.create({ userId: `reauth-${i % 5}`, tenantId: 'acme', aal: 1 }),
+        );
+        await check('creates to reauthenticate');
+        const later12h = await inParallel(brief, 25, (s) =>
+          sessions.reauthenticate(s.token, { methods: ['pwd', 'otp'] }),
+        );
+        const sooner = await inParallel(aal1, 25, (s) =>
+          sessions.reauthenticate(s.token, { aal: 2, methods: ['pwd', 'otp'] }),
+        );
+        for (const renewed of [...later12h, ...sooner]) {
+          expect(renewed?.session).toMatchObject({ aal: 2, idleTimeout: 30 * MINUTE });
+        }
+        await check('reauthentications');
+
+        // The cap: 10 creates for one user at a cap of 3 evict 7; a refusing manager adds none.
+        const capped = new SessionManager({
+          store,
+          policy: { maxSessionsPerUser: 3, activityWriteInterval: 0 },
+        });
+        for (let i = 0; i < 10; i += 1) await capped.create({ userId: 'capped', tenantId: 'acme' });
+        const refusing = new SessionManager({
+          store,
+          policy: { maxSessionsPerUser: 3, onSessionLimit: 'refuse' },
+        });
+        await expect(refusing.create({ userId: 'capped', tenantId: 'acme' })).rejects.toMatchObject(
+          { code: 'SESSION_LIMIT_REACHED' },
+        );
+        const cappedReport = await check('evictions at the cap');
+        expect(cappedReport.active.filter((r) => r.session.userId === 'capped')).toHaveLength(3);
+
+        await inParallel(Array.from({ length: 30 }), 30, (_, i) =>
+          sessions.create({ userId: `user-${i % 7}`, tenantId: 'globex' }),
+        );
+        expect(await sessions.revokeTenantSessions('globex', { batchSize: 7 })).toBe(30);
+        await check('ending a tenant');
+
         await inParallel(issued.slice(200, 250), 50, (s) => later.validate(s.token));
         await check('validations that end expired sessions');
 
@@ -115,8 +164,16 @@ export function runRedisInvariants(options: {
         expect(swept.absolute + swept.idle).toBeGreaterThan(500);
         expect((await check('a sweep')).active).toHaveLength(0);
 
+        await inParallel(Array.from({ length: 20 }), 20, (_, i) =>
+          sessions.create({ userId: `user-${i % 3}`, tenantId: i % 2 ? 'acme' : null }),
+        );
+        expect(await sessions.revokeAllSessions({ batchSize: 6 })).toBe(20);
+        const everyone = await check('ending everyone');
+        expect(everyone.active).toHaveLength(0);
+
         const purged = await sessions.purgeEnded({ endedBefore: Date.now() + 14 * HOUR });
-        expect(purged).toBe(1_000);
+        expect(purged).toBe(everyone.records.length);
+        expect(purged).toBe(1_000 + 50 + 50 + 10 + 30 + 20);
         // Nothing is left behind once every session is purged: no orphan pointer or index.
         expect(await scanKeys(client, prefix)).toEqual([]);
       } finally {
@@ -200,6 +257,139 @@ export function runRedisInvariants(options: {
         const final = await inspectKeys(client, prefix);
         expect(final.active).toEqual([]);
         expect(final.ended).toHaveLength(800);
+      } finally {
+        await deleteKeys(client, prefix);
+      }
+    }, 60_000);
+
+    it('keeps the cap for a user far over it, in calls that each end at most 100', async () => {
+      const client = options.client();
+      const prefix = uniquePrefix('cap-size');
+      let calls = 0;
+      const counting = new Proxy(client, {
+        get(target, property) {
+          const value = Reflect.get(target, property);
+          if (property !== 'callBuffer') return value;
+          return (...args: unknown[]) => {
+            calls += 1;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const store = new RedisStore(counting, { prefix });
+      const start = Date.now();
+      let n = 0;
+      const row = (over: Partial<StoredSession>): StoredSession => {
+        n += 1;
+        return {
+          id: randomUUID(),
+          tokenHash: createHash('sha256').update(`cap-size-${n}`).digest('hex'),
+          userId: 'far-over',
+          tenantId: null,
+          appType: 'tenant_app',
+          ipAddress: null,
+          userAgent: null,
+          createdAt: start,
+          lastActivityAt: start,
+          absoluteExpiresAt: start + 12 * HOUR,
+          idleTimeout: null,
+          aal: 1,
+          methods: ['pwd'],
+          authenticatedAt: start,
+          endedAt: null,
+          endReason: null,
+          ...over,
+        };
+      };
+      const count = async (run: () => Promise<unknown>) => {
+        calls = 0;
+        await run();
+        return calls;
+      };
+      const now = start + 20 * MINUTE;
+      try {
+        // 1,100 sessions that idled out at 15 minutes sort before 10 older ones without an idle
+        // limit, still valid: a cap that looked only at the most recent entries would miss them.
+        const idled = Array.from({ length: 1_100 }, (_, i) =>
+          row({
+            lastActivityAt: start + i,
+            authenticatedAt: start,
+            idleTimeout: 15 * MINUTE,
+            aal: 3,
+          }),
+        );
+        const valid = Array.from({ length: 10 }, (_, i) =>
+          row({
+            createdAt: start - HOUR,
+            authenticatedAt: start - HOUR,
+            lastActivityAt: start - HOUR + i,
+          }),
+        );
+        await inParallel([...idled, ...valid], 100, (r) => store.insert(r));
+        const refused = await store.insert(
+          row({ createdAt: now, authenticatedAt: now, lastActivityAt: now }),
+          {
+            now,
+            max: 5,
+            action: 'refuse',
+          },
+        );
+        expect(refused.inserted).toBe(false);
+        expect(refused.ended).toHaveLength(1_100);
+        expect(new Set(refused.ended.map((e) => e.endReason))).toEqual(new Set(['idle_timeout']));
+        const listed = async () =>
+          (await store.listUserSessions({ userId: 'far-over' }, { now, limit: 100 })).map(
+            (s) => s.id,
+          );
+        expect((await listed()).sort()).toEqual(valid.map((v) => v.id).sort());
+
+        const added = row({ createdAt: now, authenticatedAt: now, lastActivityAt: now });
+        const evicting = await store.insert(added, { now, max: 5, action: 'evict-oldest' });
+        expect(evicting.inserted).toBe(true);
+        // The least recently active go: the first six of `valid`.
+        expect(evicting.ended.map((e) => e.id).sort()).toEqual(
+          valid
+            .slice(0, 6)
+            .map((v) => v.id)
+            .sort(),
+        );
+        expect(
+          evicting.ended.every((e) => e.endReason === 'session_limit' && e.endedAt === now),
+        ).toBe(true);
+        expect((await listed()).sort()).toEqual(
+          [added.id, ...valid.slice(6).map((v) => v.id)].sort(),
+        );
+
+        // 1,000 valid sessions over a cap of 3: 998 end, 100 per call at most, then the insert.
+        const many = Array.from({ length: 1_000 }, (_, i) =>
+          row({ lastActivityAt: start + i, authenticatedAt: start, userId: 'far-over-2' }),
+        );
+        await inParallel(many, 100, (r) => store.insert(r));
+        let result: Awaited<ReturnType<RedisStore['insert']>> | undefined;
+        const trips = await count(async () => {
+          result = await store.insert(
+            row({
+              userId: 'far-over-2',
+              createdAt: now,
+              authenticatedAt: now,
+              lastActivityAt: now,
+            }),
+            { now, max: 3, action: 'evict-oldest' },
+          );
+        });
+        expect(result?.inserted).toBe(true);
+        expect(result?.ended).toHaveLength(998);
+        expect(new Set(result?.ended.map((e) => e.id)).size).toBe(998);
+        // Kept: the two most recently active of the 1,000, and the new one.
+        const kept = (
+          await store.listUserSessions({ userId: 'far-over-2' }, { now, limit: 10 })
+        ).map((s) => s.id);
+        expect(kept).toHaveLength(3);
+        expect(kept.slice(1)).toEqual([many[999]!.id, many[998]!.id]);
+        // Ten calls of 100 endings (plus, on a cluster, the pointer claims).
+        expect(trips).toBeGreaterThanOrEqual(10);
+        expect(trips).toBeLessThanOrEqual(client.isCluster ? 13 : 11);
+        await inspectKeys(client, prefix);
       } finally {
         await deleteKeys(client, prefix);
       }

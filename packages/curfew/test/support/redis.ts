@@ -112,7 +112,12 @@ const showPointer = (value: Buffer) => {
  * Reads every key under `prefix` and checks the layout's invariants (key-layout.ts):
  * - every key has a TTL (PTTL > 0: never -1);
  * - with `now` (the real time, when the test's clock follows it): every record, and the token
- *   pointer of every active one, expires by its absolute expiry (or end) plus retention;
+ *   pointer of every active one, expires by its absolute expiry (or end) plus retention; and
+ *   nothing an active session needs expires before that: its record, its pointers and every
+ *   index listing it (`exp`, `act`, its scope index, its user's and its tenant's scope sets)
+ *   last at least as long, also after a reauthentication moved its absolute expiry;
+ * - every record holds a level from 1 to 3, methods as the contract allows them, and
+ *   `createdAt <= authenticatedAt <= lastActivityAt`;
  * - each scope index holds exactly the scope's active sessions, in order, each user's scope set
  *   exactly its scopes with active sessions, `exp`/`act` exactly the bucket's active sessions
  *   with their absolute expiry and last activity, `end` every ended one;
@@ -202,22 +207,52 @@ export async function inspectKeys(
     hexOf(Buffer.concat([Buffer.from(`${prefix}{${row.bucket}}:s:`), encodeId(row.id)]));
   const tokenKey = (row: Row) =>
     hexOf(Buffer.concat([Buffer.from(`${prefix}t:`), Buffer.from(row.session.tokenHash, 'hex')]));
+  for (const { id, session: s } of records) {
+    expect([1, 2, 3], `level of ${id}`).toContain(s.aal);
+    expect(s.methods.length, `methods of ${id}`).toBeLessThanOrEqual(8);
+    for (const method of s.methods) expect(method).toMatch(/^[A-Za-z0-9_.:-]{1,32}$/);
+    expect(s.authenticatedAt, `authenticatedAt of ${id}`).toBeGreaterThanOrEqual(s.createdAt);
+    expect(s.authenticatedAt, `authenticatedAt of ${id}`).toBeLessThanOrEqual(s.lastActivityAt);
+  }
+  const withIdPointers = idPointers.size > 0 || new Set(records.map((r) => r.bucket)).size > 1;
   if (options.now !== undefined) {
     const now = options.now;
+    const named = (bucket: string, name: string) =>
+      hexOf(Buffer.from(`${prefix}{${bucket}}:${name}`));
     for (const row of records) {
-      const keep = (row.session.endedAt ?? row.session.absoluteExpiresAt) + retention - now;
+      const s = row.session;
+      const keep = (s.endedAt ?? s.absoluteExpiresAt) + retention - now;
       expect(ttl.get(recordKey(row))).toBeLessThanOrEqual(keep + slack);
-      if (row.session.endedAt === null) {
+      if (s.endedAt !== null) continue;
+      expect(ttl.get(tokenKey(row)), 'a token pointer expires with its record').toBeLessThanOrEqual(
+        keep + slack,
+      );
+      // Nothing an active session needs may expire before it does.
+      const needed: Array<[string, string]> = [
+        ['record', recordKey(row)],
+        ['token pointer', tokenKey(row)],
+        ['exp', named(row.bucket, 'exp')],
+        ['scope index', named(row.bucket, `u:${scopeOf(s)}`)],
+        ["user's scope set", named(row.bucket, `ut:${userOf(s)}`)],
+        ["tenant's scope set", named(row.bucket, `ts:${tenantOf(s)}`)],
+      ];
+      if (s.idleTimeout !== null) needed.push(['act', named(row.bucket, 'act')]);
+      if (withIdPointers) {
+        needed.push([
+          'id pointer',
+          hexOf(Buffer.concat([Buffer.from(`${prefix}i:`), encodeId(row.id)])),
+        ]);
+      }
+      for (const [what, key] of needed) {
         expect(
-          ttl.get(tokenKey(row)),
-          'a token pointer expires with its record',
-        ).toBeLessThanOrEqual(keep + slack);
+          ttl.get(key) ?? -2,
+          `${what} of ${row.id} lasts as long as it`,
+        ).toBeGreaterThanOrEqual(keep - slack);
       }
     }
   }
 
   // Expected indexes, from the records alone.
-  const withIdPointers = idPointers.size > 0 || new Set(records.map((r) => r.bucket)).size > 1;
   const expectScopes = new Map<string, Buffer[]>();
   const expectUsers = new Map<string, Set<string>>();
   const expectTenants = new Map<string, Set<string>>();

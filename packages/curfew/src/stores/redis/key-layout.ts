@@ -73,6 +73,12 @@ export const RECORD_FIELDS = [
  * read with what was known of them: the lowest level, no methods, authenticated at creation, and
  * the strictest preset's idle limit, 15 minutes, so an upgrade fails closed. Any write rewrites
  * such a record in the current form.
+ *
+ * The same writers kept no `tenantScopes` set and scored `act` by last activity, so such a
+ * session is in no tenant scope set and its `act` entry is due (its last activity is past). A
+ * script that rewrites one, or moves its `act` entry, adds its scope to its tenant's set
+ * (`adopt` in scripts.ts); ending a tenant settles the due part of `act` before walking the set,
+ * so it finds the others.
  * @internal
  */
 export const LEGACY_RECORD_HEAD = 9;
@@ -231,9 +237,10 @@ local function parse(s)
   end
   local head = #RECORD_HEAD
   if #parts <= LEGACY_HEAD + 1 then
-    -- Written before sessions carried a level: see LEGACY_RECORD_HEAD.
+    -- Written before sessions carried a level: see LEGACY_RECORD_HEAD. \`legacy\` is not a
+    -- field (pack leaves it out): it tells the scripts the session is in no tenant scope set.
     head = LEGACY_HEAD
-    r.it, r.aal, r.am = '${LEGACY_IDLE_TIMEOUT}', '1', ''
+    r.it, r.aal, r.am, r.legacy = '${LEGACY_IDLE_TIMEOUT}', '1', '', true
   end
   for i = 1, head do r[RECORD_HEAD[i]] = parts[i] end
   if head == LEGACY_HEAD then r.at = r.c end

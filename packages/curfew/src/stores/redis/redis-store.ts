@@ -154,9 +154,11 @@ const UNAVAILABLE_REPLY =
  * | ------------------------------ | ------ | -------------------------------------------- |
  * | validate (with touch)          | 1      | 1 (pointer cached) or 2                      |
  * | insert                         | 1      | 2 (claim token and id pointers, in parallel; then the record) |
- * | rotate                         | 1      | 4 or 5 (check, claim new pointer, switch, drop old pointer) |
+ * | insert under a cap             | 1, + 1 per 100 sessions to end beyond the first 100 | the same, + the pointer claims |
+ * | rotate                         | 1      | 4 or 5 (check; claim new pointer, and on a reauthentication extend the id pointer, in parallel; switch; drop old pointer) |
  * | findById, endSession           | 1      | 1 (cached) or 2                              |
  * | endUserSessions                | 1 per 100 sessions | the same                         |
+ * | endSessions (a tenant, everyone) | 1 per bucket and 100 sessions | the same, buckets one after another |
  * | listUserSessions               | 1 per page (more if most of it has expired unswept) | the same |
  * | sweep                          | 1 per 100 sessions | 1 peek per bucket, in parallel, + 1 per 100 sessions and bucket |
  * | purgeEnded                     | 1 per 100 sessions | 1 per bucket and 100 sessions, + pointer clean-up |
@@ -197,11 +199,29 @@ const UNAVAILABLE_REPLY =
  * - A single Redis needs one bucket, so there it has one and no id pointers: a record is found by
  *   its id directly.
  * - Each session carries its own limits, so `act` is scored by each one's idle deadline: the
- *   sweep stays a range read. The session cap is decided in the insert script from the scope
- *   index, whose records share the bucket's slot, before the script's first write.
- * - A tenant's scopes per bucket let ending a tenant's sessions walk only that tenant's scope
- *   indexes. One entry per user and tenant, not per session: measured with it, a session costs
- *   940 bytes on a single Redis (918 without it and the level fields).
+ *   sweep stays a range read, and a session without an idle limit is not in `act` at all.
+ * - The session cap is decided in the insert script from the scope index, whose records share
+ *   the bucket's slot (on a cluster too: the scope is the user's, and the user fixes the
+ *   bucket), before the script's first write: a refusal adds nothing. The script counts valid
+ *   sessions from the most recently active down, and inserts only once it has seen the whole
+ *   index; when more must end first than one script may end (a user far over a cap set later),
+ *   each call ends 100 and answers "not yet", and the next call counts again. No call adds a
+ *   session while more than `max - 1` valid ones are left. A call reads at most the `max - 1`
+ *   sessions it keeps, the 100 it ends and 1,000 stale entries.
+ * - A tenant's scopes per bucket (`ts`) let ending a tenant's sessions walk only that tenant's
+ *   scope indexes, as "sign out everywhere" walks a user's: each call is as cheap with a million
+ *   sessions in the bucket as with ten. One entry per user and tenant, not per session, so a
+ *   session still costs under 1,000 bytes on a single Redis (see docs/benchmarks.md); an entry
+ *   per session cost about 90 bytes more. Ending everyone needs no index of its own: it walks
+ *   `exp`, which holds every active session.
+ *
+ * Records written before sessions carried a level (and before `ts` existed) read as AAL1,
+ * authenticated at creation, with a 15-minute idle limit, so the upgrade fails closed; any write
+ * rewrites them. They are in no `ts` set and their `act` entry is scored by their last activity,
+ * so it is due: the scripts that rewrite one or move its `act` entry (a touch, a rotation, a
+ * sweep) add its scope to its tenant's set, and ending a tenant first settles the due part of
+ * `act` (ending expired sessions of any tenant with their timeout, as a sweep would), so it finds
+ * every one that is still valid.
  *
  * When Redis is out of memory (`noeviction`), inserts fail while validations (without recording
  * activity) and revocations still succeed. Use {@link RECOMMENDED_REDIS_OPTIONS} on the client so
@@ -280,34 +300,43 @@ export class RedisStore implements SessionStore {
       bucket,
       ttl: (session.endedAt ?? session.absoluteExpiresAt) + this.#retention - now,
     });
-    let reply: unknown[];
+    const ended: EndedSession[] = [];
+    let verdict: unknown;
     try {
-      reply = asArray(
-        await this.#run(
-          BUCKET_SCRIPTS.insert,
-          [keyName(this.#layout, 'record', { b: bucket, id })],
-          [
-            ...this.#base(bucket, id),
-            String(now),
-            record,
-            cap === undefined ? '' : String(cap.max),
-            cap?.action === 'refuse' ? 'r' : 'e',
-            cap === undefined ? '' : String(cap.now),
-            READ_BUDGET,
-          ],
-        ),
-      );
+      // Usually one call. Under a cap, when more must end first than one script may end (a user
+      // far over a cap set later), each call ends a batch and answers "not yet" (2) until one
+      // sees room and inserts: every call is atomic, and none adds a session while more than
+      // `max - 1` valid ones are left.
+      do {
+        const [answer, ...records] = asArray(
+          await this.#run(
+            BUCKET_SCRIPTS.insert,
+            [keyName(this.#layout, 'record', { b: bucket, id })],
+            [
+              ...this.#base(bucket, id),
+              String(now),
+              record,
+              cap === undefined ? '' : String(cap.max),
+              cap?.action === 'refuse' ? 'r' : 'e',
+              cap === undefined ? '' : String(cap.now),
+              WRITE_BUDGET,
+              READ_BUDGET,
+            ],
+          ),
+        );
+        verdict = answer;
+        for (const row of decodeRecords(records)) ended.push(toEnded(row));
+      } while (verdict === 2);
     } catch (error) {
       await undo();
       throw error;
     }
-    const [inserted, ...ended] = reply;
-    if (inserted !== 1) {
-      // Refused by the cap before the script wrote anything: the pointers claimed for it go.
+    if (verdict !== 1) {
+      // Refused by the cap, which added nothing: the pointers claimed for it go.
       await undo();
-      return { inserted: false, ended: [] };
+      return { inserted: false, ended };
     }
-    return { inserted: true, ended: decodeRecords(ended).map(toEnded) };
+    return { inserted: true, ended };
   }
 
   async validate(tokenHash: string, input: StoreValidateInput): Promise<StoreValidateResult> {
@@ -368,25 +397,20 @@ export class RedisStore implements SessionStore {
             renewed.methods.join(' '),
           ]),
     ];
-    // A reauthentication moves the absolute expiry: the new token pointer must last as long.
+    // The new token pointer lasts as long as the record will: a reauthentication sets a new
+    // absolute expiry, later or (a step-up to a stricter level) sooner.
     const lasts = (absoluteExpiresAt: number) =>
-      Math.max(absoluteExpiresAt, renewed?.absoluteExpiresAt ?? 0) + this.#retention - input.now;
+      (renewed?.absoluteExpiresAt ?? absoluteExpiresAt) + this.#retention - input.now;
     const reply = await this.#topology.rotate(
       oldHash,
       newHash,
       (target, checkOnly) =>
         this.#runOn(TARGETED_SCRIPTS.rotate, target, [...head, checkOnly ? '1' : '', ...tail]),
       lasts,
+      renewed !== undefined,
     );
     if (reply === null) return null;
     const session = decodeRecords(reply)[0]!;
-    if (renewed !== undefined) {
-      await this.#topology.extendIdPointer(
-        encodeId(session.id),
-        bucketOf(this.#layout, session.userId),
-        lasts(session.absoluteExpiresAt),
-      );
-    }
     return session;
   }
 

@@ -156,6 +156,17 @@ local function finish_many(b, ended, now)
   redis.call('ZREMRANGEBYSCORE', k_ended(b), '-inf', '(' .. fmt(now - RETENTION))
 end
 
+-- A record from before tenant scope sets (LEGACY_RECORD_HEAD in key-layout.ts) is in none: a
+-- script that rewrites it, or moves its \`act\` entry out of the due range that ending a tenant
+-- settles, adds its scope to its tenant's set. Call it after the script's first write (it grows
+-- memory). A scope added so is removed as any other once its index empties.
+local function adopt(b, rec, now)
+  if not rec.legacy or rec.ea ~= '' then return end
+  local tk = k_tenantScopes(b, tenant_of(rec.tid))
+  redis.call('ZADD', tk, 0, scope_of(rec.uid, rec.tid))
+  extend(tk, keep_ms(rec, now))
+end
+
 -- Records activity at \`at\` (digits): the record, its place in \`act\` and in its scope index.
 -- Returns the record as written, or nil when Redis is full (then nothing changed).
 local function touch(b, id, rec, at, now)
@@ -168,6 +179,7 @@ local function touch(b, id, rec, at, now)
     rec.la = la
     return nil
   end
+  adopt(b, rec, now)
   local deadline = idle_at(rec)
   if deadline then redis.call('ZADD', k_activity(b), 'XX', fmt(deadline), id) end
   -- Add before removing: removing a zset's last member deletes the key, and its TTL with it.
@@ -175,6 +187,37 @@ local function touch(b, id, rec, at, now)
   redis.call('ZADD', key, 0, member(rec, id))
   redis.call('ZREM', key, old)
   return packed
+end
+
+-- Settles entries of \`exp\` or \`act\` that are due by their score: an entry whose record is gone
+-- or ended leaves both; an expired session ends with its timeout; a valid one (its entry
+-- disagreed with its record, as a record from before per-session limits does) is rescored from
+-- the record, so it is not due again. Returns {id, record, reason, moment} of those it ended.
+local function settle(b, ids, now)
+  local ended, gone, fixed = {}, {}, {}
+  for _, id in ipairs(ids) do
+    local rec = load(b, id)
+    if not rec or rec.ea ~= '' then
+      gone[#gone + 1] = id
+    else
+      local r, at = expiry(rec, now)
+      if r then ended[#ended + 1] = {id, rec, r, at} else fixed[#fixed + 1] = {id, rec} end
+    end
+  end
+  -- Removals first (see finish_many).
+  if #gone > 0 then
+    redis.call('ZREM', k_absolute(b), unpack(gone))
+    redis.call('ZREM', k_activity(b), unpack(gone))
+  end
+  finish_many(b, ended, now)
+  for _, f in ipairs(fixed) do
+    redis.call('ZADD', k_absolute(b), 'XX', f[2].ax, f[1])
+    local deadline = idle_at(f[2])
+    if deadline then redis.call('ZADD', k_activity(b), 'XX', fmt(deadline), f[1])
+    else redis.call('ZREM', k_activity(b), f[1]) end
+    adopt(b, f[2], now)
+  end
+  return ended
 end
 
 local function split(s)
@@ -252,9 +295,12 @@ return {'valid', id, s, 0}
 
 // KEYS[1] a key of the bucket. ARGV[6] the insert's "now" (the latest time in the record),
 // [7] the record, [8] the session cap ('' for none), [9] at the cap: 'e' end the least recently
-// active, 'r' refuse, [10] the cap's "now", [11] most index entries the cap looks at.
-// Reply: {1, id, record, …} of the sessions the cap ended, or {0} when it refused (nothing
-// written); errors start with CURFEW_DUPLICATE.
+// active, 'r' refuse, [10] the cap's "now", [11] most sessions one call ends, [12] most stale
+// index entries one call looks past.
+// Reply: {verdict, id, record, …} of the sessions this call ended: verdict 1 inserted; 0 refused
+// by the cap (only expired sessions were ended, nothing was added); 2 not yet: ending what must
+// go before the insert takes more than one call, so this one ended a batch, added nothing, and
+// the caller calls again. Errors start with CURFEW_DUPLICATE.
 const INSERT = `
 local b, id = ARGV[4], ARGV[5]
 local now = tonumber(ARGV[6])
@@ -265,31 +311,61 @@ local keep = keep_ms(rec, now)
 if (not POINTERS or not ID_POINTERS) and redis.call('EXISTS', k_record(b, id)) == 1 then
   return redis.error_reply('CURFEW_DUPLICATE session id')
 end
--- The cap, decided from reads before any write: the scope's index, most recent first. The
--- scope's index and records share this bucket's slot, so the count and the insert are one step.
-local ending = {}
+-- The cap, decided from reads before any write. The scope's index and its records share this
+-- bucket's slot, so the count and the insert are one step. The index is walked from the most
+-- recently active: the first cap - 1 valid sessions stay; past them, a valid one means refusal,
+-- or (evicting) ends; expired ones end with their timeout wherever they are. Only a call that
+-- has seen the whole index inserts, so no valid session goes uncounted; a call that reaches its
+-- budget first ends what it found and answers "not yet".
+local ending, stale = {}, {}
+local verdict = 1
 local cap = opt(ARGV[8])
+local key = k_scope(b, scope_of(rec.uid, rec.tid))
 if cap then
-  local capNow = tonumber(ARGV[10])
-  local members = redis.call('ZREVRANGEBYLEX', k_scope(b, scope_of(rec.uid, rec.tid)), '+', '-',
-    'LIMIT', 0, cap + tonumber(ARGV[11]))
-  local valid = {}
-  for _, m in ipairs(members) do
-    local oid = member_id(m)
-    local other = load(b, oid)
-    if other and other.ea == '' and other.uid == rec.uid and other.tid == rec.tid
-      and member(other, oid) == m then
-      local r, at = expiry(other, capNow)
-      if r then ending[#ending + 1] = {oid, other, r, at}
-      else valid[#valid + 1] = {oid, other} end
+  local capNow, most, skips = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
+  local valid = 0
+  local upper = '+'
+  local walking = true
+  while walking do
+    local members = redis.call('ZREVRANGEBYLEX', key, upper, '-', 'LIMIT', 0, 100)
+    for _, m in ipairs(members) do
+      if #ending >= most or #stale >= skips then
+        verdict = 2
+        walking = false
+        break
+      end
+      upper = '(' .. m
+      local oid = member_id(m)
+      local other = load(b, oid)
+      if not other or other.ea ~= '' or member(other, oid) ~= m then
+        stale[#stale + 1] = m
+      elseif other.uid == rec.uid and other.tid == rec.tid then
+        local r, at = expiry(other, capNow)
+        if r then
+          ending[#ending + 1] = {oid, other, r, at}
+        elseif valid < cap - 1 then
+          valid = valid + 1
+        elseif ARGV[9] == 'r' then
+          verdict = 0
+          walking = false
+          break
+        else
+          ending[#ending + 1] = {oid, other, 'session_limit', capNow}
+        end
+      end
     end
+    if #members < 100 then walking = false end
   end
-  local excess = #valid - (cap - 1)
-  if excess > 0 then
-    if ARGV[9] == 'r' then return {0} end
-    for i = #valid - excess + 1, #valid do
-      ending[#ending + 1] = {valid[i][1], valid[i][2], 'session_limit', capNow}
+  if verdict ~= 1 then
+    -- Nothing is added: removals only, which Redis allows even when full.
+    if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
+    finish_many(b, ending, capNow)
+    local out = {verdict}
+    for _, e in ipairs(ending) do
+      out[#out + 1] = e[1]
+      out[#out + 1] = pack(e[2])
     end
+    return out
   end
 end
 if POINTERS then
@@ -304,6 +380,7 @@ if POINTERS then
 end
 redis.call('SET', k_record(b, id), s, 'PX', fmt(keep))
 -- After the first memory-growing write: from here the script runs to its end even when full.
+if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
 if #ending > 0 then finish_many(b, ending, tonumber(ARGV[10])) end
 if rec.ea ~= '' then
   redis.call('ZADD', k_ended(b), rec.ea, id)
@@ -317,8 +394,8 @@ else
     extend(k_activity(b), keep)
   end
   local sk = scope_of(rec.uid, rec.tid)
-  redis.call('ZADD', k_scope(b, sk), 0, member(rec, id))
-  extend(k_scope(b, sk), keep)
+  redis.call('ZADD', key, 0, member(rec, id))
+  extend(key, keep)
   local users = k_userScopes(b, user_of(rec.uid))
   redis.call('SADD', users, sk)
   extend(users, keep)
@@ -388,6 +465,7 @@ if not packed then
   packed = pack(rec)
   redis.call('SET', k_record(b, id), packed, 'PX', fmt(keep_ms(rec, now)))
 end
+adopt(b, rec, now)
 if POINTERS then
   redis.call('DEL', KEYS[1])
   redis.call('SET', k_token(ARGV[7]), b .. ':' .. id, 'PX', fmt(keep_ms(rec, now)))
@@ -534,33 +612,10 @@ local function drain(b, index, upto)
   while spent < budget do
     local due = redis.call('ZRANGEBYSCORE', key, '-inf', fmt(upto), 'LIMIT', 0, budget - spent)
     if #due == 0 then return true end
-    local ended, gone, fixed = {}, {}, {}
-    for _, id in ipairs(due) do
-      spent = spent + 1
-      local rec = load(b, id)
-      if not rec or rec.ea ~= '' then
-        -- The record expired by TTL or the entry is stale: drop it from the sweep indexes.
-        gone[#gone + 1] = id
-      else
-        local r, at = expiry(rec, now)
-        if r then ended[#ended + 1] = {id, rec, r, at} else fixed[#fixed + 1] = {id, rec} end
-      end
-    end
-    if #gone > 0 then
-      redis.call('ZREM', k_absolute(b), unpack(gone))
-      redis.call('ZREM', k_activity(b), unpack(gone))
-    end
-    finish_many(b, ended, now)
-    for _, e in ipairs(ended) do
+    spent = spent + #due
+    for _, e in ipairs(settle(b, due, now)) do
       out[#out + 1] = e[1]
       out[#out + 1] = pack(e[2])
-    end
-    for _, f in ipairs(fixed) do
-      -- The index disagreed with the record: trust the record, so this entry is not due again.
-      redis.call('ZADD', k_absolute(b), 'XX', f[2].ax, f[1])
-      local deadline = idle_at(f[2])
-      if deadline then redis.call('ZADD', k_activity(b), 'XX', fmt(deadline), f[1])
-      else redis.call('ZREM', k_activity(b), f[1]) end
     end
   end
   return false
@@ -590,30 +645,21 @@ return {due, idleDue}
 
 // KEYS[1] a key of the bucket. ARGV[6] tenant mode ('' every session, 'n' those without a
 // tenant, 'v' one tenant), [7] tenant value, [8] session id to keep (''), [9] now, [10] reason,
-// [11] most sessions to end, [12] most index entries to look at. Every session: walks \`exp\`
-// from its start. A tenant: walks the tenant's scopes (\`ts\`), and each scope's index as
-// END_USER does. Ended sessions leave the indexes, so each call starts at the first still
-// active. Reply: {done, id, record, …} of the sessions it ended; done is 1 when none of the
-// tenant's (or any) active sessions but the kept one is left in this bucket.
+// [11] most sessions to end, [12] most index entries to look at.
+// Every session: walks \`exp\` from its start. A tenant: settles the due part of \`act\` first
+// (sessions written before tenant scope sets are only found there, see adopt; expired sessions
+// of any tenant end there with their timeout, as a sweep would end them), then walks the
+// tenant's scopes (\`ts\`), and each scope's index as END_USER does. Ended sessions leave the
+// indexes, so each call starts at the first still active. Reply: {done, id, record, …} of the
+// sessions it ended; done is 1 when none of the tenant's (or any) active sessions but the kept
+// one is left in this bucket.
 const END_MANY = `
 local b, mode, value, keep = ARGV[4], ARGV[6], ARGV[7], ARGV[8]
 local now, limit, budget = tonumber(ARGV[9]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local ended = {}
+local settled = {}
 local spent = 0
 local cut = false
--- Looks at one session: a stale entry (record gone or ended) is collected, the rest ended.
-local function consider(id, stale)
-  spent = spent + 1
-  local rec = load(b, id)
-  if not rec or rec.ea ~= '' then
-    stale[#stale + 1] = true
-    return rec
-  end
-  if id ~= keep and tenant_ok(rec, mode, value) then
-    ended[#ended + 1] = with_rule(id, rec, ARGV[10], now)
-  end
-  return rec
-end
 if mode == '' then
   local key, start = k_absolute(b), 0
   local gone = {}
@@ -623,52 +669,72 @@ if mode == '' then
     local ids = redis.call('ZRANGE', key, start, start + want - 1)
     if #ids == 0 then break end
     for _, id in ipairs(ids) do
-      local flag = {}
-      consider(id, flag)
-      if #flag > 0 then gone[#gone + 1] = id end
+      spent = spent + 1
+      local rec = load(b, id)
+      if not rec or rec.ea ~= '' then
+        gone[#gone + 1] = id
+      elseif id ~= keep then
+        ended[#ended + 1] = with_rule(id, rec, ARGV[10], now)
+      end
     end
     -- Nothing leaves the index before finish_many below: the next slice starts past this one.
     start = start + #ids
     if #ids < want then break end
   end
   if #gone > 0 then
-    redis.call('ZREM', k_absolute(b), unpack(gone))
+    redis.call('ZREM', key, unpack(gone))
     redis.call('ZREM', k_activity(b), unpack(gone))
   end
 else
+  local want = math.min(limit, budget)
+  local due = redis.call('ZRANGEBYSCORE', k_activity(b), '-inf', ARGV[9], 'LIMIT', 0, want + 1)
+  if #due > want then
+    cut = true
+    due[#due] = nil
+  end
+  spent = #due
+  if #due > 0 then settled = settle(b, due, now) end
   local tk = k_tenantScopes(b, tenant_of(value))
-  local sks = redis.call('ZRANGE', tk, 0, budget - 1)
+  local sks = {}
+  if not cut then sks = redis.call('ZRANGE', tk, 0, budget - 1) end
+  if #sks == budget then cut = true end
   local emptied = {}
   for _, sk in ipairs(sks) do
     local key = k_scope(b, sk)
     if redis.call('EXISTS', key) == 0 then emptied[#emptied + 1] = sk end
     local after = '-'
     while true do
-      if #ended >= limit or spent >= budget then cut = true break end
-      local want = math.min(limit - #ended, budget - spent) + 1
+      if #settled + #ended >= limit or spent >= budget then cut = true break end
+      local want = math.min(limit - #settled - #ended, budget - spent) + 1
       local members = redis.call('ZRANGEBYLEX', key, after, '+', 'LIMIT', 0, want)
       if #members == 0 then break end
       local stale = {}
       for _, m in ipairs(members) do
-        if #ended >= limit or spent >= budget then break end
+        if #settled + #ended >= limit or spent >= budget then break end
+        spent = spent + 1
         after = '(' .. m
-        local flag = {}
-        local rec = consider(member_id(m), flag)
-        if #flag > 0 or (rec and member(rec, member_id(m)) ~= m) then stale[#stale + 1] = m end
+        local id = member_id(m)
+        local rec = load(b, id)
+        if not rec or rec.ea ~= '' or member(rec, id) ~= m then
+          stale[#stale + 1] = m
+        elseif id ~= keep and tenant_ok(rec, mode, value) then
+          ended[#ended + 1] = with_rule(id, rec, ARGV[10], now)
+        end
       end
       if #stale > 0 then redis.call('ZREM', key, unpack(stale)) end
       if #members < want then break end
     end
     if cut then break end
   end
-  if #sks == budget then cut = true end
   if #emptied > 0 then redis.call('ZREM', tk, unpack(emptied)) end
 end
 finish_many(b, ended, now)
 local out = {cut and 0 or 1}
-for _, e in ipairs(ended) do
-  out[#out + 1] = e[1]
-  out[#out + 1] = pack(e[2])
+for _, list in ipairs({settled, ended}) do
+  for _, e in ipairs(list) do
+    out[#out + 1] = e[1]
+    out[#out + 1] = pack(e[2])
+  end
 end
 return out
 `;
@@ -724,13 +790,19 @@ local offset, budget = tonumber(ARGV[10]), tonumber(ARGV[11])
 if what == 'a' then
   -- Not past the absolute expiry, by rank in \`exp\`, so each call starts where the last stopped
   -- without walking the entries before it; then not past the idle deadline in \`act\` (absent:
-  -- no idle limit).
+  -- no idle limit). A due entry is checked against its record: one written before per-session
+  -- limits is scored by its last activity until a write or a sweep settles it.
   local start = redis.call('ZCOUNT', k_absolute(b), '-inf', ARGV[7]) + offset
   local ids = redis.call('ZRANGE', k_absolute(b), start, start + budget - 1)
   local n = 0
   for _, id in ipairs(ids) do
     local at = redis.call('ZSCORE', k_activity(b), id)
-    if not at or tonumber(at) > now then n = n + 1 end
+    if not at or tonumber(at) > now then
+      n = n + 1
+    else
+      local rec = load(b, id)
+      if rec and rec.ea == '' and not expiry(rec, now) then n = n + 1 end
+    end
   end
   if #ids < budget then return {-1, n} end
   return {offset + #ids, n}

@@ -31,20 +31,21 @@ export interface Topology {
   locateId(id: Buffer): Promise<ScriptTarget | null>;
   /** Runs before an insert script; returns the undo for when the insert fails. */
   claimPointers(session: PointerClaim): Promise<() => Promise<void>>;
-  /** Rotation: what the script is given, and what happens around it. */
+  /**
+   * Rotation: what the script is given, and what happens around it. `ttlFor` gives the TTL the
+   * record will have from its current absolute expiry; with `moved` (a reauthentication) the
+   * session's id pointer is made to last as long too, which the scripts do themselves where they
+   * keep the pointers.
+   */
   rotate(
     oldHash: string,
     newHash: string,
     run: (target: ScriptTarget, checkOnly: boolean) => Promise<unknown>,
     ttlFor: (absoluteExpiresAt: number) => number,
+    moved: boolean,
   ): Promise<unknown>;
   /** After a purge: the pointers of deleted records when the script could not drop them. */
   dropPointers(bucket: string, pointers: unknown[]): Promise<void>;
-  /**
-   * Makes a session's id pointer last at least `ttl` ms, after a reauthentication moved its
-   * absolute expiry (the scripts do it themselves where they keep the pointers).
-   */
-  extendIdPointer(id: Buffer, bucket: string, ttl: number): Promise<void>;
   /** A validation found nothing: forget what was remembered about the hash. */
   forgetToken(tokenHash: string): void;
 }
@@ -98,8 +99,6 @@ export class SingleTopology implements Topology {
   }
 
   async dropPointers(): Promise<void> {}
-
-  async extendIdPointer(): Promise<void> {}
 
   forgetToken(): void {}
 }
@@ -208,6 +207,7 @@ export class ClusterTopology implements Topology {
     newHash: string,
     run: (target: ScriptTarget, checkOnly: boolean) => Promise<unknown>,
     ttlFor: (absoluteExpiresAt: number) => number,
+    moved: boolean,
   ): Promise<unknown> {
     const target = await this.locateToken(oldHash);
     if (target === null) return null;
@@ -215,9 +215,30 @@ export class ClusterTopology implements Topology {
     // checks again, in the same slot as every other change to this session.
     const absolute = await run(target, true);
     if (absolute === null) return null;
+    const ttl = ttlFor(Number(String(absolute)));
     const value = pointerValue(target.bucket, target.id as Buffer);
     const newKey = keyName(this.#layout, 'token', { hash: newHash });
-    if (!(await this.#claim(newKey, value, ttlFor(Number(String(absolute)))))) {
+    // The id pointer is extended before the switch, so that once the record has its new expiry
+    // every key leading to it lasts as long; if the switch then fails, a pointer that outlives
+    // its record only ever reads as missing. Never shortened, as the scripts' own indexes.
+    const idKey =
+      moved && this.#layout.buckets > 1
+        ? keyName(this.#layout, 'id', { id: target.id as Buffer })
+        : null;
+    const [claim, extension] = await Promise.allSettled([
+      this.#claim(newKey, value, ttl),
+      idKey === null
+        ? Promise.resolve()
+        : this.#run(POINTER_SCRIPTS.extend, idKey, [
+            target.bucket,
+            String(Math.max(1, Math.floor(ttl))),
+          ]),
+    ]);
+    const claimed = claim.status === 'fulfilled' && claim.value;
+    if (extension.status === 'rejected' || !claimed) {
+      if (claimed) await this.#release(newKey, value).catch(() => undefined);
+      if (extension.status === 'rejected') throw extension.reason;
+      if (claim.status === 'rejected') throw claim.reason;
       throw new Error('duplicate token hash');
     }
     let reply: unknown;
@@ -264,12 +285,6 @@ export class ClusterTopology implements Topology {
 
   forgetToken(tokenHash: string): void {
     this.#cache.delete(`t:${tokenHash}`);
-  }
-
-  async extendIdPointer(id: Buffer, bucket: string, ttl: number): Promise<void> {
-    if (this.#layout.buckets === 1) return;
-    const ms = String(Math.max(1, Math.floor(ttl)));
-    await this.#run(POINTER_SCRIPTS.extend, keyName(this.#layout, 'id', { id }), [bucket, ms]);
   }
 
   #run(script: LuaScript, key: string | Buffer, args: Array<string | Buffer>): Promise<unknown> {
