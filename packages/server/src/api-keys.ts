@@ -3,18 +3,41 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
- * A configured API key, as the service keeps it: a name for logs, the tenant it is bound to
- * (`null` for an admin key that sees every tenant), and the SHA-256 of the key. The key itself
- * is never kept.
+ * What a key may do, from least to most:
+ * - `validate`: validate sessions (`POST /v1/sessions/validate`), nothing else;
+ * - `sessions`: everything about sessions within its tenant (or every tenant, for `*`);
+ * - `metrics`: read `/metrics`, nothing else;
+ * - `admin`: everything, including sweeps, revoking every session and `/metrics`.
+ *
+ * `admin` and `metrics` keys are for every tenant: what they see or do is not one tenant's.
  *
  * @example
  * ```ts
- * const billing: ApiKey = { name: 'billing', tenantId: 'acme', sha256: hashApiKey(key) };
+ * const scope: ApiKeyScope = 'validate'; // for a backend that only checks sessions
+ * ```
+ */
+export type ApiKeyScope = 'validate' | 'sessions' | 'metrics' | 'admin';
+
+/** Every scope, in the order help texts list them. */
+export const API_KEY_SCOPES: readonly ApiKeyScope[] = ['validate', 'sessions', 'metrics', 'admin'];
+
+/**
+ * A configured API key, as the service keeps it: a name for logs, the tenant it is bound to
+ * (`null`: every tenant, written `*`), what it may do, and the SHA-256 of the key. The key
+ * itself is never kept.
+ *
+ * @example
+ * ```ts
+ * const billing: ApiKey = {
+ *   name: 'billing', tenantId: 'acme', scope: 'sessions', sha256: hashApiKey(key),
+ * };
  * ```
  */
 export interface ApiKey {
   readonly name: string;
+  /** `null`: every tenant (`*`). */
   readonly tenantId: string | null;
+  readonly scope: ApiKeyScope;
   /** Lowercase hex SHA-256 of the key's UTF-8 bytes. */
   readonly sha256: string;
 }
@@ -29,14 +52,28 @@ export interface ApiKey {
  */
 export interface ApiCaller {
   readonly name: string;
-  /** `null`: an admin key (every tenant). */
+  /** `null`: a key for every tenant. */
   readonly tenantId: string | null;
+  readonly scope: ApiKeyScope;
 }
 
-/** Shortest key accepted: 32 characters; generated keys carry 256 bits. */
-export const MIN_KEY_LENGTH = 32;
+/**
+ * Whether a key of `scope` may call a route that needs `needed`: `admin` may call anything,
+ * `sessions` also validates, and every other scope only its own routes.
+ *
+ * @example
+ * ```ts
+ * scopeAllows('sessions', 'validate'); // true
+ * scopeAllows('validate', 'sessions'); // false
+ * ```
+ */
+export function scopeAllows(scope: ApiKeyScope, needed: ApiKeyScope): boolean {
+  return scope === 'admin' || scope === needed || (scope === 'sessions' && needed === 'validate');
+}
+
+/** Fewest bits of entropy a key given by an operator must carry; generated keys carry 256. */
+export const MIN_KEY_BITS = 128;
 const MAX_KEY_LENGTH = 512;
-const KEY_SHAPE = /^[^\s,:]+$/;
 const NAME_SHAPE = /^[A-Za-z0-9_.-]{1,64}$/;
 const HASH_SHAPE = /^[0-9a-f]{64}$/;
 
@@ -89,8 +126,13 @@ export class ApiKeyring {
       }
       names.add(key.name);
       hashes.add(key.sha256);
+      if ((key.scope === 'admin' || key.scope === 'metrics') && key.tenantId !== null) {
+        throw new ApiKeyError(
+          `API key "${key.name}": ${key.scope === 'admin' ? 'an admin' : 'a metrics'} key is for every tenant; give it the tenant *`,
+        );
+      }
       this.#entries.push({
-        caller: Object.freeze({ name: key.name, tenantId: key.tenantId }),
+        caller: Object.freeze({ name: key.name, tenantId: key.tenantId, scope: key.scope }),
         digest: Buffer.from(key.sha256, 'hex'),
       });
     }
@@ -101,9 +143,9 @@ export class ApiKeyring {
     return this.#entries.length;
   }
 
-  /** How many admin (all-tenant) keys are configured. */
+  /** How many admin keys are configured. */
   get adminCount(): number {
-    return this.#entries.filter((entry) => entry.caller.tenantId === null).length;
+    return this.#entries.filter((entry) => entry.caller.scope === 'admin').length;
   }
 
   /** The caller a presented key belongs to, or `null`. */
@@ -146,13 +188,18 @@ export function generateApiKey(): string {
 }
 
 /**
- * Reads `CURFEW_API_KEYS`: comma-separated `NAME:KEY` (admin) or `NAME:KEY:TENANT` entries, each
- * KEY at least 32 characters without `,`, `:` or whitespace. Errors name the entry by position
- * and name, never by key.
+ * Reads `CURFEW_API_KEYS`: comma-separated `NAME:KEY:TENANT[:SCOPE]` entries, where TENANT is a
+ * tenant id or `*` for every tenant, and SCOPE one of {@link API_KEY_SCOPES} (default: `admin`
+ * for `*`, `sessions` for a tenant). A tenant may hold `:` only when a scope follows it. Every
+ * KEY must pass {@link checkKeyStrength}. Errors name the entry by position and name, never by
+ * key.
+ *
+ * An entry without a tenant (`NAME:KEY`) used to be an admin key; it is refused with a message
+ * saying to write `NAME:KEY:*`, so that no key becomes an admin key by accident.
  *
  * @example
  * ```ts
- * parseApiKeyList('ops:0123456789abcdef0123456789abcdef,billing:fedcba…:acme');
+ * parseApiKeyList(`ops:${generateApiKey()}:*,billing:${generateApiKey()}:acme:validate`);
  * ```
  */
 export function parseApiKeyList(text: string): ApiKey[] {
@@ -161,36 +208,118 @@ export function parseApiKeyList(text: string): ApiKey[] {
   entries.forEach((entry, index) => {
     if (entry === '') return;
     const where = `entry ${index + 1}`;
-    const first = entry.indexOf(':');
-    const second = first < 0 ? -1 : entry.indexOf(':', first + 1);
-    if (first < 0) {
-      throw new ApiKeyError(`${where}: expected NAME:KEY or NAME:KEY:TENANT`);
+    const fields = entry.split(':');
+    if (fields.length < 2) {
+      throw new ApiKeyError(`${where}: expected NAME:KEY:TENANT or NAME:KEY:*[:SCOPE]`);
     }
-    const name = entry.slice(0, first);
-    const key = second < 0 ? entry.slice(first + 1) : entry.slice(first + 1, second);
-    const tenant = second < 0 ? null : entry.slice(second + 1);
+    const [name = '', key = '', ...rest] = fields;
     checkName(name, where);
-    if (key.length < MIN_KEY_LENGTH || key.length > MAX_KEY_LENGTH || !KEY_SHAPE.test(key)) {
+    const named = `${where} (${name})`;
+    if (rest.length === 0) {
       throw new ApiKeyError(
-        `${where} (${name}): the key must be ${MIN_KEY_LENGTH} to ${MAX_KEY_LENGTH} characters without ",", ":" or spaces`,
+        `${named}: say which tenant the key is for: write ${name}:<key>:* for every tenant (what NAME:KEY used to mean: an admin key) or ${name}:<key>:TENANT for one`,
       );
     }
+    const weakness = checkKeyStrength(key);
+    if (weakness !== null) throw new ApiKeyError(`${named}: ${weakness}`);
+    const { tenant, scope } = splitTenantScope(rest);
+    if (rest.length >= 2 && scope === undefined) {
+      throw new ApiKeyError(
+        `${named}: the last field must be a scope (${API_KEY_SCOPES.join(', ')}); a tenant holding ":" needs one after it, as in ${name}:<key>:${rest.join(':')}:sessions`,
+      );
+    }
+    const tenantId = tenant === '*' ? null : checkTenant(tenant, named);
     keys.push({
       name,
       sha256: hashApiKey(key),
-      tenantId: checkTenant(tenant, `${where} (${name})`),
+      tenantId,
+      scope: readScope(scope, tenantId, named),
     });
   });
   return keys;
 }
 
 /**
- * Reads a key file: one `NAME:SHA256[:TENANT]` line per key (the SHA-256 in lowercase hex),
- * blank lines and `#` comments allowed. This is what `curfew keys create` appends to.
+ * Why a key an operator chose is too weak to accept, or `null` when it is strong enough. A key
+ * must carry at least {@link MIN_KEY_BITS} bits of entropy in a format whose alphabet tells how
+ * much each character carries: curfew's own `cfk_` keys, hexadecimal (4 bits a character, so
+ * 32 or more) or base64/base64url (6 bits, so 22 or more, padding aside). Within that, a key
+ * that repeats a shorter string, or uses too few distinct characters for its length to be
+ * random, is refused: `aaaa…` is hex, but carries nothing.
  *
  * @example
  * ```ts
- * parseApiKeyFile('# made by curfew keys create\nbilling:9f86d0…:acme\n', 'keys.txt');
+ * checkKeyStrength(generateApiKey()); // null
+ * checkKeyStrength('password-password-password-pass'); // "the key must be …"
+ * ```
+ */
+export function checkKeyStrength(key: string): string | null {
+  const advice = `the key must be random: at least ${MIN_KEY_BITS} bits as 32+ hex or 22+ base64url characters (curfew keys create makes one)`;
+  if (key.length > MAX_KEY_LENGTH) return `the key must be at most ${MAX_KEY_LENGTH} characters`;
+  const body = key.startsWith('cfk_') ? key.slice(4) : key.replace(/={0,2}$/, '');
+  let bitsPerCharacter: number;
+  let alphabet: number;
+  if (/^[0-9a-fA-F]+$/.test(body)) {
+    bitsPerCharacter = 4;
+    alphabet = 16;
+  } else if (/^[A-Za-z0-9+/_-]+$/.test(body)) {
+    bitsPerCharacter = 6;
+    alphabet = 64;
+  } else {
+    return advice;
+  }
+  if (body.length * bitsPerCharacter < MIN_KEY_BITS) return advice;
+  if (repeatsShorter(body)) return advice;
+  // Random strings of this length use, on average, alphabet × (1 − (1 − 1/alphabet)^length)
+  // distinct characters; fewer than half of that is not chance.
+  const expected = alphabet * (1 - (1 - 1 / alphabet) ** body.length);
+  if (new Set(body.toLowerCase()).size < expected / 2) return advice;
+  return null;
+}
+
+/**
+ * The fields after NAME:KEY (or NAME:SHA256): the tenant, which may itself hold `:`, then the
+ * scope when the last field names one.
+ */
+function splitTenantScope(fields: string[]): { tenant: string; scope: string | undefined } {
+  const last = fields[fields.length - 1]!;
+  if (fields.length >= 2 && (API_KEY_SCOPES as readonly string[]).includes(last)) {
+    return { tenant: fields.slice(0, -1).join(':'), scope: last };
+  }
+  return { tenant: fields.join(':'), scope: undefined };
+}
+
+function repeatsShorter(text: string): boolean {
+  for (let period = 1; period <= text.length / 2; period += 1) {
+    if (text.length % period !== 0) continue;
+    if (text.slice(period) === text.slice(0, -period)) return true;
+  }
+  return false;
+}
+
+function readScope(scope: string | undefined, tenantId: string | null, where: string): ApiKeyScope {
+  if (scope === undefined || scope === '') return tenantId === null ? 'admin' : 'sessions';
+  if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) {
+    throw new ApiKeyError(`${where}: the scope must be one of ${API_KEY_SCOPES.join(', ')}`);
+  }
+  if ((scope === 'admin' || scope === 'metrics') && tenantId !== null) {
+    throw new ApiKeyError(
+      `${where}: ${scope === 'admin' ? 'an admin' : 'a metrics'} key is for every tenant; write * as its tenant`,
+    );
+  }
+  return scope as ApiKeyScope;
+}
+
+/**
+ * Reads a key file: one `NAME:SHA256:TENANT:SCOPE` line per key, TENANT being a tenant id or
+ * `*` for every tenant and the SHA-256 in lowercase hex; blank lines and `#` comments allowed.
+ * This is what `curfew keys create` appends. Lines from before scopes, `NAME:SHA256` (an admin
+ * key: `keys create` without `--tenant` said so when it made it) and `NAME:SHA256:TENANT` (a
+ * tenant's `sessions` key), are read as they always meant.
+ *
+ * @example
+ * ```ts
+ * parseApiKeyFile('# made by curfew keys create\nbilling:9f86d0…:acme:validate\n', 'keys.txt');
  * ```
  */
 export function parseApiKeyFile(text: string, path: string): ApiKey[] {
@@ -202,12 +331,32 @@ export function parseApiKeyFile(text: string, path: string): ApiKey[] {
     const [name = '', sha256 = '', ...rest] = line.split(':');
     checkName(name, where);
     if (!HASH_SHAPE.test(sha256)) {
-      throw new ApiKeyError(`${where}: expected NAME:SHA256[:TENANT] with a 64-character hex hash`);
+      throw new ApiKeyError(
+        `${where}: expected NAME:SHA256:TENANT:SCOPE with a 64-character hex hash`,
+      );
     }
-    const tenant = rest.length === 0 ? null : rest.join(':');
-    keys.push({ name, sha256, tenantId: checkTenant(tenant, where) });
+    const { tenant, scope } = splitTenantScope(rest);
+    if (scope !== undefined) {
+      const tenantId = tenant === '*' ? null : checkTenant(tenant, where);
+      keys.push({ name, sha256, tenantId, scope: readScope(scope, tenantId, where) });
+      return;
+    }
+    const tenantId = rest.length === 0 ? null : checkTenant(rest.join(':'), where);
+    keys.push({ name, sha256, tenantId, scope: tenantId === null ? 'admin' : 'sessions' });
   });
   return keys;
+}
+
+/**
+ * One line of a key file for `key`, as {@link parseApiKeyFile} reads it back.
+ *
+ * @example
+ * ```ts
+ * formatApiKeyLine({ name: 'ops', sha256, tenantId: null, scope: 'admin' }); // "ops:…:*:admin"
+ * ```
+ */
+export function formatApiKeyLine(key: ApiKey): string {
+  return `${key.name}:${key.sha256}:${key.tenantId ?? '*'}:${key.scope}`;
 }
 
 /**
@@ -231,29 +380,30 @@ export async function readApiKeyFile(path: string): Promise<ApiKey[]> {
 
 /**
  * Makes a key, appends its hash to a key file (created with mode 0600 if missing), and returns
- * the key: the only time it exists anywhere outside the caller's hands.
+ * the key: the only time it exists anywhere outside the caller's hands. `tenantId` is a tenant or
+ * `*` for every tenant: there is no default, so that no key is for every tenant by accident.
  *
  * @example
  * ```ts
- * const key = await createApiKey('./data/api-keys', { name: 'billing', tenantId: 'acme' });
+ * const { key } = await createApiKey('./data/api-keys', { name: 'billing', tenantId: 'acme' });
  * console.log(key); // show once
  * ```
  */
 export async function createApiKey(
   path: string,
-  options: { name: string; tenantId?: string | null },
+  options: { name: string; tenantId: string; scope?: string | undefined },
 ): Promise<{ key: string; entry: ApiKey }> {
   checkName(options.name, '--name');
-  const tenantId = checkTenant(options.tenantId ?? null, '--tenant');
+  const tenantId = options.tenantId === '*' ? null : checkTenant(options.tenantId, '--tenant');
+  const scope = readScope(options.scope, tenantId, '--scope');
   const existing = await readApiKeyFile(path);
   if (existing.some((key) => key.name === options.name)) {
     throw new ApiKeyError(`${path} already has a key named "${options.name}"`);
   }
   const key = generateApiKey();
-  const entry: ApiKey = { name: options.name, sha256: hashApiKey(key), tenantId };
+  const entry: ApiKey = { name: options.name, sha256: hashApiKey(key), tenantId, scope };
   await mkdir(dirname(path), { recursive: true });
-  const line = `${entry.name}:${entry.sha256}${tenantId === null ? '' : `:${tenantId}`}\n`;
-  await appendFile(path, line, { mode: 0o600 });
+  await appendFile(path, `${formatApiKeyLine(entry)}\n`, { mode: 0o600 });
   return { key, entry };
 }
 

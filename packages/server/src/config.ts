@@ -156,13 +156,15 @@ export const SETTINGS = {
     env: 'CURFEW_API_KEYS',
     flag: 'api-keys',
     value: 'LIST',
-    description: 'Comma-separated NAME:KEY (admin) or NAME:KEY:TENANT; keys of 32+ characters.',
+    description:
+      "Comma-separated NAME:KEY:TENANT[:SCOPE]: TENANT is a tenant or '*' for every tenant; SCOPE validate, sessions, metrics or admin (default: admin for '*', sessions for a tenant); KEY random, 128+ bits (32+ hex or 22+ base64url characters).",
   },
   apiKeysFile: {
     env: 'CURFEW_API_KEYS_FILE',
     flag: 'api-keys-file',
     value: 'PATH',
-    description: 'File of NAME:SHA256[:TENANT] lines, as written by curfew keys create.',
+    description:
+      "File of NAME:SHA256:TENANT:SCOPE lines (TENANT '*': every tenant), as written by curfew keys create.",
     defaultText: '<data folder>/api-keys',
   },
   logLevel: {

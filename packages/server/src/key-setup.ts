@@ -1,3 +1,5 @@
+import { chmod, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { ApiKeyring, createApiKey, readApiKeyFile } from './api-keys.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './config.js';
@@ -7,15 +9,26 @@ export interface LoadedKeys {
   keyring: ApiKeyring;
   /** One line per source, for the start-up banner. */
   sources: string[];
-  /** Set only on the first start without any key: the new admin key, to print once. */
+  /**
+   * Set only on the first start without any key, on an interactive terminal: the new admin key,
+   * to show once.
+   */
   createdAdminKey?: string;
+  /**
+   * Set only on the first start without any key, without a terminal: the file (mode 0600) the
+   * new admin key was written to. Log collectors keep whatever reaches stderr; they never see
+   * this file.
+   */
+  createdAdminKeyFile?: string;
 }
 
 /**
  * Loads the API keys from `CURFEW_API_KEYS` and the key file. When neither holds a key and no
- * key file was named, this is a first start: an admin key is made, its hash appended to
- * `<data folder>/api-keys`, and the key returned to be printed once. A key file that was named
- * but holds no key is an error rather than a reason to invent one.
+ * key file was named, this is a first start: an admin key is made and its hash appended to
+ * `<data folder>/api-keys`. On an interactive terminal the key is returned to be shown once;
+ * otherwise it is written to `admin-key` beside the key file, readable only by this user, and
+ * only that path is returned. A key file that was named but holds no key is an error rather than
+ * a reason to invent one.
  *
  * @example
  * ```ts
@@ -23,30 +36,41 @@ export interface LoadedKeys {
  * if (createdAdminKey) console.error(`admin key (shown once): ${createdAdminKey}`);
  * ```
  */
-export async function loadKeys(config: ServerConfig): Promise<LoadedKeys> {
+export async function loadKeys(
+  config: ServerConfig,
+  options: { interactive?: boolean | undefined } = {},
+): Promise<LoadedKeys> {
   const fromFile = await readApiKeyFile(config.apiKeysFile).catch((error: Error) => {
     throw new ConfigError(`CURFEW_API_KEYS_FILE: ${error.message}`);
   });
   const sources: string[] = [];
   if (config.apiKeys.length > 0) sources.push(`${config.apiKeys.length} from CURFEW_API_KEYS`);
   if (fromFile.length > 0) sources.push(`${fromFile.length} from ${config.apiKeysFile}`);
-  let createdAdminKey: string | undefined;
+  let created: { createdAdminKey: string } | { createdAdminKeyFile: string } | undefined;
   if (config.apiKeys.length === 0 && fromFile.length === 0) {
     if (config.apiKeysFileExplicit) {
       throw new ConfigError(
         `CURFEW_API_KEYS_FILE: ${config.apiKeysFile} holds no key; add one with curfew keys create --name NAME`,
       );
     }
-    const created = await createApiKey(config.apiKeysFile, { name: 'admin' });
-    fromFile.push(created.entry);
-    createdAdminKey = created.key;
+    const made = await createApiKey(config.apiKeysFile, { name: 'admin', tenantId: '*' });
+    fromFile.push(made.entry);
     sources.push(`1 admin key created now, its hash kept in ${config.apiKeysFile}`);
+    if (options.interactive === true) {
+      created = { createdAdminKey: made.key };
+    } else {
+      const path = join(dirname(config.apiKeysFile), 'admin-key');
+      await writeFile(path, `${made.key}\n`, { mode: 0o600 });
+      // A file left from an earlier first start keeps its mode through writeFile.
+      await chmod(path, 0o600);
+      created = { createdAdminKeyFile: path };
+    }
   }
   try {
     return {
       keyring: new ApiKeyring([...config.apiKeys, ...fromFile]),
       sources,
-      ...(createdAdminKey === undefined ? {} : { createdAdminKey }),
+      ...created,
     };
   } catch (error) {
     throw new ConfigError(`API keys: ${(error as Error).message}`);

@@ -51,10 +51,16 @@ export interface RunningServer {
  */
 export async function startServer(
   config: ServerConfig,
-  output: { write(text: string): void },
+  output: { write(text: string): void; isTTY?: boolean | undefined },
 ): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  const keys = await loadKeys(config);
+  const keys = await loadKeys(config, { interactive: output.isTTY === true });
+  if (keys.createdAdminKeyFile !== undefined) {
+    logger.warn(
+      { path: keys.createdAdminKeyFile },
+      'no API key was configured: an admin key was made and written to this file (mode 0600); read it, store it elsewhere, delete the file',
+    );
+  }
   const opened = await openStore(config.store, {
     connection: config.storeConnection,
     onDriverError: throttled(10_000, (error: Error & { code?: unknown }) =>
@@ -95,6 +101,7 @@ export async function startServer(
         url,
         sources: keys.sources,
         createdAdminKey: keys.createdAdminKey,
+        createdAdminKeyFile: keys.createdAdminKeyFile,
         warnings: opened.warnings,
       }),
     );
@@ -128,9 +135,10 @@ function banner(input: {
   url: string;
   sources: string[];
   createdAdminKey: string | undefined;
+  createdAdminKeyFile: string | undefined;
   warnings: string[];
 }): string {
-  const { config, url, sources, createdAdminKey, warnings } = input;
+  const { config, url, sources, createdAdminKey, createdAdminKeyFile, warnings } = input;
   const lines = [
     `curfew ${VERSION} listening on ${url}`,
     `  store   ${config.storeUrl}`,
@@ -150,6 +158,14 @@ function banner(input: {
       '',
       `  Try: curl -s ${url}/v1/sessions -H "Authorization: Bearer ${createdAdminKey}" \\`,
       `         -H 'Content-Type: application/json' -d '{"userId":"42"}'`,
+    );
+  }
+  if (createdAdminKeyFile !== undefined) {
+    lines.push(
+      '',
+      '  No API key was configured, so an admin key was made. Only its SHA-256 is kept in the key',
+      `  file; the key itself was written to ${createdAdminKeyFile} (readable only by this user).`,
+      '  Read it, store it where your secrets live, and delete that file.',
     );
   }
   return `${lines.join('\n')}\n`;

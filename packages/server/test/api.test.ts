@@ -439,14 +439,18 @@ describe('operations', () => {
     await broken.close();
   });
 
-  it('requires a key for /metrics and counts requests, validations, sessions and store latency', async () => {
+  it('requires a metrics or admin key for /metrics and counts requests, validations, sessions and store latency', async () => {
     expectProblem(await test.call(null, 'GET', '/metrics'), 401, 'UNAUTHENTICATED');
+    // The figures span every tenant: a tenant's key may not read them, whatever its scope.
+    expectProblem(await test.call('acme', 'GET', '/metrics'), 403, 'FORBIDDEN');
+    expectProblem(await test.call('everyTenant', 'GET', '/metrics'), 403, 'FORBIDDEN');
+    expect((await test.call('admin', 'GET', '/metrics')).statusCode).toBe(200);
     const { token } = await createSession(test, 'admin');
     await test.call('admin', 'POST', '/v1/sessions/validate', { token });
     await test.call('admin', 'POST', '/v1/sessions/validate', { token: 'A'.repeat(43) });
     await test.call('admin', 'POST', '/v1/sessions/revoke', { token, reason: 'custom_reason' });
     await test.call(null, 'GET', '/v1/sessions/whatever');
-    const response = await test.call('acme', 'GET', '/metrics');
+    const response = await test.call('metrics', 'GET', '/metrics');
     expect(response.statusCode).toBe(200);
     expect(response.headers['content-type']).toBe('text/plain; version=0.0.4; charset=utf-8');
     const text = response.body;
@@ -590,7 +594,9 @@ describe('errors', () => {
     }
     const app = buildApp({
       manager: new BuggyManager({ store: new MemoryStore() }),
-      keys: new ApiKeyring([{ name: 'admin', tenantId: null, sha256: hashApiKey(KEYS.admin) }]),
+      keys: new ApiKeyring([
+        { name: 'admin', tenantId: null, scope: 'admin', sha256: hashApiKey(KEYS.admin) },
+      ]),
     });
     const response = await app.inject({
       method: 'POST',

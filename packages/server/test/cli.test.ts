@@ -275,17 +275,45 @@ describe('commands on the store', () => {
     expect(result.code).toBe(0);
     const key = result.stdout.trim();
     expect(key).toMatch(/^cfk_[A-Za-z0-9_-]{43}$/);
-    expect(result.stderr).toContain('tenant "acme" key "billing"');
+    expect(result.stderr).toContain('sessions key "billing" for tenant "acme"');
     const file = await readFile(join(dir, 'api-keys'), 'utf8');
-    expect(file).toBe(`billing:${hashApiKey(key)}:acme\n`);
+    expect(file).toBe(`billing:${hashApiKey(key)}:acme:sessions\n`);
 
     env.CURFEW_API_KEYS_FILE = join(dir, 'other-keys');
-    const admin = await cli('keys', 'create', '--name', 'ops');
-    expect(admin.stderr).toContain('admin key "ops"');
-    expect(await readFile(join(dir, 'other-keys'), 'utf8')).toBe(
-      `ops:${hashApiKey(admin.stdout.trim())}\n`,
+    // No key is for every tenant by accident: without --tenant, nothing is made.
+    const untenanted = await cli('keys', 'create', '--name', 'ops');
+    expect(untenanted.code).toBe(2);
+    expect(untenanted.stderr).toContain("--tenant '*'");
+    const admin = await cli('keys', 'create', '--name', 'ops', '--tenant', '*');
+    expect(admin.stderr).toContain('admin key "ops" for every tenant');
+    const checker = await cli(
+      'keys',
+      'create',
+      '--name',
+      'checker',
+      '--tenant',
+      'acme',
+      '--scope',
+      'validate',
     );
-    const duplicate = await cli('keys', 'create', '--name', 'ops');
+    expect(checker.code).toBe(0);
+    expect(await readFile(join(dir, 'other-keys'), 'utf8')).toBe(
+      `ops:${hashApiKey(admin.stdout.trim())}:*:admin\n` +
+        `checker:${hashApiKey(checker.stdout.trim())}:acme:validate\n`,
+    );
+    const tenantAdmin = await cli(
+      'keys',
+      'create',
+      '--name',
+      'x',
+      '--tenant',
+      'acme',
+      '--scope',
+      'admin',
+    );
+    expect(tenantAdmin.code).toBe(2);
+    expect(tenantAdmin.stderr).toContain('an admin key is for every tenant');
+    const duplicate = await cli('keys', 'create', '--name', 'ops', '--tenant', '*');
     expect(duplicate.code).toBe(1);
     expect(duplicate.stderr).toMatch(/already has a key named "ops"/);
   });

@@ -5,16 +5,19 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   ApiKeyError,
   ApiKeyring,
+  checkKeyStrength,
   createApiKey,
   hashApiKey,
   parseApiKeyFile,
   parseApiKeyList,
+  readApiKeyFile,
 } from '../src/api-keys.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { loadKeys } from '../src/key-setup.js';
 
-const KEY_A = 'a'.repeat(32);
-const KEY_B = 'b'.repeat(40);
+// Random keys, as an operator must give: 128 bits of hex, 240 bits of base64url.
+const KEY_A = 'e3ebbe2c0673ff4386fb4fb70cace3be';
+const KEY_B = 'neEgkHPXQq6kSo_pRSaIa37wJ1BNeqWTEcJr5muk';
 
 function configError(env: Record<string, string>, flags = {}): string {
   try {
@@ -65,7 +68,7 @@ describe('loadConfig', () => {
         CURFEW_ACTIVITY_WRITE_INTERVAL: '0',
         CURFEW_SWEEP_INTERVAL: '5m',
         CURFEW_SWEEP_PAUSE: '50ms',
-        CURFEW_API_KEYS: `ops:${KEY_A},billing:${KEY_B}:acme`,
+        CURFEW_API_KEYS: `ops:${KEY_A}:*,billing:${KEY_B}:acme`,
         CURFEW_API_KEYS_FILE: '/etc/curfew/keys',
         CURFEW_LOG_LEVEL: 'warn',
       },
@@ -81,8 +84,8 @@ describe('loadConfig', () => {
       apiKeysFileExplicit: true,
       logLevel: 'warn',
       apiKeys: [
-        { name: 'ops', tenantId: null, sha256: hashApiKey(KEY_A) },
-        { name: 'billing', tenantId: 'acme', sha256: hashApiKey(KEY_B) },
+        { name: 'ops', tenantId: null, scope: 'admin', sha256: hashApiKey(KEY_A) },
+        { name: 'billing', tenantId: 'acme', scope: 'sessions', sha256: hashApiKey(KEY_B) },
       ],
     });
     expect(config.policy).toMatchObject({
@@ -131,16 +134,38 @@ describe('loadConfig', () => {
     [{ CURFEW_LOG_LEVEL: 'loud' }, /^CURFEW_LOG_LEVEL: expected one of fatal, error, warn/],
     [
       { CURFEW_API_KEYS: 'nokey' },
-      /^CURFEW_API_KEYS: entry 1: expected NAME:KEY or NAME:KEY:TENANT$/,
+      /^CURFEW_API_KEYS: entry 1: expected NAME:KEY:TENANT or NAME:KEY:\*\[:SCOPE\]$/,
     ],
     [
-      { CURFEW_API_KEYS: `ops:${KEY_A},x:short` },
-      /^CURFEW_API_KEYS: entry 2 \(x\): the key must be 32/,
+      { CURFEW_API_KEYS: `ops:${KEY_A}:*,x:short:acme` },
+      /^CURFEW_API_KEYS: entry 2 \(x\): the key must be random: at least 128 bits/,
     ],
     [
-      { CURFEW_API_KEYS: `bad name:${KEY_A}` },
+      { CURFEW_API_KEYS: `bad name:${KEY_A}:*` },
       /^CURFEW_API_KEYS: entry 1: the key name must match/,
     ],
+    // What used to make an admin key now says exactly what to write instead.
+    [
+      { CURFEW_API_KEYS: `ops:${KEY_A}` },
+      /^CURFEW_API_KEYS: entry 1 \(ops\): say which tenant the key is for: write ops:<key>:\* for every tenant/,
+    ],
+    [
+      { CURFEW_API_KEYS: `ops:${KEY_A}:*:root` },
+      /^CURFEW_API_KEYS: entry 1 \(ops\): the last field must be a scope \(validate, sessions, metrics, admin\)/,
+    ],
+    [
+      { CURFEW_API_KEYS: `ops:${KEY_A}:acme:admin` },
+      /^CURFEW_API_KEYS: entry 1 \(ops\): an admin key is for every tenant; write \* as its tenant$/,
+    ],
+    [
+      { CURFEW_API_KEYS: `ops:${KEY_A}:acme:metrics` },
+      /^CURFEW_API_KEYS: entry 1 \(ops\): a metrics key is for every tenant/,
+    ],
+    [{ CURFEW_API_KEYS: `ops:${'a'.repeat(64)}:*` }, /the key must be random/],
+    [{ CURFEW_API_KEYS: `ops:${'0123456789abcdef'.repeat(2)}:*` }, /the key must be random/],
+    [{ CURFEW_API_KEYS: 'ops:password-password-password-pass:*' }, /the key must be random/],
+    [{ CURFEW_API_KEYS: `ops:${KEY_A.slice(0, 31)}:*` }, /the key must be random/],
+    [{ CURFEW_API_KEYS: 'ops:correct horse battery staple, really:*' }, /entry/],
   ])('refuses %j in one line naming the variable', (env, pattern) => {
     expect(configError(env)).toMatch(pattern);
   });
@@ -209,14 +234,22 @@ describe('loadConfig', () => {
   it('never repeats an API key in an error', () => {
     const secret = 'S3CRET-but-too-short';
     expect(configError({ CURFEW_API_KEYS: `ops:${secret}` })).not.toContain(secret);
+    expect(configError({ CURFEW_API_KEYS: `ops:${secret}:*` })).not.toContain(secret);
+    expect(configError({ CURFEW_API_KEYS: `ops:${KEY_A}:acme:eu` })).not.toContain(KEY_A);
   });
 });
 
 describe('API keys', () => {
   it('authenticates by hash, and tells admin from tenant keys', () => {
-    const keyring = new ApiKeyring(parseApiKeyList(`ops:${KEY_A},billing:${KEY_B}:acme:eu`));
-    expect(keyring.authenticate(KEY_A)).toEqual({ name: 'ops', tenantId: null });
-    expect(keyring.authenticate(KEY_B)).toEqual({ name: 'billing', tenantId: 'acme:eu' });
+    const keyring = new ApiKeyring(
+      parseApiKeyList(`ops:${KEY_A}:*,billing:${KEY_B}:acme:eu:validate`),
+    );
+    expect(keyring.authenticate(KEY_A)).toEqual({ name: 'ops', tenantId: null, scope: 'admin' });
+    expect(keyring.authenticate(KEY_B)).toEqual({
+      name: 'billing',
+      tenantId: 'acme:eu',
+      scope: 'validate',
+    });
     expect(keyring.authenticate(`${KEY_A}x`)).toBeNull();
     expect(keyring.authenticate('')).toBeNull();
     expect(keyring.authenticate('x'.repeat(100_000))).toBeNull();
@@ -225,23 +258,36 @@ describe('API keys', () => {
   });
 
   it('refuses the same key twice and the same name twice', () => {
-    expect(() => new ApiKeyring(parseApiKeyList(`a:${KEY_A},b:${KEY_A}:acme`))).toThrow(
+    expect(() => new ApiKeyring(parseApiKeyList(`a:${KEY_A}:*,b:${KEY_A}:acme`))).toThrow(
       /"b" is the same key as another entry/,
     );
-    expect(() => new ApiKeyring(parseApiKeyList(`a:${KEY_A},a:${KEY_B}`))).toThrow(
+    expect(() => new ApiKeyring(parseApiKeyList(`a:${KEY_A}:*,a:${KEY_B}:*`))).toThrow(
       /name "a" is used twice/,
     );
   });
 
   it('reads key files of hashes, with comments and blank lines', () => {
     const hash = hashApiKey(KEY_A);
-    const keys = parseApiKeyFile(`# keys\n\nops:${hash}\nbilling:${hashApiKey(KEY_B)}:acme\n`, 'f');
+    const other = hashApiKey(KEY_B);
+    const keys = parseApiKeyFile(
+      `# keys\n\nops:${hash}:*:admin\nbilling:${other}:acme:eu:validate\nprobe:${hash}:*:metrics\n`,
+      'f',
+    );
     expect(keys).toEqual([
-      { name: 'ops', sha256: hash, tenantId: null },
-      { name: 'billing', sha256: hashApiKey(KEY_B), tenantId: 'acme' },
+      { name: 'ops', sha256: hash, tenantId: null, scope: 'admin' },
+      { name: 'billing', sha256: other, tenantId: 'acme:eu', scope: 'validate' },
+      { name: 'probe', sha256: hash, tenantId: null, scope: 'metrics' },
     ]);
+    // Lines written before scopes keep what they meant: an admin key, a tenant's key.
+    expect(parseApiKeyFile(`ops:${hash}\nbilling:${other}:acme:eu\n`, 'f')).toEqual([
+      { name: 'ops', sha256: hash, tenantId: null, scope: 'admin' },
+      { name: 'billing', sha256: other, tenantId: 'acme:eu', scope: 'sessions' },
+    ]);
+    expect(() => parseApiKeyFile(`ops:${hash}:acme:admin\n`, 'f')).toThrow(
+      /^f line 1: an admin key is for every tenant/,
+    );
     expect(() => parseApiKeyFile(`ops:${KEY_A}\n`, 'keys.txt')).toThrow(
-      /^keys.txt line 1: expected NAME:SHA256\[:TENANT\] with a 64-character hex hash$/,
+      /^keys.txt line 1: expected NAME:SHA256:TENANT:SCOPE with a 64-character hex hash$/,
     );
     expect(() => parseApiKeyFile(`ops:${KEY_A}\n`, 'keys.txt')).toThrow(ApiKeyError);
   });
@@ -258,15 +304,17 @@ describe('key files on disk', () => {
 
   it('makes an admin key on the first start, keeps only its hash, and reuses it after', async () => {
     const config = loadConfig({ CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}` });
-    const first = await loadKeys(config);
+    const first = await loadKeys(config, { interactive: true });
     expect(first.createdAdminKey).toMatch(/^cfk_[A-Za-z0-9_-]{43}$/);
+    expect(first.createdAdminKeyFile).toBeUndefined();
     const file = await readFile(join(dir, 'api-keys'), 'utf8');
-    expect(file).toBe(`admin:${hashApiKey(first.createdAdminKey!)}\n`);
+    expect(file).toBe(`admin:${hashApiKey(first.createdAdminKey!)}:*:admin\n`);
     expect(file).not.toContain(first.createdAdminKey!);
     expect((await stat(join(dir, 'api-keys'))).mode & 0o777).toBe(0o600);
     expect(first.keyring.authenticate(first.createdAdminKey!)).toEqual({
       name: 'admin',
       tenantId: null,
+      scope: 'admin',
     });
 
     const second = await loadKeys(config);
@@ -274,10 +322,22 @@ describe('key files on disk', () => {
     expect(second.keyring.authenticate(first.createdAdminKey!)).not.toBeNull();
   });
 
+  it('without a terminal, writes the first admin key to a file only its user can read', async () => {
+    const config = loadConfig({ CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}` });
+    // An earlier first start's file, left readable by others, is replaced and made private.
+    await writeFile(join(dir, 'admin-key'), 'stale\n', { mode: 0o644 });
+    const first = await loadKeys(config);
+    expect(first.createdAdminKey).toBeUndefined();
+    expect(first.createdAdminKeyFile).toBe(join(dir, 'admin-key'));
+    const key = (await readFile(join(dir, 'admin-key'), 'utf8')).trim();
+    expect((await stat(join(dir, 'admin-key'))).mode & 0o777).toBe(0o600);
+    expect(first.keyring.authenticate(key)).toMatchObject({ scope: 'admin', tenantId: null });
+  });
+
   it('makes no key when CURFEW_API_KEYS holds one', async () => {
     const config = loadConfig({
       CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}`,
-      CURFEW_API_KEYS: `ops:${KEY_A}`,
+      CURFEW_API_KEYS: `ops:${KEY_A}:*`,
     });
     const keys = await loadKeys(config);
     expect(keys.createdAdminKey).toBeUndefined();
@@ -293,12 +353,20 @@ describe('key files on disk', () => {
   it('appends keys made by createApiKey, refusing a name already used', async () => {
     const path = join(dir, 'nested', 'keys');
     const { key, entry } = await createApiKey(path, { name: 'billing', tenantId: 'acme' });
-    expect(entry).toEqual({ name: 'billing', tenantId: 'acme', sha256: hashApiKey(key) });
-    const ops = await createApiKey(path, { name: 'ops' });
+    expect(entry).toEqual({
+      name: 'billing',
+      tenantId: 'acme',
+      scope: 'sessions',
+      sha256: hashApiKey(key),
+    });
+    const ops = await createApiKey(path, { name: 'ops', tenantId: '*' });
     expect(await readFile(path, 'utf8')).toBe(
-      `billing:${hashApiKey(key)}:acme\nops:${hashApiKey(ops.key)}\n`,
+      `billing:${hashApiKey(key)}:acme:sessions\nops:${hashApiKey(ops.key)}:*:admin\n`,
     );
-    await expect(createApiKey(path, { name: 'ops' })).rejects.toThrow(
+    // What it writes, it reads back; and its keys pass the strength check asked of operators.
+    expect(await readApiKeyFile(path)).toEqual([entry, ops.entry]);
+    expect(checkKeyStrength(key)).toBeNull();
+    await expect(createApiKey(path, { name: 'ops', tenantId: '*' })).rejects.toThrow(
       /already has a key named "ops"/,
     );
   });

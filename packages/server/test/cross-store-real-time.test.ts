@@ -156,7 +156,7 @@ async function provisionEngines(): Promise<void> {
 function envFor(store: string): NodeJS.ProcessEnv {
   return {
     CURFEW_STORE: store,
-    CURFEW_API_KEYS: `ops:${ADMIN_KEY},acme:${ACME_KEY}:acme`,
+    CURFEW_API_KEYS: `ops:${ADMIN_KEY}:*,acme:${ACME_KEY}:acme`,
     CURFEW_API_KEYS_FILE: join(dir, 'no-key-file'),
     CURFEW_PORT: '0',
     // No timer: a sweep at a random moment would make the stores' answers differ.

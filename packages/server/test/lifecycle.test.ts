@@ -31,7 +31,9 @@ describe('closing the app', () => {
     const { token } = await manager.create({ userId: 'u' });
     const app = buildApp({
       manager,
-      keys: new ApiKeyring([{ name: 'admin', tenantId: null, sha256: hashApiKey(KEYS.admin) }]),
+      keys: new ApiKeyring([
+        { name: 'admin', tenantId: null, scope: 'admin', sha256: hashApiKey(KEYS.admin) },
+      ]),
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const address = app.server.address();

@@ -36,7 +36,7 @@ afterAll(async () => {
 function envFor(store: string): NodeJS.ProcessEnv {
   return {
     CURFEW_STORE: store,
-    CURFEW_API_KEYS: `ops:${KEY}`,
+    CURFEW_API_KEYS: `ops:${KEY}:*`,
     CURFEW_API_KEYS_FILE: join(dir, 'no-key-file'),
     CURFEW_PORT: '0',
     CURFEW_SWEEP_INTERVAL: '0',

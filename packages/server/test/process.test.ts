@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,9 +90,15 @@ describe('curfew serve as a process', () => {
 
     const first = await serve(env);
     running.push(first.child);
-    // No key was configured: the first start made an admin key and printed it once.
-    const key = /^\s+(cfk_[A-Za-z0-9_-]{43})$/m.exec(first.stderr())?.[1];
+    // No key was configured and stderr is no terminal: the first start made an admin key and
+    // wrote it to a file only this user can read, naming the file, never printing the key.
+    const keyFile = join(dir, 'data', 'admin-key');
+    expect(first.stderr()).toContain(`written to ${keyFile}`);
+    expect((await stat(keyFile)).mode & 0o777).toBe(0o600);
+    const key = /^(cfk_[A-Za-z0-9_-]{43})\n$/.exec(await readFile(keyFile, 'utf8'))?.[1];
     expect(key).toBeDefined();
+    expect(first.stderr()).not.toContain(key!);
+    expect(first.stdout()).not.toContain(key!);
     expect(first.stderr()).toMatch(/store\s+sqlite:.*curfew\.db/);
     expect(first.stderr()).toMatch(/policy\s+nist-800-63b-rev3-aal2: idle 30m, absolute 12h/);
 
@@ -109,12 +115,13 @@ describe('curfew serve as a process', () => {
     expect(first.stdout()).not.toContain(token);
     expect(first.stdout()).not.toContain(key!);
     expect(first.stdout()).toContain('"msg":"stopped"');
+    expect(first.stdout()).toContain(`"path":${JSON.stringify(keyFile)}`);
     // Request lines are buffered for a turn of the event loop; none may be lost on the way out.
     expect(first.stdout()).toMatch(/"route":"\/v1\/sessions\/validate","status":200/);
 
     const second = await serve(env);
     running.push(second.child);
-    expect(second.stderr()).not.toMatch(/cfk_/); // the key is never printed again
+    expect(second.stderr()).not.toMatch(/cfk_|admin-key/); // made once only
     const validated = await call(second.url, key!, '/v1/sessions/validate', { token });
     expect(validated.body).toMatchObject({
       valid: true,

@@ -112,7 +112,7 @@ async function startService(storeUrl: string): Promise<RunningServer> {
     CURFEW_STORE: storeUrl,
     CURFEW_STORE_TIMEOUT: `${STORE_TIMEOUT_MS}ms`,
     CURFEW_SWEEP_INTERVAL: '0',
-    CURFEW_API_KEYS: `admin:${KEY}`,
+    CURFEW_API_KEYS: `admin:${KEY}:*`,
     // A file that does not exist: only the key above, whatever lies in ./data.
     CURFEW_API_KEYS_FILE: join(tmpdir(), `curfew-no-keys-${process.pid}`),
     // Every store failure is logged at error level; the assertions say what went wrong.

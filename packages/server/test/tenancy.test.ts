@@ -216,3 +216,69 @@ describe('an admin key', () => {
     });
   });
 });
+
+describe('key scopes', () => {
+  it('a validate key validates its own tenant’s sessions and does nothing else', async () => {
+    const { token, session } = await createSession(test, 'acme', { userId: 'bob' });
+    const other = await createSession(test, 'globex', { userId: 'bob' });
+    const valid = await test.call('acmeValidator', 'POST', '/v1/sessions/validate', { token });
+    expect(valid.json()).toMatchObject({ valid: true, session: { id: session.id } });
+    // Another tenant's token looks like no session at all, as for any tenant key.
+    expect(
+      (
+        await test.call('acmeValidator', 'POST', '/v1/sessions/validate', { token: other.token })
+      ).json(),
+    ).toMatchObject({ valid: false, reason: 'not_found' });
+    const refused: [string, string, unknown?][] = [
+      ['POST', '/v1/sessions', { userId: 'bob' }],
+      ['POST', '/v1/sessions/touch', { token }],
+      ['POST', '/v1/sessions/revoke', { token }],
+      ['POST', '/v1/sessions/rotate', { token }],
+      ['GET', `/v1/sessions/${session.id}`],
+      ['DELETE', `/v1/sessions/${session.id}`],
+      ['GET', '/v1/users/bob/sessions'],
+      ['POST', '/v1/users/bob/sessions/revoke', {}],
+      ['POST', '/v1/tenants/acme/sessions/revoke', {}],
+      ['GET', '/metrics'],
+    ];
+    for (const [method, url, body] of refused) {
+      const response = await test.call('acmeValidator', method as 'GET', url, body);
+      expect([url, response.statusCode, response.json().code]).toEqual([url, 403, 'FORBIDDEN']);
+    }
+    // Nothing it was refused happened: the session is still there and still valid.
+    expect(await isActive(session.id as string)).toBe(true);
+  });
+
+  it('a sessions key for every tenant manages every tenant’s sessions, but is no admin', async () => {
+    const acme = await createSession(test, 'acme', { userId: 'bob' });
+    const listed = await test.call('everyTenant', 'GET', '/v1/users/bob/sessions?tenantId=acme');
+    expect(listed.json().sessions.map((s: { id: string }) => s.id)).toEqual([acme.id]);
+    expect(
+      (await test.call('everyTenant', 'POST', '/v1/sessions/revoke', { token: acme.token }))
+        .statusCode,
+    ).toBe(200);
+    expect(await isActive(acme.id)).toBe(false);
+    for (const url of ['/v1/sweep', '/v1/sessions/revoke-all', '/metrics']) {
+      const method = url === '/metrics' ? 'GET' : 'POST';
+      const response = await test.call(
+        'everyTenant',
+        method,
+        url,
+        method === 'POST' ? {} : undefined,
+      );
+      expect([url, response.statusCode]).toEqual([url, 403]);
+    }
+  });
+
+  it('a metrics key reads /metrics and nothing under /v1', async () => {
+    const { token } = await createSession(test, 'acme', { userId: 'bob' });
+    expect((await test.call('metrics', 'GET', '/metrics')).statusCode).toBe(200);
+    for (const [method, url, body] of [
+      ['POST', '/v1/sessions/validate', { token }],
+      ['POST', '/v1/sessions', { userId: 'bob' }],
+      ['POST', '/v1/sweep', {}],
+    ] as const) {
+      expect((await test.call('metrics', method, url, body)).statusCode).toBe(403);
+    }
+  });
+});

@@ -4,7 +4,8 @@ import { SETTINGS, type SettingName, type SettingValues } from '../config.js';
 /** Where a command reads and writes; `process` in the binary, buffers in tests. */
 export interface CommandIo {
   stdout: { write(text: string): unknown };
-  stderr: { write(text: string): unknown };
+  /** `isTTY`: an interactive terminal, where a secret may be shown once. */
+  stderr: { write(text: string): unknown; isTTY?: boolean | undefined };
   env: NodeJS.ProcessEnv;
 }
 

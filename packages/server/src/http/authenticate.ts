@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiKeyring } from '../api-keys.js';
+import { type ApiKeyring, scopeAllows } from '../api-keys.js';
 import { HttpProblem } from './problems.js';
 import type { RouteAccess } from './route.js';
 
@@ -38,8 +38,16 @@ export function authenticate(
       );
       return;
     }
-    if (access === 'admin' && caller.tenantId !== null) {
-      done(new HttpProblem(403, 'FORBIDDEN', 'this operation needs an admin API key'));
+    if (!scopeAllows(caller.scope, access)) {
+      done(
+        new HttpProblem(
+          403,
+          'FORBIDDEN',
+          access === 'admin'
+            ? 'this operation needs an admin API key'
+            : `this operation needs an API key with scope ${access === 'validate' ? 'validate, sessions' : access} or admin`,
+        ),
+      );
       return;
     }
     request.caller = caller;

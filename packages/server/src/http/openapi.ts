@@ -59,7 +59,7 @@ export function buildOpenApi(
           type: 'http',
           scheme: 'bearer',
           description:
-            'An API key from CURFEW_API_KEYS, CURFEW_API_KEYS_FILE or `curfew keys create`. Admin keys see every tenant; tenant keys only their own.',
+            'An API key from CURFEW_API_KEYS, CURFEW_API_KEYS_FILE or `curfew keys create`. A key is bound to one tenant or to every tenant, and its scope (validate, sessions, metrics, admin) says which routes it may call; any other answers 403.',
         },
       },
     },
@@ -93,8 +93,10 @@ function operation(route: RouteDefinition): Record<string, unknown> {
     };
   }
   const errors = new Set(route.errors);
-  if (route.access !== 'public') errors.add(401);
-  if (route.access === 'admin') errors.add(403);
+  if (route.access !== 'public') {
+    errors.add(401);
+    errors.add(403);
+  }
   if (route.body !== undefined || route.params !== undefined || route.query !== undefined) {
     errors.add(400);
   }

@@ -1,13 +1,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiCaller } from '../api-keys.js';
+import type { ApiCaller, ApiKeyScope } from '../api-keys.js';
 import { HttpProblem } from './problems.js';
 import type { JsonSchema } from './schemas.js';
 
 /**
- * Who may call a route: anyone (`public`), any configured key (`key`), or admin keys only
- * (`admin`; a tenant key gets 403).
+ * Who may call a route: anyone (`public`), or a key whose scope allows the one named here (see
+ * `scopeAllows`; any other key gets 403).
  */
-export type RouteAccess = 'public' | 'key' | 'admin';
+export type RouteAccess = 'public' | ApiKeyScope;
 
 /** One documented success response of a route. */
 export interface RouteResponse {

@@ -8,11 +8,17 @@ import { instrumentStore } from '../../src/instrument-store.js';
 import { createLogger } from '../../src/logger.js';
 import { Metrics } from '../../src/metrics.js';
 
-/** Keys every test app accepts: one admin key and two tenant keys. */
+/**
+ * Keys every test app accepts: one admin key, two tenant keys (scope `sessions`), a validate-only
+ * key for acme, a metrics key, and a `sessions` key for every tenant.
+ */
 export const KEYS = {
   admin: 'admin-key-0123456789abcdefghijklmnopqrstuv',
   acme: 'acme-key-0123456789abcdefghijklmnopqrstuvw',
   globex: 'globex-key-0123456789abcdefghijklmnopqrstu',
+  acmeValidator: 'acme-validator-key-0123456789abcdefghijklm',
+  metrics: 'metrics-key-0123456789abcdefghijklmnopqrst',
+  everyTenant: 'every-tenant-key-0123456789abcdefghijklmno',
 } as const;
 
 export type KeyName = keyof typeof KEYS;
@@ -59,9 +65,22 @@ export async function createTestApp(
     onEvent: metrics.onEvent,
   });
   const keys = new ApiKeyring([
-    { name: 'admin', tenantId: null, sha256: hashApiKey(KEYS.admin) },
-    { name: 'acme', tenantId: 'acme', sha256: hashApiKey(KEYS.acme) },
-    { name: 'globex', tenantId: 'globex', sha256: hashApiKey(KEYS.globex) },
+    { name: 'admin', tenantId: null, scope: 'admin', sha256: hashApiKey(KEYS.admin) },
+    { name: 'acme', tenantId: 'acme', scope: 'sessions', sha256: hashApiKey(KEYS.acme) },
+    { name: 'globex', tenantId: 'globex', scope: 'sessions', sha256: hashApiKey(KEYS.globex) },
+    {
+      name: 'acme-validator',
+      tenantId: 'acme',
+      scope: 'validate',
+      sha256: hashApiKey(KEYS.acmeValidator),
+    },
+    { name: 'metrics', tenantId: null, scope: 'metrics', sha256: hashApiKey(KEYS.metrics) },
+    {
+      name: 'every-tenant',
+      tenantId: null,
+      scope: 'sessions',
+      sha256: hashApiKey(KEYS.everyTenant),
+    },
   ]);
   const app = buildApp({ manager, keys, logger, metrics, clock: clock.now });
   await app.ready();

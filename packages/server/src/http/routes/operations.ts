@@ -54,7 +54,7 @@ export function operationRoutes(
       description:
         'Requests by route and status, validations by result, sessions created and ended by reason, store latency. Counts are per process.',
       tag: 'operations',
-      access: 'key',
+      access: 'metrics',
       responses: {
         200: { description: 'Prometheus text exposition format 0.0.4.', contentType: 'text/plain' },
       },

@@ -52,7 +52,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       description:
         'Returns the token once (only its hash is stored). A tenant key creates sessions only in its own tenant, which is the default tenantId. aal (default the policy’s level) sets the session’s limits; under the policy’s maxSessionsPerUser, the least recently active session of the user in that tenant is ended (session_limit), or, with onSessionLimit refuse, the create answers 409 SESSION_LIMIT_REACHED.',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       body: objectSchema(
         {
           userId: {
@@ -111,7 +111,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       description:
         'An invalid token is an answer (valid: false), not an error. touch (default true) records activity; status polls send touch: false so a page left open does not keep its session alive. For a sensitive action, maxAge (seconds since the user authenticated) and minAal ask more of the session: one that falls short answers reason insufficient_authentication with what is missing, and stays valid for other requests.',
       tag: 'sessions',
-      access: 'key',
+      access: 'validate',
       body: objectSchema(
         {
           token: tokenSchema,
@@ -157,7 +157,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       operationId: 'touchSession',
       summary: 'Record activity on a session',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       body: objectSchema({ token: tokenSchema }, ['token']),
       responses: {
         200: {
@@ -177,7 +177,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       operationId: 'revokeSession',
       summary: 'End the session a token belongs to (logout)',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       body: objectSchema({ token: tokenSchema, reason: { ...reasonSchema, default: 'logout' } }, [
         'token',
       ]),
@@ -203,7 +203,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       description:
         'After sign-in or a privilege change, against session fixation. The old token stops working at once; the absolute expiry does not move.',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       body: objectSchema({ token: tokenSchema }, ['token']),
       responses: { 200: { description: 'The new token and the session.', schema: issuedSchema } },
       errors: [400, 404, 413, 415, 503],
@@ -222,7 +222,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       description:
         'Call after your backend has re-checked the user’s credentials. The session gets a new token (the old one stops at once), authenticatedAt becomes now, the idle and absolute timers restart, and a higher aal steps the session up (its limits follow). The id stays. A lower aal than the session’s is refused (400).',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       body: objectSchema({ token: tokenSchema, aal: aalSchema, methods: methodsSchema }, ['token']),
       responses: { 200: { description: 'The new token and the session.', schema: issuedSchema } },
       errors: [400, 404, 413, 415, 503],
@@ -242,7 +242,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       operationId: 'getSession',
       summary: 'Read a session by its public id',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       params: objectSchema({ id: sessionIdSchema }, ['id']),
       responses: { 200: { description: 'The session, in whatever state.', schema: sessionSchema } },
       errors: [400, 404, 503],
@@ -259,7 +259,7 @@ export function sessionRoutes(context: RouteContext): RouteDefinition[] {
       operationId: 'deleteSession',
       summary: 'End a session by its public id',
       tag: 'sessions',
-      access: 'key',
+      access: 'sessions',
       params: objectSchema({ id: sessionIdSchema }, ['id']),
       query: objectSchema({ reason: { ...reasonSchema, default: 'user_revoke' } }),
       responses: {

@@ -20,7 +20,7 @@ export function tenantRoutes({ manager }: RouteContext): RouteDefinition[] {
       description:
         'After a tenant is suspended or its sign-in settings change. A tenant key may end only its own tenant’s sessions. The sessions are ended in short batches, each with the reason (default admin_revoke) and an ended event; once this answers, none of the tenant’s sessions that existed when it was called is valid.',
       tag: 'tenants',
-      access: 'key',
+      access: 'sessions',
       params: objectSchema({ tenantId: tenantIdSchema }, ['tenantId']),
       body: reasonBody,
       responses: { 200: { description: 'How many were ended.', schema: revokedSchema } },

@@ -25,7 +25,7 @@ export function userRoutes({ manager }: RouteContext): RouteDefinition[] {
       description:
         'Sessions valid now, most recently active first, ties by id (expired ones not yet swept are left out), a page at a time: pass nextCursor back as cursor for the next page; it is null on the last one. Paging never repeats a session or skips one that stayed valid, while sessions are created and ended in between. A tenant key lists only its own tenant; an admin key lists every tenant unless tenantId is given.',
       tag: 'users',
-      access: 'key',
+      access: 'sessions',
       params: userParams,
       query: objectSchema({
         tenantId: tenantIdSchema,
@@ -68,7 +68,7 @@ export function userRoutes({ manager }: RouteContext): RouteDefinition[] {
       description:
         '"Sign out everywhere", after a password change. tenantId null ends only sessions without a tenant (admin keys); exceptSessionId keeps the caller’s own session. However many sessions the user has, they are ended in short batches; once this answers, none of the sessions the user had when it was called is valid.',
       tag: 'users',
-      access: 'key',
+      access: 'sessions',
       params: userParams,
       body: objectSchema({
         reason: { ...reasonSchema, default: 'password_change' },
