@@ -163,7 +163,7 @@ try {
     CURFEW_HOST: '127.0.0.1',
     CURFEW_PORT: '0',
     CURFEW_STORE: `sqlite:${join(dir, 'curfew.db')}`,
-    CURFEW_API_KEYS: `bench:${KEY}`,
+    CURFEW_API_KEYS: `bench:${KEY}:*`,
     CURFEW_SWEEP_INTERVAL: '0',
   });
   // The same service on memory:, to show how much of the difference is the store.
@@ -171,7 +171,7 @@ try {
     CURFEW_HOST: '127.0.0.1',
     CURFEW_PORT: '0',
     CURFEW_STORE: 'memory:',
-    CURFEW_API_KEYS: `bench:${KEY}`,
+    CURFEW_API_KEYS: `bench:${KEY}:*`,
     CURFEW_SWEEP_INTERVAL: '0',
     CURFEW_API_KEYS_FILE: join(dir, 'no-such-file'),
   });
@@ -181,7 +181,7 @@ try {
     CURFEW_HOST: '127.0.0.1',
     CURFEW_PORT: '0',
     CURFEW_STORE: redisUrl,
-    CURFEW_API_KEYS: `bench:${KEY}`,
+    CURFEW_API_KEYS: `bench:${KEY}:*`,
     CURFEW_SWEEP_INTERVAL: '0',
   });
   const peerServer = await start([here('./express-session-server.js')], {

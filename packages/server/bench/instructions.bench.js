@@ -146,7 +146,7 @@ const curfewEnv = (store) => ({
   CURFEW_HOST: '127.0.0.1',
   CURFEW_PORT: '0',
   CURFEW_STORE: store,
-  CURFEW_API_KEYS: `bench:${KEY}`,
+  CURFEW_API_KEYS: `bench:${KEY}:*`,
   CURFEW_API_KEYS_FILE: join(dir, 'no-such-file'),
   CURFEW_SWEEP_INTERVAL: '0',
 });

@@ -48,7 +48,7 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
     const key = fields.key === undefined ? '' : `,"key":${quote(fields.key)}`;
     const remote = fields.remote === undefined ? '' : `,"remote":${quote(fields.remote)}`;
     sink.write(
-      `{"level":30${timestamp()},"service":"curfew","requestId":"${fields.requestId}","method":"${fields.method}","route":"${fields.route}","status":${fields.status},"ms":${fields.ms}${key}${remote},"msg":"request"}\n`,
+      `{"level":30${timestamp()},"service":"curfew","requestId":${quote(fields.requestId)},"method":${quote(fields.method)},"route":${quote(fields.route)},"status":${fields.status},"ms":${fields.ms}${key}${remote},"msg":"request"}\n`,
     );
   });
   return logger;
@@ -56,8 +56,8 @@ export function createLogger(level: LevelWithSilent, destination?: DestinationSt
 
 /**
  * The fields of the one log line per request. Strings come from bounded or checked sources, never
- * from a body. The first three are written as they are, so they must hold nothing JSON escapes;
- * the others are escaped where needed.
+ * from a body; each is escaped as JSON requires all the same, so that the line stays one valid
+ * JSON object whatever a check elsewhere lets through.
  */
 export interface RequestLogFields {
   /** A UUID, or a client's id that matched `[A-Za-z0-9._:-]{1,128}`. */

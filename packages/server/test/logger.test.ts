@@ -58,13 +58,31 @@ describe('the request line', () => {
       key: `${'k'.repeat(200)}"`,
       remote: '[::1]',
     },
+    {
+      // Fields the app checks before they get here, written here as if the checks had failed:
+      // the line must still be one JSON object with the same values.
+      requestId: 'id"},"level":60,"x":"\n',
+      method: 'GE\\T\r',
+      route: '/v1/"route"\u0000\u007f',
+      status: 400,
+      ms: 0.01,
+      key: undefined,
+      remote: '"',
+    },
   ])('is, byte for byte, what pino writes for the same fields (%#)', (fields) => {
     const { logger, lines } = capture('info');
     requestLineWriter(logger)(fields);
     logger.info(fields, 'request');
     expect(lines).toHaveLength(2);
     expect(untimed(lines[0])).toBe(untimed(lines[1]));
-    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 30, service: 'curfew', msg: 'request' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 30,
+      service: 'curfew',
+      msg: 'request',
+      requestId: fields.requestId,
+      method: fields.method,
+      route: fields.route,
+    });
   });
 
   it('follows the logger level, as pino does', () => {
