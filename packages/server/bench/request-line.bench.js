@@ -10,7 +10,11 @@ const ROUNDS = 7;
 const PER_ROUND = 200_000;
 
 let bytes = 0;
-const logger = createLogger('info', { write: (line) => void (bytes += line.length) });
+const logger = createLogger('info', {
+  write: (line) => {
+    bytes += line.length;
+  },
+});
 const handWritten = requestLineWriter(logger);
 const fields = {
   requestId: '0c2f5f1e-4a3b-4c6d-8e9f-0a1b2c3d4e5f',
@@ -41,5 +45,7 @@ const pino = best['pino logger.info'];
 console.log(`request line, best of ${ROUNDS - 1} rounds of ${PER_ROUND} (first round is warm-up)`);
 console.log(`  hand-written      ${ours.toFixed(0)} ns/line`);
 console.log(`  pino logger.info  ${pino.toFixed(0)} ns/line`);
-console.log(`  pino / hand-written: ${(pino / ours).toFixed(2)}x (kept only while well above 1.5x)`);
+console.log(
+  `  pino / hand-written: ${(pino / ours).toFixed(2)}x (kept only while well above 1.5x)`,
+);
 if (bytes === 0) throw new Error('nothing was written');

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import {
   CurfewError,
   DEFAULT_POLICY_PRESET,
+  formatDuration,
   POLICY_PRESETS,
   type Policy,
   type PolicyOptions,
@@ -31,9 +32,17 @@ export interface Setting {
   /** Placeholder for help texts. */
   value: string;
   description: string;
-  /** Shown in help; `undefined` when there is none. */
+  /**
+   * The value used when the setting is not given, as it would be typed: parsed and checked by the
+   * same code as a given value, and shown in help. The one place each default is written.
+   */
+  default?: string;
+  /** Shown in help for a default that is not a value (`the preset’s`, `no cap`). */
   defaultText?: string;
 }
+
+// The default policy, for the help texts of the settings that default to the preset's values.
+const PRESET_DEFAULTS = resolvePolicy({ preset: DEFAULT_POLICY_PRESET });
 
 /** Every setting, in the order help texts list them. */
 export const SETTINGS = {
@@ -41,15 +50,16 @@ export const SETTINGS = {
     env: 'CURFEW_HOST',
     flag: 'host',
     value: 'HOST',
-    description: 'Address to listen on.',
-    defaultText: '127.0.0.1',
+    description:
+      'Address to listen on. Anything but a loopback address needs TLS (CURFEW_TLS_CERT) or CURFEW_TLS_TERMINATED_BY_PROXY=true.',
+    default: '127.0.0.1',
   },
   port: {
     env: 'CURFEW_PORT',
     flag: 'port',
     value: 'PORT',
     description: 'Port to listen on (0: any free port).',
-    defaultText: '8080',
+    default: '8080',
   },
   store: {
     env: 'CURFEW_STORE',
@@ -57,14 +67,14 @@ export const SETTINGS = {
     value: 'URL',
     description:
       'Where sessions live: sqlite:PATH, memory:, postgres://…, mysql://…/DATABASE, redis://… or redis+cluster://HOST:PORT,HOST:PORT.',
-    defaultText: DEFAULT_STORE_URL,
+    default: DEFAULT_STORE_URL,
   },
   storePoolSize: {
     env: 'CURFEW_STORE_POOL_SIZE',
     flag: 'store-pool-size',
     value: 'N',
     description: 'Connections per process to PostgreSQL or MySQL (1 to 1000).',
-    defaultText: String(DEFAULT_STORE_CONNECTION.poolSize),
+    default: String(DEFAULT_STORE_CONNECTION.poolSize),
   },
   storeTimeout: {
     env: 'CURFEW_STORE_TIMEOUT',
@@ -72,14 +82,14 @@ export const SETTINGS = {
     value: 'DURATION',
     description:
       'Longest a store call may take, connecting included, before it answers 503 (100ms to 1m).',
-    defaultText: '2s',
+    default: formatDuration(DEFAULT_STORE_CONNECTION.timeout),
   },
   policy: {
     env: 'CURFEW_POLICY',
     flag: 'policy',
     value: 'PRESET',
     description: `Policy preset: ${Object.keys(POLICY_PRESETS).join(', ')}.`,
-    defaultText: DEFAULT_POLICY_PRESET,
+    default: DEFAULT_POLICY_PRESET,
   },
   idleTimeout: {
     env: 'CURFEW_IDLE_TIMEOUT',
@@ -100,14 +110,14 @@ export const SETTINGS = {
     flag: 'absolute-warning',
     value: 'DURATION',
     description: 'Warn this long before the absolute expiry.',
-    defaultText: '30m',
+    defaultText: `the preset’s (${formatDuration(PRESET_DEFAULTS.absoluteWarning)} for ${DEFAULT_POLICY_PRESET})`,
   },
   idleWarning: {
     env: 'CURFEW_IDLE_WARNING',
     flag: 'idle-warning',
     value: 'DURATION',
     description: 'Warn this long before the idle expiry.',
-    defaultText: '5m',
+    defaultText: `the preset’s (${formatDuration(PRESET_DEFAULTS.idleWarning)} for ${DEFAULT_POLICY_PRESET})`,
   },
   limits: {
     env: 'CURFEW_LIMITS',
@@ -129,28 +139,28 @@ export const SETTINGS = {
     value: 'ACTION',
     description:
       'At the cap: evict-oldest (end the least recently active session) or refuse (409).',
-    defaultText: 'evict-oldest',
+    defaultText: PRESET_DEFAULTS.onSessionLimit,
   },
   activityWriteInterval: {
     env: 'CURFEW_ACTIVITY_WRITE_INTERVAL',
     flag: 'activity-write-interval',
     value: 'DURATION',
     description: 'Write activity at most this often per session (0: always).',
-    defaultText: '1m',
+    defaultText: `the preset’s (${formatDuration(PRESET_DEFAULTS.activityWriteInterval)} for ${DEFAULT_POLICY_PRESET})`,
   },
   sweepInterval: {
     env: 'CURFEW_SWEEP_INTERVAL',
     flag: 'sweep-interval',
     value: 'DURATION',
     description: 'End expired sessions this often, jittered (0: never).',
-    defaultText: '1m',
+    default: '1m',
   },
   sweepPause: {
     env: 'CURFEW_SWEEP_PAUSE',
     flag: 'sweep-pause',
     value: 'DURATION',
     description: 'Wait this long between a sweep’s batches of 1000, to leave room to validations.',
-    defaultText: '0',
+    default: '0',
   },
   apiKeys: {
     env: 'CURFEW_API_KEYS',
@@ -172,7 +182,74 @@ export const SETTINGS = {
     flag: 'log-level',
     value: 'LEVEL',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,
-    defaultText: 'info',
+    default: 'info',
+  },
+  tlsCert: {
+    env: 'CURFEW_TLS_CERT',
+    flag: 'tls-cert',
+    value: 'PATH',
+    description:
+      'PEM certificate chain: serve HTTPS. Needs CURFEW_TLS_KEY. Reloaded on SIGHUP and when the file changes.',
+  },
+  tlsKey: {
+    env: 'CURFEW_TLS_KEY',
+    flag: 'tls-key',
+    value: 'PATH',
+    description: 'PEM private key for CURFEW_TLS_CERT.',
+  },
+  tlsClientCa: {
+    env: 'CURFEW_TLS_CLIENT_CA',
+    flag: 'tls-client-ca',
+    value: 'PATH',
+    description:
+      'PEM CA certificates: require every client to present a certificate they signed (mTLS), before any request is read.',
+  },
+  tlsTerminatedByProxy: {
+    env: 'CURFEW_TLS_TERMINATED_BY_PROXY',
+    flag: 'tls-terminated-by-proxy',
+    value: 'BOOL',
+    description:
+      'true: plain HTTP on a non-loopback address is allowed, because a TLS-terminating proxy in front carries the traffic.',
+    default: 'false',
+  },
+  requestTimeout: {
+    env: 'CURFEW_REQUEST_TIMEOUT',
+    flag: 'request-timeout',
+    value: 'DURATION',
+    description:
+      'A request must arrive whole (headers and body) within this; a slower client gets 408 and is disconnected (1s to 10m).',
+    default: '10s',
+  },
+  headersTimeout: {
+    env: 'CURFEW_HEADERS_TIMEOUT',
+    flag: 'headers-timeout',
+    value: 'DURATION',
+    description: 'A request’s headers must arrive within this (1s up to the request timeout).',
+    default: '5s',
+  },
+  keepAliveTimeout: {
+    env: 'CURFEW_KEEP_ALIVE_TIMEOUT',
+    flag: 'keep-alive-timeout',
+    value: 'DURATION',
+    description:
+      'Close a keep-alive connection idle this long. Keep it longer than a load balancer’s idle timeout (60s on many), so the balancer closes first (1s to 10m).',
+    default: '65s',
+  },
+  maxHeaderSize: {
+    env: 'CURFEW_MAX_HEADER_SIZE',
+    flag: 'max-header-size',
+    value: 'BYTES',
+    description:
+      'Largest request head (request line and headers) accepted: 431 above (1024 to 65536).',
+    default: '16384',
+  },
+  shutdownTimeout: {
+    env: 'CURFEW_SHUTDOWN_TIMEOUT',
+    flag: 'shutdown-timeout',
+    value: 'DURATION',
+    description:
+      'On SIGTERM, how long requests in flight get to finish before the process exits 1 (1s to 10m).',
+    default: '10s',
   },
 } as const satisfies Record<string, Setting>;
 
@@ -210,6 +287,43 @@ export interface ServerConfig {
   /** Where the service keeps its own files. */
   dataDir: string;
   logLevel: LevelWithSilent;
+  /** Certificate, key and client CA files for HTTPS; `null`: plain HTTP. */
+  tls: TlsFiles | null;
+  /** Plain HTTP beyond loopback was allowed explicitly, for a TLS-terminating proxy in front. */
+  tlsTerminatedByProxy: boolean;
+  http: HttpLimits;
+  /** Milliseconds requests in flight get after SIGTERM. */
+  shutdownTimeout: number;
+}
+
+/**
+ * The PEM files of `CURFEW_TLS_*`, as absolute paths.
+ *
+ * @example
+ * ```ts
+ * const tls: TlsFiles = { cert: '/etc/curfew/cert.pem', key: '/etc/curfew/key.pem', clientCa: null };
+ * ```
+ */
+export interface TlsFiles {
+  cert: string;
+  key: string;
+  /** Require client certificates signed by these CAs (mTLS); `null`: none asked for. */
+  clientCa: string | null;
+}
+
+/**
+ * How long a client may take and how large its request head may be, in milliseconds and bytes.
+ *
+ * @example
+ * ```ts
+ * const limits: HttpLimits = { requestTimeout: 10_000, headersTimeout: 5_000, keepAliveTimeout: 65_000, maxHeaderSize: 16_384 };
+ * ```
+ */
+export interface HttpLimits {
+  requestTimeout: number;
+  headersTimeout: number;
+  keepAliveTimeout: number;
+  maxHeaderSize: number;
 }
 
 /**
@@ -249,28 +363,45 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     if (fromEnv !== undefined && fromEnv !== '') return { value: fromEnv, label: setting.env };
     return undefined;
   };
+  // A setting with a default: given, or its default, checked by the same code either way.
+  const value = (name: DefaultedSetting): { value: string; label: string } =>
+    read(name) ?? { value: SETTINGS[name].default, label: SETTINGS[name].env };
 
-  const host = read('host')?.value ?? '127.0.0.1';
-  const port = parsePort(read('port'));
-  const storeSetting = read('store') ?? { value: DEFAULT_STORE_URL, label: SETTINGS.store.env };
+  const host = value('host').value;
+  const port = parsePort(value('port'));
+  const storeSetting = value('store');
   let store: StoreLocation;
   try {
     store = parseStoreUrl(storeSetting.value);
   } catch (error) {
     throw new ConfigError(`${storeSetting.label}: ${(error as Error).message}`);
   }
-  const storeConnection = readStoreConnection(read);
+  const storeConnection = readStoreConnection(value);
   const policy = readPolicy(read);
-  const sweep = read('sweepInterval');
-  const sweepInterval = sweep === undefined ? 60_000 : duration(sweep);
+  const sweep = value('sweepInterval');
+  const sweepInterval = duration(sweep);
   if (sweepInterval !== 0 && sweepInterval < 1000) {
-    throw new ConfigError(`${sweep!.label}: expected 0 (no sweeping) or at least 1s`);
+    throw new ConfigError(`${sweep.label}: expected 0 (no sweeping) or at least 1s`);
   }
-  const pause = read('sweepPause');
-  const sweepPause = pause === undefined ? 0 : duration(pause);
+  const pause = value('sweepPause');
+  const sweepPause = duration(pause);
   if (sweepPause > 10_000) {
-    throw new ConfigError(`${pause!.label}: expected at most 10s between a sweep's batches`);
+    throw new ConfigError(`${pause.label}: expected at most 10s between a sweep's batches`);
   }
+  const tls = readTls(read);
+  const proxy = value('tlsTerminatedByProxy');
+  if (proxy.value !== 'true' && proxy.value !== 'false') {
+    throw new ConfigError(`${proxy.label}: expected true or false`);
+  }
+  const tlsTerminatedByProxy = proxy.value === 'true';
+  if (tls === null && !tlsTerminatedByProxy && !isLoopback(host)) {
+    throw new ConfigError(
+      `${read('host')!.label}: ${host} is not a loopback address, and without TLS every token and API key would cross the network in clear text; set CURFEW_TLS_CERT and CURFEW_TLS_KEY, or CURFEW_TLS_TERMINATED_BY_PROXY=true if a TLS-terminating proxy is in front`,
+    );
+  }
+  const http = readHttpLimits(value);
+  const shutdown = value('shutdownTimeout');
+  const shutdownTimeout = durationWithin(shutdown, 1000, 600_000, '1s to 10m');
 
   const keysSetting = read('apiKeys');
   let apiKeys: ApiKey[] = [];
@@ -286,8 +417,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
   const dataDir = dataDirectory(store);
   const keysFile = read('apiKeysFile');
 
-  const level = read('logLevel');
-  if (level !== undefined && !(LOG_LEVELS as readonly string[]).includes(level.value)) {
+  const level = value('logLevel');
+  if (!(LOG_LEVELS as readonly string[]).includes(level.value)) {
     throw new ConfigError(`${level.label}: expected one of ${LOG_LEVELS.join(', ')}`);
   }
 
@@ -304,29 +435,103 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     apiKeysFile: keysFile === undefined ? resolve(dataDir, 'api-keys') : resolve(keysFile.value),
     apiKeysFileExplicit: keysFile !== undefined,
     dataDir,
-    logLevel: (level?.value ?? 'info') as LevelWithSilent,
+    logLevel: level.value as LevelWithSilent,
+    tls,
+    tlsTerminatedByProxy,
+    http,
+    shutdownTimeout,
   };
+}
+
+/** The settings that have a default value. */
+type DefaultedSetting = {
+  [K in SettingName]: (typeof SETTINGS)[K] extends { default: string } ? K : never;
+}[SettingName];
+
+type ValueReader = (name: DefaultedSetting) => { value: string; label: string };
+
+/**
+ * Whether listening on `host` keeps traffic on this machine: `localhost`, 127.0.0.0/8, `::1`.
+ *
+ * @example
+ * ```ts
+ * isLoopback('127.0.0.1'); // true
+ * isLoopback('0.0.0.0'); // false: every interface
+ * ```
+ */
+export function isLoopback(host: string): boolean {
+  return (
+    host === 'localhost' ||
+    host === '::1' ||
+    /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
+    /^::ffff:127\./i.test(host)
+  );
+}
+
+function readTls(read: Reader): TlsFiles | null {
+  const cert = read('tlsCert');
+  const key = read('tlsKey');
+  const clientCa = read('tlsClientCa');
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined) {
+      throw new ConfigError(
+        `${clientCa.label}: client certificates need TLS: set CURFEW_TLS_CERT and CURFEW_TLS_KEY too`,
+      );
+    }
+    return null;
+  }
+  if (cert === undefined || key === undefined) {
+    const given = (cert ?? key)!;
+    throw new ConfigError(`${given.label}: TLS needs both CURFEW_TLS_CERT and CURFEW_TLS_KEY`);
+  }
+  return {
+    cert: resolve(cert.value),
+    key: resolve(key.value),
+    clientCa: clientCa === undefined ? null : resolve(clientCa.value),
+  };
+}
+
+function readHttpLimits(value: ValueReader): HttpLimits {
+  const request = value('requestTimeout');
+  const requestTimeout = durationWithin(request, 1000, 600_000, '1s to 10m');
+  const headers = value('headersTimeout');
+  const headersTimeout = durationWithin(
+    headers,
+    1000,
+    requestTimeout,
+    `1s to ${formatDuration(requestTimeout)} (the request timeout)`,
+  );
+  const keepAliveTimeout = durationWithin(value('keepAliveTimeout'), 1000, 600_000, '1s to 10m');
+  const size = value('maxHeaderSize');
+  const maxHeaderSize = /^\d{1,5}$/.test(size.value) ? Number(size.value) : Number.NaN;
+  if (!(maxHeaderSize >= 1024 && maxHeaderSize <= 65_536)) {
+    throw new ConfigError(`${size.label}: expected a number of bytes from 1024 to 65536`);
+  }
+  return { requestTimeout, headersTimeout, keepAliveTimeout, maxHeaderSize };
+}
+
+function durationWithin(
+  setting: { value: string; label: string },
+  min: number,
+  max: number,
+  range: string,
+): number {
+  const ms = duration(setting);
+  if (ms < min || ms > max)
+    throw new ConfigError(`${setting.label}: expected a duration from ${range}`);
+  return ms;
 }
 
 type Reader = (name: SettingName) => { value: string; label: string } | undefined;
 
-function readStoreConnection(read: Reader): StoreConnection {
-  const connection = { ...DEFAULT_STORE_CONNECTION };
-  const size = read('storePoolSize');
-  if (size !== undefined) {
-    connection.poolSize = Number(size.value);
-    if (!/^\d+$/.test(size.value) || connection.poolSize < 1 || connection.poolSize > 1000) {
-      throw new ConfigError(`${size.label}: expected a whole number from 1 to 1000`);
-    }
+function readStoreConnection(value: ValueReader): StoreConnection {
+  const size = value('storePoolSize');
+  const poolSize = Number(size.value);
+  if (!/^\d+$/.test(size.value) || poolSize < 1 || poolSize > 1000) {
+    throw new ConfigError(`${size.label}: expected a whole number from 1 to 1000`);
   }
-  const timeout = read('storeTimeout');
-  if (timeout !== undefined) {
-    connection.timeout = duration(timeout);
-    if (connection.timeout < 100 || connection.timeout > 60_000) {
-      throw new ConfigError(`${timeout.label}: expected a duration from 100ms to 1m`);
-    }
-  }
-  return connection;
+  const timeout = durationWithin(value('storeTimeout'), 100, 60_000, '100ms to 1m');
+  return { poolSize, timeout };
 }
 
 const POLICY_DURATIONS = [
@@ -432,8 +637,7 @@ function duration(setting: { value: string; label: string }): number {
   }
 }
 
-function parsePort(setting: { value: string; label: string } | undefined): number {
-  if (setting === undefined) return 8080;
+function parsePort(setting: { value: string; label: string }): number {
   const port = /^\d{1,5}$/.test(setting.value) ? Number(setting.value) : Number.NaN;
   if (!(port >= 0 && port <= 65535)) {
     throw new ConfigError(`${setting.label}: expected a port number from 0 to 65535`);

@@ -10,6 +10,7 @@ import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
 import { startSweepTimer } from './sweep-timer.js';
+import { type LoadedTls, readTls, watchTls } from './tls.js';
 
 /** This package's version, for the banner and the OpenAPI document. */
 export const VERSION: string = (
@@ -28,10 +29,16 @@ export const VERSION: string = (
  * ```
  */
 export interface RunningServer {
-  /** `http://host:port`, with the port actually bound. */
+  /** `http://host:port` (or `https://`), with the port actually bound. */
   url: string;
   app: FastifyInstance;
   logger: Logger;
+  /**
+   * Reads the TLS files again and serves new connections with them; on a file that cannot be
+   * used, logs why and keeps serving with the certificate it has. Resolves to whether it
+   * reloaded. Without TLS, does nothing. Called on SIGHUP and when a file changes.
+   */
+  reloadTls(): Promise<boolean>;
   /**
    * Stops accepting connections, lets requests in flight finish, stops the sweep, closes the
    * store. Safe to call more than once.
@@ -69,7 +76,9 @@ export async function startServer(
   });
   for (const warning of opened.warnings) logger.warn({ store: config.storeUrl }, warning);
   let app: FastifyInstance | undefined;
+  let stopWatching = () => {};
   try {
+    let tls: LoadedTls | null = config.tls === null ? null : await readTls(config.tls);
     const metrics = new Metrics();
     const manager = new SessionManager({
       store: instrumentStore(opened.store, metrics),
@@ -77,13 +86,49 @@ export async function startServer(
       logger: logger.child({ component: 'sessions' }),
       onEvent: metrics.onEvent,
     });
-    app = buildApp({ manager, keys: keys.keyring, logger, metrics, version: VERSION });
+    app = buildApp({
+      manager,
+      keys: keys.keyring,
+      logger,
+      metrics,
+      version: VERSION,
+      server: { limits: config.http, https: tls?.options },
+    });
     await app.listen({ host: config.host, port: config.port });
     const address = app.server.address();
     const port = typeof address === 'object' && address !== null ? address.port : config.port;
     const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-    const url = `http://${host}:${port}`;
-    logger.info({ url, store: config.storeUrl, policy: config.policy.preset }, 'listening');
+    const url = `${tls === null ? 'http' : 'https'}://${host}:${port}`;
+    logger.info(
+      { url, store: config.storeUrl, policy: config.policy.preset, tls: tls !== null },
+      'listening',
+    );
+
+    const server = app.server as { setSecureContext?: (options: LoadedTls['options']) => void };
+    let reloading: Promise<boolean> | undefined;
+    const reloadTls = (): Promise<boolean> => {
+      if (config.tls === null) return Promise.resolve(false);
+      const files = config.tls;
+      // A change to the certificate and the key a moment apart is one reload, run once both are
+      // read; a reload asked for while one runs waits for it rather than racing it.
+      reloading = (reloading ?? Promise.resolve(false)).then(async () => {
+        try {
+          const next = await readTls(files);
+          server.setSecureContext!(next.options);
+          tls = next;
+          logger.info({ certificate: next.summary }, 'TLS certificate reloaded');
+          return true;
+        } catch (error) {
+          logger.warn(
+            { reason: (error as Error).message },
+            'TLS files could not be reloaded; still serving the certificate loaded before',
+          );
+          return false;
+        }
+      });
+      return reloading;
+    };
+    if (config.tls !== null) stopWatching = watchTls(config.tls, () => void reloadTls());
 
     const stopSweep =
       config.sweepInterval > 0
@@ -102,6 +147,7 @@ export async function startServer(
         sources: keys.sources,
         createdAdminKey: keys.createdAdminKey,
         createdAdminKeyFile: keys.createdAdminKeyFile,
+        tls,
         warnings: opened.warnings,
       }),
     );
@@ -112,8 +158,10 @@ export async function startServer(
       url,
       app: running,
       logger,
+      reloadTls,
       close() {
         closing ??= (async () => {
+          stopWatching();
           await stopSweep();
           await running.close();
           await opened.close();
@@ -124,6 +172,7 @@ export async function startServer(
       },
     };
   } catch (error) {
+    stopWatching();
     await app?.close();
     await opened.close();
     throw error;
@@ -136,11 +185,19 @@ function banner(input: {
   sources: string[];
   createdAdminKey: string | undefined;
   createdAdminKeyFile: string | undefined;
+  tls: LoadedTls | null;
   warnings: string[];
 }): string {
-  const { config, url, sources, createdAdminKey, createdAdminKeyFile, warnings } = input;
+  const { config, url, sources, createdAdminKey, createdAdminKeyFile, tls, warnings } = input;
+  const transport =
+    tls !== null
+      ? `on: ${tls.summary}`
+      : config.tlsTerminatedByProxy
+        ? 'off: plain HTTP, for a TLS-terminating proxy in front (CURFEW_TLS_TERMINATED_BY_PROXY)'
+        : 'off: plain HTTP on loopback only';
   const lines = [
     `curfew ${VERSION} listening on ${url}`,
+    `  tls     ${transport}`,
     `  store   ${config.storeUrl}`,
     `  policy  ${describePolicy(config.policy)}`,
     `  sweep   ${config.sweepInterval === 0 ? 'off' : `every ${formatDuration(config.sweepInterval)} (jittered)`}`,

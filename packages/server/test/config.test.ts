@@ -46,6 +46,16 @@ describe('loadConfig', () => {
       apiKeysFileExplicit: false,
       dataDir: resolve('data'),
       logLevel: 'info',
+      tls: null,
+      tlsTerminatedByProxy: false,
+      http: {
+        requestTimeout: 10_000,
+        headersTimeout: 5_000,
+        keepAliveTimeout: 65_000,
+        maxHeaderSize: 16_384,
+      },
+      shutdownTimeout: 10_000,
+      storeConnection: { poolSize: 10, timeout: 2_000 },
     });
     expect(config.policy).toMatchObject({
       preset: 'nist-800-63b-rev3-aal2',
@@ -58,6 +68,12 @@ describe('loadConfig', () => {
     const config = loadConfig(
       {
         CURFEW_HOST: '0.0.0.0',
+        CURFEW_TLS_TERMINATED_BY_PROXY: 'true',
+        CURFEW_REQUEST_TIMEOUT: '30s',
+        CURFEW_HEADERS_TIMEOUT: '20s',
+        CURFEW_KEEP_ALIVE_TIMEOUT: '2m',
+        CURFEW_MAX_HEADER_SIZE: '8192',
+        CURFEW_SHUTDOWN_TIMEOUT: '45s',
         CURFEW_PORT: '9000',
         CURFEW_STORE: 'memory:',
         CURFEW_POLICY: 'nist-800-63b-rev4-aal2',
@@ -83,6 +99,14 @@ describe('loadConfig', () => {
       apiKeysFile: '/etc/curfew/keys',
       apiKeysFileExplicit: true,
       logLevel: 'warn',
+      tlsTerminatedByProxy: true,
+      http: {
+        requestTimeout: 30_000,
+        headersTimeout: 20_000,
+        keepAliveTimeout: 120_000,
+        maxHeaderSize: 8192,
+      },
+      shutdownTimeout: 45_000,
       apiKeys: [
         { name: 'ops', tenantId: null, scope: 'admin', sha256: hashApiKey(KEY_A) },
         { name: 'billing', tenantId: 'acme', scope: 'sessions', sha256: hashApiKey(KEY_B) },
@@ -228,6 +252,46 @@ describe('loadConfig', () => {
     );
     expect(configError({ CURFEW_IDLE_TIMEOUT: '30s' })).toMatch(
       /^CURFEW_ACTIVITY_WRITE_INTERVAL: 1m must be shorter than every idle timeout \(the shortest is 30s\)$/,
+    );
+  });
+
+  it('will not listen beyond loopback in plain HTTP unless told a proxy terminates TLS', () => {
+    for (const host of ['0.0.0.0', '::', '10.0.0.5', 'curfew.internal']) {
+      expect(configError({ CURFEW_HOST: host })).toMatch(
+        new RegExp(
+          `^CURFEW_HOST: ${host.replaceAll('.', '\\.')} is not a loopback address, and without TLS every token and API key would cross the network in clear text; set CURFEW_TLS_CERT and CURFEW_TLS_KEY, or CURFEW_TLS_TERMINATED_BY_PROXY=true`,
+        ),
+      );
+    }
+    for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost']) {
+      expect(loadConfig({ CURFEW_HOST: host }).host).toBe(host);
+    }
+    expect(
+      loadConfig({ CURFEW_HOST: '0.0.0.0', CURFEW_TLS_CERT: 'c.pem', CURFEW_TLS_KEY: 'k.pem' }).tls,
+    ).toEqual({ cert: resolve('c.pem'), key: resolve('k.pem'), clientCa: null });
+    expect(configError({ CURFEW_TLS_CERT: 'c.pem' })).toBe(
+      'CURFEW_TLS_CERT: TLS needs both CURFEW_TLS_CERT and CURFEW_TLS_KEY',
+    );
+    expect(configError({ CURFEW_TLS_CLIENT_CA: 'ca.pem' })).toMatch(
+      /^CURFEW_TLS_CLIENT_CA: client certificates need TLS/,
+    );
+    expect(configError({ CURFEW_TLS_TERMINATED_BY_PROXY: 'yes' })).toBe(
+      'CURFEW_TLS_TERMINATED_BY_PROXY: expected true or false',
+    );
+  });
+
+  it('checks the HTTP limits against each other and their ranges', () => {
+    expect(configError({ CURFEW_HEADERS_TIMEOUT: '20s' })).toBe(
+      'CURFEW_HEADERS_TIMEOUT: expected a duration from 1s to 10s (the request timeout)',
+    );
+    expect(configError({ CURFEW_REQUEST_TIMEOUT: '500ms' })).toMatch(
+      /^CURFEW_REQUEST_TIMEOUT: expected a duration from 1s to 10m$/,
+    );
+    expect(configError({ CURFEW_MAX_HEADER_SIZE: '100' })).toMatch(
+      /^CURFEW_MAX_HEADER_SIZE: expected a number of bytes/,
+    );
+    expect(configError({ CURFEW_KEEP_ALIVE_TIMEOUT: 'long' })).toMatch(
+      /^CURFEW_KEEP_ALIVE_TIMEOUT: expected a duration such as/,
     );
   });
 

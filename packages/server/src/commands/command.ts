@@ -1,5 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { SETTINGS, type SettingName, type SettingValues } from '../config.js';
+import { SETTINGS, type Setting, type SettingName, type SettingValues } from '../config.js';
 
 /** Where a command reads and writes; `process` in the binary, buffers in tests. */
 export interface CommandIo {
@@ -91,8 +91,9 @@ export function commandHelp(command: Command): string {
   lines.push('', 'Options:', ...table(flagRows));
   if (command.settings.length > 0) {
     const settingRows: [string, string][] = command.settings.map((name) => {
-      const setting = SETTINGS[name];
-      const fallback = 'defaultText' in setting ? ` Default: ${setting.defaultText}.` : '';
+      const setting: Setting = SETTINGS[name];
+      const shown = setting.default ?? setting.defaultText;
+      const fallback = shown === undefined ? '' : ` Default: ${shown}.`;
       return [
         `--${setting.flag} ${setting.value}`,
         `${setting.env}. ${setting.description}${fallback}`,

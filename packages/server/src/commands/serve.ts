@@ -2,14 +2,11 @@ import { loadConfig, SETTINGS, type SettingName } from '../config.js';
 import { startServer } from '../serve.js';
 import type { Command } from './command.js';
 
-/** How long in-flight requests get to finish after SIGTERM before the process gives up. */
-const SHUTDOWN_GRACE_MS = 10_000;
-
 /** `curfew serve`: runs the HTTP API until SIGTERM or SIGINT. */
 export const serveCommand: Command = {
   name: 'serve',
   summary:
-    'Serve the HTTP API. Stops on SIGTERM or SIGINT: no new connections, requests in flight finish, the store is closed, exit 0.',
+    'Serve the HTTP API. Stops on SIGTERM or SIGINT: no new connections, requests in flight finish (within CURFEW_SHUTDOWN_TIMEOUT), the store is closed, exit 0. SIGHUP reloads the TLS certificate.',
   flags: {},
   settings: Object.keys(SETTINGS) as SettingName[],
   async run(values, io) {
@@ -20,10 +17,10 @@ export const serveCommand: Command = {
         server.logger.info({ signal }, 'stopping');
         const deadline = setTimeout(() => {
           io.stderr.write(
-            `curfew: requests still in flight after ${SHUTDOWN_GRACE_MS / 1000}s; exiting\n`,
+            `curfew: requests still in flight after ${config.shutdownTimeout / 1000}s; exiting\n`,
           );
           resolve(1);
-        }, SHUTDOWN_GRACE_MS);
+        }, config.shutdownTimeout);
         deadline.unref();
         server.close().then(
           () => {
@@ -37,8 +34,16 @@ export const serveCommand: Command = {
           },
         );
       };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
+      const reload = () => void server.reloadTls();
+      process.on('SIGHUP', reload);
+      process.once('SIGTERM', (signal) => {
+        process.off('SIGHUP', reload);
+        stop(signal);
+      });
+      process.once('SIGINT', (signal) => {
+        process.off('SIGHUP', reload);
+        stop(signal);
+      });
     });
   },
 };

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { SecureContextOptions } from 'node:tls';
 import type { SessionManager } from 'curfew';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ApiKeyring } from '../api-keys.js';
+import { type HttpLimits, loadConfig } from '../config.js';
 import { type RequestLogFields, requestLineWriter } from '../logger.js';
 import { Metrics } from '../metrics.js';
 import { authenticate } from './authenticate.js';
@@ -50,7 +52,18 @@ export interface BuildAppOptions {
   clock?: (() => number) | undefined;
   /** Shown in the OpenAPI document. */
   version?: string | undefined;
+  /**
+   * For `listen()`: time and size limits on clients (default: the settings' defaults), and TLS
+   * options to serve HTTPS (default: plain HTTP).
+   */
+  server?: {
+    limits?: HttpLimits | undefined;
+    https?: SecureContextOptions | undefined;
+  };
 }
+
+/** The HTTP limits when none are given: the defaults of the `CURFEW_*` settings. */
+const DEFAULT_LIMITS: HttpLimits = loadConfig({}).http;
 
 /**
  * The HTTP API as a Fastify instance, not yet listening: call `listen()` to serve, or `inject()`
@@ -80,7 +93,24 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   // The app writes one line per request itself, from chosen fields: never a body, token or key.
   const logger = options.logger;
   const writeRequestLine = logger === undefined ? undefined : requestLineWriter(logger);
+  const limits = options.server?.limits ?? DEFAULT_LIMITS;
+  // Node's own server options, for http.createServer or https.createServer alike. Node checks
+  // the request and header deadlines on a timer (30 s by default); checked each second, a client
+  // that trickles its request is cut off close to the deadline rather than up to 30 s after it.
+  const nodeServer = {
+    requestTimeout: limits.requestTimeout,
+    headersTimeout: limits.headersTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
+    maxHeaderSize: limits.maxHeaderSize,
+    connectionsCheckingInterval: 1000,
+  };
   const app = Fastify({
+    ...(options.server?.https === undefined
+      ? { http: nodeServer }
+      : { https: { ...options.server.https, ...nodeServer } }),
+    // Fastify sets these two on the server after creating it: the same values.
+    requestTimeout: limits.requestTimeout,
+    keepAliveTimeout: limits.keepAliveTimeout,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID_SHAPE.test(given) ? given : randomUUID();
