@@ -13,9 +13,10 @@ import {
 import type { LevelWithSilent } from 'pino';
 import { type ApiKey, ApiKeyError, parseApiKeyList } from './api-keys.js';
 import { LOG_LEVELS } from './logger.js';
-import { DEFAULT_STORE_CONNECTION, dataDirectory, type StoreConnection } from './open-store.js';
+import { DEFAULT_STORE_CONNECTION, type StoreConnection } from './store-connection.js';
 import {
   DEFAULT_STORE_URL,
+  dataDirectory,
   parseStoreUrl,
   redactStoreUrl,
   type StoreLocation,

@@ -1,42 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { MemoryStore, type SessionStore } from 'curfew';
-import { migrateSqlite, SqliteStore } from 'curfew/sqlite';
+import { DEFAULT_STORE_CONNECTION, type StoreConnection } from './store-connection.js';
 import { redactStoreUrl, type StoreLocation } from './store-url.js';
 
+export { DEFAULT_STORE_CONNECTION, type StoreConnection } from './store-connection.js';
 export {
   type ClusterNode,
   DEFAULT_STORE_URL,
+  dataDirectory,
   parseStoreUrl,
   redactStoreUrl,
   type StoreLocation,
 } from './store-url.js';
-
-/**
- * Pool size and time bounds for the network stores; `curfew serve` takes them from
- * `CURFEW_STORE_POOL_SIZE` and `CURFEW_STORE_TIMEOUT`.
- *
- * @example
- * ```ts
- * const connection: StoreConnection = { poolSize: 10, timeout: 2_000 };
- * ```
- */
-export interface StoreConnection {
-  /** Connections per process to PostgreSQL or MySQL (Redis multiplexes one). */
-  poolSize: number;
-  /**
-   * Milliseconds one store call may take, connecting or waiting for a pooled connection
-   * included; past it the call fails with `STORE_UNAVAILABLE` (a 503) instead of hanging.
-   */
-  timeout: number;
-}
-
-/** The defaults the README names: 10 connections, 2 s. */
-export const DEFAULT_STORE_CONNECTION: StoreConnection = Object.freeze({
-  poolSize: 10,
-  timeout: 2_000,
-});
 
 /**
  * An open store and what the server needs around it.
@@ -120,10 +97,16 @@ async function openAt(location: StoreLocation, options: OpenStoreOptions): Promi
     case 'memory':
       return { store: new MemoryStore(), warnings: [], close: async () => {} };
     case 'sqlite': {
-      const db = openDatabase(location.path);
+      // Loaded here, not at the top: `curfew --help` and the network stores never load a driver
+      // they do not use.
+      const [{ default: Sqlite }, { SqliteStore }] = await Promise.all([
+        import('better-sqlite3'),
+        import('curfew/sqlite'),
+      ]);
+      const db = await openDatabase(location.path);
       // A second connection that holds the WAL read lock while the store reads (see
       // SqliteStoreOptions.readLockHolder): two system calls fewer per validation.
-      const holder = location.path === ':memory:' ? undefined : new Database(location.path);
+      const holder = location.path === ':memory:' ? undefined : new Sqlite(location.path);
       const closeAll = () => {
         // The holder first, so that the store's connection is the last and checkpoints the WAL.
         if (holder?.open) holder.close();
@@ -176,7 +159,8 @@ export async function migrateStore(
 ): Promise<MigrationOutcome | null> {
   switch (location.kind) {
     case 'sqlite': {
-      const db = openDatabase(location.path);
+      const { migrateSqlite } = await import('curfew/sqlite');
+      const db = await openDatabase(location.path);
       try {
         return migrateSqlite(db);
       } finally {
@@ -363,23 +347,8 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, message: string):
   }
 }
 
-/**
- * The folder that keeps the service's own files (the first-start admin key's hash): the SQLite
- * file's folder, else `./data`.
- *
- * @example
- * ```ts
- * dataDirectory({ kind: 'sqlite', path: '/var/lib/curfew/sessions.db' }); // "/var/lib/curfew"
- * ```
- */
-export function dataDirectory(location: StoreLocation): string {
-  if (location.kind === 'sqlite' && location.path !== ':memory:') {
-    return dirname(resolve(location.path));
-  }
-  return resolve('data');
-}
-
-function openDatabase(path: string): Database.Database {
+async function openDatabase(path: string): Promise<Database.Database> {
+  const { default: Sqlite } = await import('better-sqlite3');
   if (path !== ':memory:') mkdirSync(dirname(resolve(path)), { recursive: true });
-  return new Database(path);
+  return new Sqlite(path);
 }

@@ -14,7 +14,7 @@ import { sessionsListCommand, sessionsRevokeCommand } from './commands/sessions.
 import { statsCommand } from './commands/stats.js';
 import { sweepCommand } from './commands/sweep.js';
 import { ConfigError } from './config.js';
-import { VERSION } from './serve.js';
+import { VERSION } from './version.js';
 
 const COMMANDS: readonly Command[] = [
   serveCommand,

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { formatDuration, type Policy, SessionManager } from 'curfew';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -11,13 +10,9 @@ import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
 import { startSweepTimer } from './sweep-timer.js';
 import { type LoadedTls, readTls, watchTls } from './tls.js';
+import { VERSION } from './version.js';
 
-/** This package's version, for the banner and the OpenAPI document. */
-export const VERSION: string = (
-  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  }
-).version;
+export { VERSION } from './version.js';
 
 /**
  * A started service.

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 /** The default store: a SQLite file under `./data`. */
 export const DEFAULT_STORE_URL = 'sqlite:./data/curfew.db';
 
@@ -130,4 +131,20 @@ function parseClusterUrl(url: string, tls: boolean): StoreLocation {
     return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
   });
   return { kind: 'redis-cluster', nodes, username, password, tls };
+}
+
+/**
+ * The folder that keeps the service's own files (the first-start admin key's hash): the SQLite
+ * file's folder, else `./data`.
+ *
+ * @example
+ * ```ts
+ * dataDirectory({ kind: 'sqlite', path: '/var/lib/curfew/sessions.db' }); // "/var/lib/curfew"
+ * ```
+ */
+export function dataDirectory(location: StoreLocation): string {
+  if (location.kind === 'sqlite' && location.path !== ':memory:') {
+    return dirname(resolve(location.path));
+  }
+  return resolve('data');
 }

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -155,4 +155,33 @@ describe('curfew serve as a process', () => {
       'curfew: CURFEW_IDLE_TIMEOUT: 2h is longer than the 30m allowed by nist-800-63b-rev3-aal2 at AAL2\n',
     );
   }, 20_000);
+});
+
+describe('curfew --help', () => {
+  it('starts without loading the HTTP server or a database driver', () => {
+    // A child process: this one has loaded all of them already. Every driver and Fastify are
+    // CommonJS, so whatever the CLI loaded is in the CommonJS module cache.
+    const script = `
+      import { createRequire } from 'node:module';
+      const require = createRequire(import.meta.url);
+      const { runCli } = await import(${JSON.stringify(new URL('../dist/run-cli.js', import.meta.url).href)});
+      const sink = { write() {} };
+      const codes = [];
+      for (const args of [['--help'], ['serve', '--help'], ['sessions', 'list', '--help'], ['migrate', '--help'], ['keys', 'create', '--help']]) {
+        codes.push(await runCli(args, { stdout: sink, stderr: sink, env: {} }));
+      }
+      const names = Object.keys(require('node:module')._cache)
+        .map((path) => /node_modules\\/((?:@[^/]+\\/)?[^/]+)\\//.exec(path)?.[1])
+        .filter(Boolean);
+      console.log(JSON.stringify({ codes, names: [...new Set(names)].sort() }));
+    `;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    });
+    const { codes, names } = JSON.parse(output) as { codes: number[]; names: string[] };
+    expect(codes).toEqual([0, 0, 0, 0, 0]);
+    for (const heavy of ['fastify', 'better-sqlite3', 'pg', 'mysql2', 'ioredis']) {
+      expect(names).not.toContain(heavy);
+    }
+  });
 });

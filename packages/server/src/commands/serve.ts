@@ -1,5 +1,4 @@
 import { loadConfig, SETTINGS, type SettingName } from '../config.js';
-import { startServer } from '../serve.js';
 import type { Command } from './command.js';
 
 /** `curfew serve`: runs the HTTP API until SIGTERM or SIGINT. */
@@ -11,6 +10,9 @@ export const serveCommand: Command = {
   settings: Object.keys(SETTINGS) as SettingName[],
   async run(values, io) {
     const config = loadConfig(io.env, values.settings);
+    // The HTTP server and its dependencies load only to serve: `curfew --help` and the other
+    // commands start without them.
+    const { startServer } = await import('../serve.js');
     const server = await startServer(config, io.stderr);
     return new Promise<number>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
