@@ -135,6 +135,35 @@ describe('SessionManager', () => {
     });
   });
 
+  it('purges sessions ended more than olderThan ago, by its own clock', async () => {
+    const store = new MemoryStore();
+    const asked: number[] = [];
+    const purge = store.purgeEnded.bind(store);
+    store.purgeEnded = (input) => {
+      asked.push(input.endedBefore);
+      return purge(input);
+    };
+    const clock = new ManualClock();
+    const sessions = new SessionManager({ store, clock: clock.now });
+    const old = await sessions.create({ userId: 'u' });
+    await sessions.revoke(old.token);
+    clock.advance(20 * 86_400_000);
+    const recent = await sessions.create({ userId: 'u' });
+    await sessions.revoke(recent.token);
+    clock.advance(15 * 86_400_000);
+    expect(await sessions.purgeEnded({ olderThan: '30d' })).toBe(1);
+    expect(asked).toEqual([clock.now() - 30 * 86_400_000]);
+    expect(await sessions.getSession(old.session.id)).toBeNull();
+    expect(await sessions.getSession(recent.session.id)).not.toBeNull();
+    await expect(
+      sessions.purgeEnded({ olderThan: '30d', endedBefore: 0 } as never),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'olderThan' });
+    await expect(sessions.purgeEnded({ olderThan: 'a month' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      field: 'olderThan',
+    });
+  });
+
   it('signs a user out in store calls of 500 by default, or of batchSize', async () => {
     const store = new MemoryStore();
     const limits: number[] = [];

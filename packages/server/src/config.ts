@@ -163,6 +163,14 @@ export const SETTINGS = {
     description: 'Wait this long between a sweep’s batches of 1000, to leave room to validations.',
     default: '0',
   },
+  retention: {
+    env: 'CURFEW_RETENTION',
+    flag: 'retention',
+    value: 'DURATION',
+    description:
+      'Delete ended sessions (the audit trail, with IP addresses and user agents) this long after they ended, on the sweep’s timer (1h to 3650d).',
+    default: '30d',
+  },
   apiKeys: {
     env: 'CURFEW_API_KEYS',
     flag: 'api-keys',
@@ -279,6 +287,8 @@ export interface ServerConfig {
   sweepInterval: number;
   /** Milliseconds between the batches of one sweep; 0: none. */
   sweepPause: number;
+  /** Milliseconds an ended session is kept before it is deleted. */
+  retention: number;
   /** Keys from `CURFEW_API_KEYS` (hashed as soon as they are read). */
   apiKeys: ApiKey[];
   /** The key file: `CURFEW_API_KEYS_FILE`, else `<data folder>/api-keys`. */
@@ -389,6 +399,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
   if (sweepPause > 10_000) {
     throw new ConfigError(`${pause.label}: expected at most 10s between a sweep's batches`);
   }
+  const retention = durationWithin(value('retention'), 3_600_000, 3650 * 86_400_000, '1h to 3650d');
   const tls = readTls(read);
   const proxy = value('tlsTerminatedByProxy');
   if (proxy.value !== 'true' && proxy.value !== 'false') {
@@ -432,6 +443,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     policy,
     sweepInterval,
     sweepPause,
+    retention,
     apiKeys,
     apiKeysFile: keysFile === undefined ? resolve(dataDir, 'api-keys') : resolve(keysFile.value),
     apiKeysFileExplicit: keysFile !== undefined,

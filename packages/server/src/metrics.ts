@@ -30,6 +30,7 @@ export class Metrics {
   readonly #ended = new Map<string, number>();
   readonly #storeLatency = new Map<string, Histogram>();
   #created = 0;
+  #purged = 0;
 
   /** Counts one answered HTTP request. `route` is the route pattern, never the raw path. */
   countRequest(method: string, route: string, status: number): void {
@@ -66,6 +67,11 @@ export class Metrics {
     if (bucket < LATENCY_BUCKETS.length) histogram.counts[bucket]! += 1;
     histogram.sum += seconds;
     histogram.count += 1;
+  }
+
+  /** Counts ended sessions deleted at the end of their retention. */
+  countPurged(count: number): void {
+    this.#purged += count;
   }
 
   /** A `SessionManager` event listener counting sessions created and ended (by reason). */
@@ -113,6 +119,14 @@ export class Metrics {
     for (const [reason, value] of this.#ended) {
       lines.push(`curfew_sessions_ended_total{reason="${reason}"} ${value}`);
     }
+
+    header(
+      lines,
+      'curfew_sessions_purged_total',
+      'counter',
+      'Ended sessions deleted by this process at the end of their retention (CURFEW_RETENTION).',
+    );
+    lines.push(`curfew_sessions_purged_total ${this.#purged}`);
 
     const name = 'curfew_store_duration_seconds';
     header(lines, name, 'histogram', 'Time spent in session store calls, by operation.');

@@ -62,6 +62,11 @@ export interface OpenStoreOptions {
   connection?: StoreConnection | undefined;
   /** Called when the driver reports trouble outside any call (a dropped idle connection). */
   onDriverError?: ((error: Error) => void) | undefined;
+  /**
+   * Milliseconds ended sessions are kept (default 30 days). Redis also lets a session's keys
+   * expire this long after its end, so that nothing outlives the retention there either.
+   */
+  retention?: number | undefined;
 }
 
 /**
@@ -139,7 +144,7 @@ async function openAt(location: StoreLocation, options: OpenStoreOptions): Promi
     }
     case 'redis':
     case 'redis-cluster':
-      return openRedis(location, connection, onDriverError);
+      return openRedis(location, connection, onDriverError, options.retention);
   }
 }
 
@@ -283,6 +288,7 @@ async function openRedis(
   location: Extract<StoreLocation, { kind: 'redis' | 'redis-cluster' }>,
   connection: StoreConnection,
   onDriverError: (error: Error) => void,
+  retention: number | undefined,
 ): Promise<OpenedStore> {
   const [{ Redis, Cluster }, { RECOMMENDED_REDIS_OPTIONS, RedisStore }] = await Promise.all([
     import('ioredis'),
@@ -323,7 +329,10 @@ async function openRedis(
   };
   try {
     await withTimeout(client.connect(), connection.timeout * 2, 'Redis did not answer');
-    const store = new RedisStore(client);
+    const store = new RedisStore(
+      client,
+      retention === undefined ? {} : { auditRetention: retention },
+    );
     await store.ping();
     const report = await store.checkEvictionPolicy();
     return { store, warnings: report.message === null ? [] : [report.message], close };

@@ -9,6 +9,7 @@ import {
 } from './commands/command.js';
 import { keysCreateCommand } from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
+import { purgeCommand } from './commands/purge.js';
 import { serveCommand } from './commands/serve.js';
 import { sessionsListCommand, sessionsRevokeCommand } from './commands/sessions.js';
 import { statsCommand } from './commands/stats.js';
@@ -22,6 +23,7 @@ const COMMANDS: readonly Command[] = [
   sessionsListCommand,
   sessionsRevokeCommand,
   sweepCommand,
+  purgeCommand,
   statsCommand,
   keysCreateCommand,
 ];

@@ -10,6 +10,7 @@ import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
 import { startSweepTimer } from './sweep-timer.js';
 import { type LoadedTls, readTls, watchTls } from './tls.js';
+import { runUpkeep } from './upkeep.js';
 import { VERSION } from './version.js';
 
 export { VERSION } from './version.js';
@@ -65,6 +66,7 @@ export async function startServer(
   }
   const opened = await openStore(config.store, {
     connection: config.storeConnection,
+    retention: config.retention,
     onDriverError: throttled(10_000, (error: Error & { code?: unknown }) =>
       logger.warn({ code: error.code, reason: error.message }, 'store connection trouble'),
     ),
@@ -129,9 +131,14 @@ export async function startServer(
       config.sweepInterval > 0
         ? startSweepTimer({
             interval: config.sweepInterval,
-            sweep: () => manager.sweepExpired({ pause: config.sweepPause }),
+            sweep: () =>
+              runUpkeep(manager, {
+                pause: config.sweepPause,
+                retention: config.retention,
+                metrics,
+              }),
             onError: (error) =>
-              logger.warn({ code: (error as { code?: unknown }).code }, 'sweep failed'),
+              logger.warn({ code: (error as { code?: unknown }).code }, 'sweep or purge failed'),
           })
         : async () => {};
 
@@ -195,7 +202,7 @@ function banner(input: {
     `  tls     ${transport}`,
     `  store   ${config.storeUrl}`,
     `  policy  ${describePolicy(config.policy)}`,
-    `  sweep   ${config.sweepInterval === 0 ? 'off' : `every ${formatDuration(config.sweepInterval)} (jittered)`}`,
+    `  sweep   ${config.sweepInterval === 0 ? 'off (and so is the retention purge)' : `every ${formatDuration(config.sweepInterval)} (jittered); ended sessions deleted after ${formatDuration(config.retention)}`}`,
     `  keys    ${sources.join('; ')}`,
     '  auth    send Authorization: Bearer <API key> on /v1/* and /metrics; /healthz, /readyz and /openapi.json are open',
     ...warnings.map((warning) => `  WARNING ${warning}`),

@@ -43,6 +43,7 @@ describe('help and usage', () => {
       'sessions list',
       'sessions revoke',
       'sweep',
+      'purge',
       'stats',
       'keys create',
     ]) {
@@ -268,6 +269,54 @@ describe('commands on the store', () => {
     expect(stats.stdout).toMatch(/^active now: 1\nended in the last 24 h: 3\n/);
     expect(stats.stdout).toMatch(/idle_timeout\s+2/);
     expect(stats.stdout).toMatch(/logout\s+1/);
+  });
+
+  it('purge deletes ended sessions past the retention, or before a time, and never active ones', async () => {
+    const day = 86_400_000;
+    const made: Record<string, string> = {};
+    // Ended 40, 20 and 5 days ago by an earlier clock; one still active from 40 days ago would
+    // have expired, so the active one is made now.
+    for (const [name, ago] of [
+      ['forty', 40],
+      ['twenty', 20],
+      ['five', 5],
+    ] as const) {
+      const db = new Database(join(dir, 'curfew.db'));
+      const then = new SessionManager({
+        store: new SqliteStore(db),
+        clock: () => Date.now() - ago * day,
+      });
+      const { token, session } = await then.create({ userId: name });
+      await then.revoke(token);
+      made[name] = session.id;
+      db.close();
+    }
+    const active = await withManager((manager) => manager.create({ userId: 'active' }));
+    const exists = (id: string) =>
+      withManager(async (manager) => (await manager.getSession(id)) !== null);
+
+    // The default: CURFEW_RETENTION, 30 days.
+    expect(await cli('purge')).toMatchObject({ code: 0, stdout: 'deleted 1 ended session\n' });
+    expect(await exists(made.forty!)).toBe(false);
+    expect(await exists(made.twenty!)).toBe(true);
+
+    // A duration is that long ago; a time must carry its offset.
+    expect(JSON.parse((await cli('purge', '--ended-before', '10d', '--json')).stdout)).toEqual({
+      purged: 1,
+    });
+    expect(await exists(made.twenty!)).toBe(false);
+    const bare = await cli('purge', '--ended-before', '2026-01-01T00:00:00');
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/--ended-before: expected an ISO 8601 time with its offset/);
+    const now = new Date(Date.now() + 1000).toISOString();
+    expect((await cli('purge', '--ended-before', now)).stdout).toBe('deleted 1 ended session\n');
+    expect(await exists(made.five!)).toBe(false);
+    expect(await exists(active.session.id)).toBe(true);
+
+    env.CURFEW_RETENTION = '30s';
+    expect((await cli('purge')).stderr).toMatch(
+      /^curfew: CURFEW_RETENTION: expected a duration from 1h to 3650d/,
+    );
   });
 
   it('keys create appends a hash to the key file and prints the key once', async () => {

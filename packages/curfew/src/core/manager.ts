@@ -884,18 +884,32 @@ export class SessionManager {
   }
 
   /**
-   * Deletes ended sessions that ended before `endedBefore`, in batches, for those whose retention
-   * rules require it. Returns how many were deleted. Active sessions are never touched.
+   * Deletes ended sessions that ended before `endedBefore`, or more than `olderThan` ago (by the
+   * manager's clock), in batches, for those whose retention rules require it: an ended session
+   * still holds an IP address and a user agent, which are personal data. Returns how many were
+   * deleted. Active sessions are never touched, however old.
    *
    * @example
    * ```ts
-   * const ninetyDaysAgo = new Date(Date.now() - 90 * 86_400_000);
-   * await sessions.purgeEnded({ endedBefore: ninetyDaysAgo });
+   * await sessions.purgeEnded({ olderThan: '30d' }); // on a timer: the retention period
+   * await sessions.purgeEnded({ endedBefore: new Date('2026-01-01T00:00:00Z') });
    * ```
    */
-  async purgeEnded(options: { endedBefore: Date | number; batchSize?: number }): Promise<number> {
-    const endedBefore =
-      options?.endedBefore instanceof Date ? options.endedBefore.getTime() : options?.endedBefore;
+  async purgeEnded(
+    options:
+      | { endedBefore: Date | number; olderThan?: undefined; batchSize?: number }
+      | { olderThan: Duration; endedBefore?: undefined; batchSize?: number },
+  ): Promise<number> {
+    let endedBefore: number | undefined;
+    if (options?.olderThan !== undefined) {
+      if (options.endedBefore !== undefined) {
+        throw invalidArgument('olderThan', 'give endedBefore or olderThan, not both');
+      }
+      endedBefore = this.#clock() - parseDuration(options.olderThan, 'olderThan');
+    } else {
+      endedBefore =
+        options?.endedBefore instanceof Date ? options.endedBefore.getTime() : options?.endedBefore;
+    }
     if (typeof endedBefore !== 'number' || !Number.isFinite(endedBefore)) {
       throw invalidArgument('endedBefore', 'expected a Date or epoch milliseconds');
     }
@@ -908,6 +922,7 @@ export class SessionManager {
       total += deleted;
       if (deleted < limit) break;
     }
+    if (total > 0) this.#log('info', { purged: total, endedBefore }, 'ended sessions purged');
     return total;
   }
 

@@ -14,6 +14,7 @@ export const STORE_SETTINGS = [
   'absoluteWarning',
   'idleWarning',
   'activityWriteInterval',
+  'retention',
 ] as const;
 
 /**
@@ -38,7 +39,10 @@ export async function withSessions(
   if (config.store.kind === 'memory') {
     io.stderr.write('curfew: note: a memory: store starts empty in every process\n');
   }
-  const opened = await openStore(config.store, { connection: config.storeConnection });
+  const opened = await openStore(config.store, {
+    connection: config.storeConnection,
+    retention: config.retention,
+  });
   try {
     const manager = new SessionManager({ store: opened.store, policy: config.policy });
     return await run({ manager, opened, config });
