@@ -163,6 +163,22 @@ export const SETTINGS = {
     description: 'Wait this long between a sweep’s batches of 1000, to leave room to validations.',
     default: '0',
   },
+  clockSkewWarn: {
+    env: 'CURFEW_CLOCK_SKEW_WARN',
+    flag: 'clock-skew-warn',
+    value: 'DURATION',
+    description:
+      'Log a warning when this instance’s clock is further than this from the store server’s (checked at start and every minute; network stores only). A fast clock stretches every session it touches by the difference (100ms to 1m).',
+    default: '1s',
+  },
+  clockSkewMax: {
+    env: 'CURFEW_CLOCK_SKEW_MAX',
+    flag: 'clock-skew-max',
+    value: 'DURATION',
+    description:
+      'Past this skew, /readyz fails (503 CLOCK_SKEW) so a load balancer takes the instance out of rotation (at least the warning threshold, at most 1h).',
+    default: '10s',
+  },
   retention: {
     env: 'CURFEW_RETENTION',
     flag: 'retention',
@@ -289,6 +305,8 @@ export interface ServerConfig {
   sweepPause: number;
   /** Milliseconds an ended session is kept before it is deleted. */
   retention: number;
+  /** Milliseconds of clock skew to the store past which to warn, and to fail `/readyz`. */
+  clockSkew: { warn: number; max: number };
   /** Keys from `CURFEW_API_KEYS` (hashed as soon as they are read). */
   apiKeys: ApiKey[];
   /** The key file: `CURFEW_API_KEYS_FILE`, else `<data folder>/api-keys`. */
@@ -400,6 +418,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     throw new ConfigError(`${pause.label}: expected at most 10s between a sweep's batches`);
   }
   const retention = durationWithin(value('retention'), 3_600_000, 3650 * 86_400_000, '1h to 3650d');
+  const clockSkewWarn = durationWithin(value('clockSkewWarn'), 100, 60_000, '100ms to 1m');
+  const clockSkewMax = durationWithin(
+    value('clockSkewMax'),
+    clockSkewWarn,
+    3_600_000,
+    `${formatDuration(clockSkewWarn)} (the warning threshold) to 1h`,
+  );
   const tls = readTls(read);
   const proxy = value('tlsTerminatedByProxy');
   if (proxy.value !== 'true' && proxy.value !== 'false') {
@@ -444,6 +469,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     sweepInterval,
     sweepPause,
     retention,
+    clockSkew: { warn: clockSkewWarn, max: clockSkewMax },
     apiKeys,
     apiKeysFile: keysFile === undefined ? resolve(dataDir, 'api-keys') : resolve(keysFile.value),
     apiKeysFileExplicit: keysFile !== undefined,

@@ -17,6 +17,7 @@ const METHODS = {
   purgeEnded: true,
   countSessions: true,
   ping: true,
+  storeTime: true,
   isUnavailable: false,
 } satisfies Record<keyof SessionStore, boolean>;
 

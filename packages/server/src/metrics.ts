@@ -31,6 +31,7 @@ export class Metrics {
   readonly #storeLatency = new Map<string, Histogram>();
   #created = 0;
   #purged = 0;
+  #clockSkew: number | null = null;
 
   /** Counts one answered HTTP request. `route` is the route pattern, never the raw path. */
   countRequest(method: string, route: string, status: number): void {
@@ -67,6 +68,11 @@ export class Metrics {
     if (bucket < LATENCY_BUCKETS.length) histogram.counts[bucket]! += 1;
     histogram.sum += seconds;
     histogram.count += 1;
+  }
+
+  /** Records the last measured clock skew to the store, in seconds (this clock minus the store's). */
+  setClockSkew(seconds: number): void {
+    this.#clockSkew = seconds;
   }
 
   /** Counts ended sessions deleted at the end of their retention. */
@@ -127,6 +133,16 @@ export class Metrics {
       'Ended sessions deleted by this process at the end of their retention (CURFEW_RETENTION).',
     );
     lines.push(`curfew_sessions_purged_total ${this.#purged}`);
+
+    if (this.#clockSkew !== null) {
+      header(
+        lines,
+        'curfew_store_clock_skew_seconds',
+        'gauge',
+        "This instance's clock minus the store server's, as last measured (every minute).",
+      );
+      lines.push(`curfew_store_clock_skew_seconds ${this.#clockSkew}`);
+    }
 
     const name = 'curfew_store_duration_seconds';
     header(lines, name, 'histogram', 'Time spent in session store calls, by operation.');

@@ -1,6 +1,7 @@
 import { formatDuration, type Policy, SessionManager } from 'curfew';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { type ClockSkewMonitor, startClockSkewMonitor } from './clock-skew.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { instrumentStore } from './instrument-store.js';
@@ -74,6 +75,7 @@ export async function startServer(
   for (const warning of opened.warnings) logger.warn({ store: config.storeUrl }, warning);
   let app: FastifyInstance | undefined;
   let stopWatching = () => {};
+  let skewMonitor: ClockSkewMonitor | undefined;
   try {
     let tls: LoadedTls | null = config.tls === null ? null : await readTls(config.tls);
     const metrics = new Metrics();
@@ -83,8 +85,18 @@ export async function startServer(
       logger: logger.child({ component: 'sessions' }),
       onEvent: metrics.onEvent,
     });
+    // Measured before listening, so a badly skewed instance is never ready for a moment.
+    skewMonitor = startClockSkewMonitor({
+      manager,
+      warn: config.clockSkew.warn,
+      max: config.clockSkew.max,
+      logger,
+      metrics,
+    });
+    await skewMonitor.check();
     app = buildApp({
       manager,
+      unready: skewMonitor.unready,
       keys: keys.keyring,
       logger,
       metrics,
@@ -164,6 +176,7 @@ export async function startServer(
       close() {
         closing ??= (async () => {
           stopWatching();
+          skewMonitor?.stop();
           await stopSweep();
           await running.close();
           await opened.close();
@@ -175,6 +188,7 @@ export async function startServer(
     };
   } catch (error) {
     stopWatching();
+    skewMonitor?.stop();
     await app?.close();
     await opened.close();
     throw error;

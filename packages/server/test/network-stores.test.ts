@@ -84,6 +84,13 @@ async function walkThrough(store: string, migrates: boolean): Promise<void> {
   try {
     expect(server.banner).toContain(`store   ${loadConfig(env).storeUrl}`);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    // The clock skew to the store was measured at start: this machine and its store agree.
+    const metrics = await fetch(`${server.url}/metrics`, {
+      headers: { authorization: `Bearer ${KEY}` },
+    });
+    const skew = /^curfew_store_clock_skew_seconds (\S+)$/m.exec(await metrics.text())?.[1];
+    expect(skew).toBeDefined();
+    expect(Math.abs(Number(skew))).toBeLessThan(1);
 
     const userId = unique('user');
     const first = await call(server, 'POST', '/v1/sessions', { userId, userAgent: 'test/1' });

@@ -927,6 +927,38 @@ export class SessionManager {
   }
 
   /**
+   * How far this manager's clock is from the store server's, for stores that have a clock of
+   * their own (PostgreSQL, MySQL, Redis; `null` for in-memory and SQLite, which share this
+   * machine's). `skew` is this clock minus the store's, in milliseconds (positive: this process
+   * is ahead), to within `roundTrip / 2`.
+   *
+   * Why it matters: every instance decides expiry by its own clock. One that runs 25 minutes
+   * fast records activity 25 minutes in the future, and a 30-minute idle session it touches
+   * lives 55 minutes; one that runs slow accepts sessions that have already expired. Comparing
+   * each instance with the store's clock finds the one that is off.
+   *
+   * @example
+   * ```ts
+   * const measured = await sessions.measureClockSkew();
+   * if (measured && Math.abs(measured.skew) > 1_000) console.warn(`clock off by ${measured.skew} ms`);
+   * ```
+   */
+  async measureClockSkew(): Promise<{ skew: number; roundTrip: number } | null> {
+    const store = this.#store;
+    if (typeof store.storeTime !== 'function') return null;
+    // The round trip is timed on the monotonic clock; the wall clock is read once, after it.
+    const started = performance.now();
+    const storeNow = await this.#call('measureClockSkew', () => store.storeTime!());
+    const roundTrip = performance.now() - started;
+    const now = this.#clock();
+    if (!Number.isFinite(storeNow)) {
+      throw new CurfewError('STORE_ERROR', 'the store answered its time with something not a time');
+    }
+    // The server read its clock somewhere within the round trip; halfway is the best guess.
+    return { skew: now - roundTrip / 2 - storeNow, roundTrip };
+  }
+
+  /**
    * Counts for an operator's report: sessions valid now, and sessions that ended within the last
    * `endedWithin` (default 24 h), by end reason. It may scan the store, so call it from a report
    * or a periodic job, not per request. Throws `INVALID_ARGUMENT` (field `store`) for a custom

@@ -306,6 +306,14 @@ export interface SessionStore {
   ping?(): Promise<void>;
 
   /**
+   * The store server's own clock, epoch milliseconds, read on the server (PostgreSQL
+   * `clock_timestamp()`, MySQL `NOW(6)`, Redis `TIME`). Stores that share the process's clock
+   * (in memory, SQLite) leave it out. Only for {@link SessionManager.measureClockSkew}: no
+   * session decision ever reads it.
+   */
+  storeTime?(): Promise<number>;
+
+  /**
    * Whether an error this store threw means it could not be reached or did not answer in time
    * (a refused or dropped connection, a timeout, a server starting up or full), as opposed to
    * answering with something unexpected. The manager reports the first as `STORE_UNAVAILABLE`

@@ -53,6 +53,11 @@ export interface BuildAppOptions {
   /** Shown in the OpenAPI document. */
   version?: string | undefined;
   /**
+   * Asked by `/readyz` after the store answered: a reason this instance should not take
+   * traffic (its clock is too far from the store's), or `null`. Default: always ready.
+   */
+  unready?: (() => string | null) | undefined;
+  /**
    * For `listen()`: time and size limits on clients (default: the settings' defaults), and TLS
    * options to serve HTTPS (default: plain HTTP).
    */
@@ -185,6 +190,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     tokens: new TokenAccess(options.manager),
     metrics,
     clock,
+    unready: options.unready ?? (() => null),
   };
   let openApiDocument: Record<string, unknown> | undefined;
   const routes: RouteDefinition[] = [

@@ -21,6 +21,7 @@ export type ProblemCode =
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'STORE_UNAVAILABLE'
   | 'STORE_ERROR'
+  | 'CLOCK_SKEW'
   | 'INTERNAL';
 
 /**

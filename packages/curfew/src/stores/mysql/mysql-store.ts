@@ -59,6 +59,7 @@ import {
   SELECT_BY_HASH,
   SELECT_BY_ID,
   SELECT_SCOPE,
+  STORE_TIME,
   SWEEP_ABSOLUTE_CANDIDATES,
   SWEEP_IDLE_CANDIDATES,
   TOUCH,
@@ -484,6 +485,12 @@ export class MysqlStore implements SessionStore {
 
   async ping(): Promise<void> {
     await this.#bounded(() => this.#pool.execute(read(PING)));
+  }
+
+  /** MySQL's `NOW(6)`, epoch milliseconds: for measuring clock skew. */
+  async storeTime(): Promise<number> {
+    const result = await this.#bounded(() => this.#pool.execute(read(STORE_TIME)));
+    return Number(rowsOf(result)[0]![0]);
   }
 
   /**

@@ -207,3 +207,9 @@ export const COUNT_ENDED = `
   GROUP BY end_reason`;
 
 export const PING = 'SELECT 1';
+
+/**
+ * The server's clock as epoch milliseconds. UNIX_TIMESTAMP of NOW(6) is independent of the
+ * session's time zone; NOW(6) is the statement's start, on the server.
+ */
+export const STORE_TIME = 'SELECT UNIX_TIMESTAMP(NOW(6)) * 1000';

@@ -222,6 +222,7 @@ export class PostgresStore implements SessionStore {
       countActive: statement(sql.countActive),
       countEnded: statement(sql.countEnded),
       ping: statement(sql.ping),
+      storeTime: statement(sql.storeTime),
     };
     this.#endUser = variants(sql.endUser);
     this.#listUser = variants(sql.listUser);
@@ -403,6 +404,12 @@ export class PostgresStore implements SessionStore {
 
   async ping(): Promise<void> {
     await this.#run(this.#statements.ping, []);
+  }
+
+  /** PostgreSQL's `clock_timestamp()`, epoch milliseconds: for measuring clock skew. */
+  async storeTime(): Promise<number> {
+    const { rows } = await this.#run(this.#statements.storeTime, []);
+    return Number((rows[0] as { now: number | string }).now);
   }
 
   /**

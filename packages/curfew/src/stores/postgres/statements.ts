@@ -25,6 +25,7 @@ export interface PostgresStatements {
   countActive: string;
   countEnded: string;
   ping: string;
+  storeTime: string;
 }
 
 /**
@@ -340,5 +341,7 @@ export function buildStatements(tables: PostgresTables): PostgresStatements {
       WHERE ended_at IS NOT NULL AND ended_at >= $1::bigint AND ended_at <= $2::bigint
       GROUP BY end_reason`,
     ping: 'SELECT 1',
+    // The server's wall clock as it is read, not the transaction's start (now()).
+    storeTime: `SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS "now"`,
   };
 }

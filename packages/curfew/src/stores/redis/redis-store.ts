@@ -676,6 +676,16 @@ export class RedisStore implements SessionStore {
   }
 
   /**
+   * Redis's `TIME`, epoch milliseconds: for measuring clock skew. On a cluster, whichever node
+   * the client sends a keyless command to: the store reads no Redis clock for sessions, so any
+   * node is as good a reference.
+   */
+  async storeTime(): Promise<number> {
+    const reply = (await this.#client.callBuffer('TIME', [])) as [Buffer, Buffer];
+    return Number(String(reply[0])) * 1000 + Number(String(reply[1])) / 1000;
+  }
+
+  /**
    * Whether an error from this store means Redis could not answer now: the connection is down or
    * timed out, the server is loading, busy, full (`OOM`), read-only after a failover, or a
    * cluster is reconfiguring. A script error or a duplicate is not: it is a bug to look at.

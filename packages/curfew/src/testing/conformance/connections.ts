@@ -22,4 +22,32 @@ export function registerConnectionCases(ctx: ConformanceContext): void {
     expect(await one.revoke(fresh.token)).toBe(true);
     expect((await two.validate(fresh.token)).valid).toBe(false);
   });
+
+  test(
+    'clock-skew',
+    'measures how far the manager’s clock is from the store server’s',
+    async () => {
+      const store = current.store;
+      if (typeof store.storeTime !== 'function') {
+        // A store on this machine's clock has nothing to measure.
+        expect(await manager().measureClockSkew()).toBeNull();
+        return;
+      }
+      // The store's clock is real; the managers' is set 25 minutes ahead of this machine's.
+      const fast = 25 * MINUTE;
+      const before = Date.now();
+      const stored = await store.storeTime();
+      const after = Date.now();
+      // This machine and the store server agree (both are this machine here, or NTP-synced).
+      expect(stored).toBeGreaterThan(before - 2_000);
+      expect(stored).toBeLessThan(after + 2_000);
+      clock.set(Date.now() + fast);
+      const measured = await manager().measureClockSkew();
+      expect(measured).not.toBeNull();
+      expect(measured!.roundTrip).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(measured!.skew - fast)).toBeLessThan(2_000);
+      clock.set(Date.now() - fast);
+      expect(Math.abs((await manager().measureClockSkew())!.skew + fast)).toBeLessThan(2_000);
+    },
+  );
 }

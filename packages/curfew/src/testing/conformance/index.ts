@@ -67,6 +67,7 @@ export type ConformanceCase =
   | 'big-user-revoke'
   | 'big-user-sweep'
   | 'second-connection'
+  | 'clock-skew'
   | AssuranceCase;
 
 /**

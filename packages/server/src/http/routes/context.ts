@@ -9,4 +9,6 @@ export interface RouteContext {
   metrics: Metrics;
   /** Epoch milliseconds; the same clock as the manager's, for `serverTime`. */
   clock: () => number;
+  /** Why this instance should not take traffic beyond the store being down, or `null`. */
+  unready: () => string | null;
 }

@@ -1,5 +1,5 @@
 import { METRICS_CONTENT_TYPE } from '../../metrics.js';
-import { storeUnavailable } from '../problems.js';
+import { HttpProblem, storeUnavailable } from '../problems.js';
 import type { RouteDefinition } from '../route.js';
 import { type JsonSchema, objectSchema } from '../schemas.js';
 import type { RouteContext } from './context.js';
@@ -11,7 +11,7 @@ const statusSchema = objectSchema({ status: { const: 'ok' } }, ['status']);
  * document is made from every route, these included.
  */
 export function operationRoutes(
-  { manager, metrics }: RouteContext,
+  { manager, metrics, unready }: RouteContext,
   openApi: () => Record<string, unknown>,
 ): RouteDefinition[] {
   return [
@@ -32,7 +32,7 @@ export function operationRoutes(
       method: 'GET',
       url: '/readyz',
       operationId: 'getReadiness',
-      summary: 'Readiness: the store answers',
+      summary: 'Readiness: the store answers and the clocks agree',
       tag: 'operations',
       access: 'public',
       responses: { 200: { description: 'The store answers.', schema: statusSchema } },
@@ -43,6 +43,8 @@ export function operationRoutes(
         } catch {
           throw storeUnavailable();
         }
+        const reason = unready();
+        if (reason !== null) throw new HttpProblem(503, 'CLOCK_SKEW', reason);
         return { status: 'ok' };
       },
     },
