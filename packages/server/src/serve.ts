@@ -78,7 +78,7 @@ export async function startServer(
   let skewMonitor: ClockSkewMonitor | undefined;
   try {
     let tls: LoadedTls | null = config.tls === null ? null : await readTls(config.tls);
-    const metrics = new Metrics();
+    const metrics = new Metrics({ store: config.store.kind });
     const manager = new SessionManager({
       store: instrumentStore(opened.store, metrics),
       policy: config.policy,

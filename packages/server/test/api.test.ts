@@ -464,11 +464,28 @@ describe('operations', () => {
     expect(text).toContain('curfew_validations_total{result="not_found"} 1');
     expect(text).toContain('curfew_sessions_created_total 1');
     expect(text).toContain('curfew_sessions_ended_total{reason="other"} 1');
-    expect(text).toMatch(/curfew_store_duration_seconds_count\{operation="validate"\} 2\n/);
+    expect(text).toMatch(
+      /curfew_store_duration_seconds_count\{operation="validate",store="memory"\} 2\n/,
+    );
     expect(text).toContain('# TYPE curfew_store_duration_seconds histogram');
-    // Every sample line is `name{labels} value` or `name value`.
-    for (const line of text.trim().split('\n')) {
-      expect(line).toMatch(/^(# (HELP|TYPE) \S+ .+|[a-z_]+(\{[^}]*\})? [0-9.e+-]+)$/);
+    // The process's own, from prom-client: memory, heap, event-loop lag, GC.
+    for (const name of [
+      'process_resident_memory_bytes',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_eventloop_lag_p99_seconds',
+      'nodejs_gc_duration_seconds',
+    ]) {
+      expect(text).toContain(`# TYPE ${name} `);
+    }
+    // Every sample line is `name{labels} value` or `name value` (blank lines, which the format
+    // ignores, part the families).
+    for (const line of text
+      .trim()
+      .split('\n')
+      .filter((line) => line !== '')) {
+      expect(line).toMatch(
+        /^(# (HELP|TYPE) \S+ .+|[a-z_][a-z0-9_]*(\{[^}]*\})? ([0-9.e+-]+|NaN|Nan|[+-]Inf))$/i,
+      );
     }
   });
 });

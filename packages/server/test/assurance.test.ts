@@ -133,7 +133,9 @@ describe('the session cap', () => {
     const old = await app.call('admin', 'GET', `/v1/sessions/${first.id}`);
     expect(old.json()).toMatchObject({ active: false, endReason: 'session_limit' });
     expect((await app.call('admin', 'GET', `/v1/sessions/${second.id}`)).json().active).toBe(true);
-    expect(app.metrics.render()).toMatch(/curfew_sessions_ended_total\{reason="session_limit"\} 1/);
+    expect(await app.metrics.render()).toMatch(
+      /curfew_sessions_ended_total\{reason="session_limit"\} 1/,
+    );
   });
 });
 

@@ -28,8 +28,8 @@ class StoreWithClock extends MemoryStore {
   }
 }
 
-function gauge(metrics: Metrics): number {
-  return Number(/^curfew_store_clock_skew_seconds (\S+)$/m.exec(metrics.render())?.[1]);
+async function gauge(metrics: Metrics): Promise<number> {
+  return Number(/^curfew_store_clock_skew_seconds (\S+)$/m.exec(await metrics.render())?.[1]);
 }
 
 function setup() {
@@ -74,7 +74,7 @@ it('exports the skew, warns past the threshold, and fails /readyz past the maxim
   store.serverTime = clock.now() - 5_000;
   await monitor.check();
   // This clock minus the store's, less half the (tiny) round trip.
-  expect(gauge(metrics)).toBeCloseTo(5, 1);
+  expect(await gauge(metrics)).toBeCloseTo(5, 1);
   expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   await flush();
   const warning = JSON.parse(lines.at(-1)!);
@@ -97,7 +97,7 @@ it('exports the skew, warns past the threshold, and fails /readyz past the maxim
   store.serverTime = clock.now() + 25 * MINUTE;
   await monitor.check();
   expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
-  expect(gauge(metrics)).toBeCloseTo(-1500, 1);
+  expect(await gauge(metrics)).toBeCloseTo(-1500, 1);
 
   // The store down: the last reading stands (readyz fails on the store anyway).
   store.down = true;
@@ -119,5 +119,5 @@ it('measures nothing on a store that shares this machine’s clock', async () =>
   await monitor.check();
   expect(monitor.last()).toBeNull();
   expect(monitor.unready()).toBeNull();
-  expect(metrics.render()).not.toContain('clock_skew');
+  expect(await metrics.render()).not.toContain('clock_skew');
 });

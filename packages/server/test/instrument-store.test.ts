@@ -5,7 +5,7 @@ import { Metrics } from '../src/metrics.js';
 
 describe('instrumentStore', () => {
   it('forwards every method, optional ones included, and times each call', async () => {
-    const metrics = new Metrics();
+    const metrics = new Metrics({ store: 'memory' });
     const sessions = new SessionManager({ store: instrumentStore(new MemoryStore(), metrics) });
     const { token } = await sessions.create({ userId: '42' });
     await sessions.revoke(token);
@@ -15,20 +15,22 @@ describe('instrumentStore', () => {
       active: 0,
       endedByReason: { logout: 1 },
     });
-    const text = metrics.render();
+    const text = await metrics.render();
     for (const operation of ['insert', 'endSession', 'countSessions']) {
-      expect(text).toContain(`curfew_store_duration_seconds_count{operation="${operation}"} 1`);
+      expect(text).toContain(
+        `curfew_store_duration_seconds_count{operation="${operation}",store="memory"} 1`,
+      );
     }
   });
 
-  it("forwards the store's error classifier as it is, untimed", () => {
+  it("forwards the store's error classifier as it is, untimed", async () => {
     const metrics = new Metrics();
     const store = new MemoryStore() as MemoryStore & { isUnavailable?: (e: unknown) => boolean };
     store.isUnavailable = (error) => error === 'down';
     const wrapped = instrumentStore(store, metrics);
     expect(wrapped.isUnavailable?.('down')).toBe(true);
     expect(wrapped.isUnavailable?.('bug')).toBe(false);
-    expect(metrics.render()).not.toContain('operation="isUnavailable"');
+    expect(await metrics.render()).not.toContain('operation="isUnavailable"');
   });
 
   it('leaves out an optional method the store does not have', () => {

@@ -169,27 +169,27 @@ describe('a tenant key', () => {
 
   it('costs one store call per validation, the tenant checked inside the store', async () => {
     const { token } = await createSession(test, 'acme', { userId: 'bob' });
-    const storeCalls = () =>
+    const storeCalls = async () =>
       Number(
-        /curfew_store_duration_seconds_count\{operation="validate"\} (\d+)/.exec(
-          test.metrics.render(),
+        /curfew_store_duration_seconds_count\{operation="validate",store="memory"\} (\d+)/.exec(
+          await test.metrics.render(),
         )?.[1] ?? 0,
       );
     test.clock.advance(61_000);
     const touchedAt = test.clock.now();
-    const before = storeCalls();
+    const before = await storeCalls();
     await test.call('acme', 'POST', '/v1/sessions/validate', { token }); // due: check and touch
-    expect(storeCalls() - before).toBe(1);
+    expect((await storeCalls()) - before).toBe(1);
     for (let i = 0; i < 10; i += 1) {
       test.clock.advance(1000);
       await test.call('acme', 'POST', '/v1/sessions/validate', { token });
     }
-    expect(storeCalls() - before).toBe(11);
+    expect((await storeCalls()) - before).toBe(11);
     // Another tenant's key: one call too, answered as unknown, and the session not touched.
     test.clock.advance(61_000);
     const other = await test.call('globex', 'POST', '/v1/sessions/validate', { token });
     expect(other.json()).toMatchObject({ valid: false, reason: 'not_found' });
-    expect(storeCalls() - before).toBe(12);
+    expect((await storeCalls()) - before).toBe(12);
     const view = await test.call('acme', 'POST', '/v1/sessions/validate', { token, touch: false });
     expect(Date.parse(view.json().session.lastActivityAt)).toBe(touchedAt);
   });

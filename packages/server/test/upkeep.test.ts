@@ -45,5 +45,5 @@ it('ends expired sessions, then deletes those ended longer ago than the retentio
   expect(await manager.getSession(idle.session.id)).toBeNull();
   // The active session is never purged, however long it has been around.
   expect(await manager.getSession(kept.session.id)).toMatchObject({ active: true });
-  expect(metrics.render()).toContain('curfew_sessions_purged_total 2\n');
+  expect(await metrics.render()).toContain('curfew_sessions_purged_total 2\n');
 });

@@ -56,7 +56,7 @@ export async function createTestApp(
     },
   });
   const logger = createLogger('debug', sink);
-  const metrics = new Metrics();
+  const metrics = new Metrics({ store: 'memory' });
   const manager = new SessionManager({
     store: instrumentStore(options.store ?? new MemoryStore(), metrics),
     policy: options.policy ?? 'nist-800-63b-rev3-aal2',

@@ -63,7 +63,7 @@ export function operationRoutes(
       errors: [],
       async handler(_request, reply) {
         reply.type(METRICS_CONTENT_TYPE);
-        return metrics.render();
+        return await metrics.render();
       },
     },
     {
