@@ -11,6 +11,7 @@ import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
 import { startSweepTimer } from './sweep-timer.js';
 import { type LoadedTls, readTls, watchTls } from './tls.js';
+import { type Tracing, tracingFromEnv } from './tracing.js';
 import { runUpkeep } from './upkeep.js';
 import { VERSION } from './version.js';
 
@@ -56,6 +57,7 @@ export interface RunningServer {
 export async function startServer(
   config: ServerConfig,
   output: { write(text: string): void; isTTY?: boolean | undefined },
+  options: { env?: NodeJS.ProcessEnv | undefined } = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const keys = await loadKeys(config, { interactive: output.isTTY === true });
@@ -76,11 +78,19 @@ export async function startServer(
   let app: FastifyInstance | undefined;
   let stopWatching = () => {};
   let skewMonitor: ClockSkewMonitor | undefined;
+  let tracing: Tracing | undefined;
   try {
     let tls: LoadedTls | null = config.tls === null ? null : await readTls(config.tls);
     const metrics = new Metrics({ store: config.store.kind });
+    // OpenTelemetry's own variables (OTEL_*), read as its SDKs read them.
+    const traced = await tracingFromEnv(options.env ?? process.env, VERSION);
+    tracing = traced?.tracing;
     const manager = new SessionManager({
-      store: instrumentStore(opened.store, metrics),
+      store: instrumentStore(
+        opened.store,
+        metrics,
+        tracing === undefined ? undefined : { tracer: tracing.tracer, store: config.store.kind },
+      ),
       policy: config.policy,
       logger: logger.child({ component: 'sessions' }),
       onEvent: metrics.onEvent,
@@ -101,6 +111,7 @@ export async function startServer(
       logger,
       metrics,
       version: VERSION,
+      tracer: tracing?.tracer,
       server: { limits: config.http, https: tls?.options },
     });
     await app.listen({ host: config.host, port: config.port });
@@ -162,6 +173,7 @@ export async function startServer(
         createdAdminKey: keys.createdAdminKey,
         createdAdminKeyFile: keys.createdAdminKeyFile,
         tls,
+        traces: traced?.description ?? null,
         warnings: opened.warnings,
       }),
     );
@@ -180,6 +192,7 @@ export async function startServer(
           await stopSweep();
           await running.close();
           await opened.close();
+          await tracing?.shutdown();
           logger.info('stopped');
           await new Promise<void>((resolve) => logger.flush(() => resolve()));
         })();
@@ -189,6 +202,7 @@ export async function startServer(
   } catch (error) {
     stopWatching();
     skewMonitor?.stop();
+    await tracing?.shutdown();
     await app?.close();
     await opened.close();
     throw error;
@@ -202,9 +216,11 @@ function banner(input: {
   createdAdminKey: string | undefined;
   createdAdminKeyFile: string | undefined;
   tls: LoadedTls | null;
+  traces: string | null;
   warnings: string[];
 }): string {
-  const { config, url, sources, createdAdminKey, createdAdminKeyFile, tls, warnings } = input;
+  const { config, url, sources, createdAdminKey, createdAdminKeyFile, tls, traces, warnings } =
+    input;
   const transport =
     tls !== null
       ? `on: ${tls.summary}`
@@ -218,6 +234,7 @@ function banner(input: {
     `  policy  ${describePolicy(config.policy)}`,
     `  sweep   ${config.sweepInterval === 0 ? 'off (and so is the retention purge)' : `every ${formatDuration(config.sweepInterval)} (jittered); ended sessions deleted after ${formatDuration(config.retention)}`}`,
     `  keys    ${sources.join('; ')}`,
+    `  traces  ${traces === null ? 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to export them)' : traces}`,
     '  auth    send Authorization: Bearer <API key> on /v1/* and /metrics; /healthz, /readyz and /openapi.json are open',
     ...warnings.map((warning) => `  WARNING ${warning}`),
   ];

@@ -13,7 +13,7 @@ export const serveCommand: Command = {
     // The HTTP server and its dependencies load only to serve: `curfew --help` and the other
     // commands start without them.
     const { startServer } = await import('../serve.js');
-    const server = await startServer(config, io.stderr);
+    const server = await startServer(config, io.stderr, { env: io.env });
     return new Promise<number>((resolve) => {
       const stop = (signal: NodeJS.Signals) => {
         server.logger.info({ signal }, 'stopping');

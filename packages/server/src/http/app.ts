@@ -1,5 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { SecureContextOptions } from 'node:tls';
+import {
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  type Tracer,
+  trace,
+} from '@opentelemetry/api';
 import type { SessionManager } from 'curfew';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -52,6 +60,12 @@ export interface BuildAppOptions {
   clock?: (() => number) | undefined;
   /** Shown in the OpenAPI document. */
   version?: string | undefined;
+  /**
+   * Traces each request as a server span (method, route pattern, status; never a path, body,
+   * token or key), with the store calls made for it as children when the store was wrapped by
+   * `instrumentStore` with the same tracer. Default: no tracing, and no cost.
+   */
+  tracer?: Tracer | undefined;
   /**
    * Asked by `/readyz` after the store answered: a reason this instance should not take
    * traffic (its clock is too far from the store's), or `null`. Default: always ready.
@@ -150,6 +164,29 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   app.decorateRequest('caller', null);
   app.decorateRequest('routeUrl', null);
   app.decorateRequest('startedAt', 0);
+  app.decorateRequest('span', null);
+  const tracer = options.tracer;
+  if (tracer !== undefined) {
+    app.addHook('onRequest', (request, _reply, done) => {
+      // Routing is done by now: the pattern is known, and the raw path never enters the span.
+      const route = request.routeOptions?.url ?? '(unmatched)';
+      request.span = tracer.startSpan(`${request.method} ${route}`, {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'http.request.method': request.method,
+          'http.route': route,
+          'curfew.request_id': request.id,
+        },
+      });
+      done();
+    });
+    // A request cut off before its answer (a timeout, a client gone) still ends its span.
+    app.addHook('onRequestAbort', (request, done) => {
+      endSpan(request.span, 499);
+      request.span = null;
+      done();
+    });
+  }
 
   // Callback-style hooks: these run on every request, and an async hook costs a promise each.
   app.addHook('onRequest', (request, reply, done) => {
@@ -173,6 +210,10 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   app.addHook('onSend', (request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close');
     logRequest(writeRequestLine, request, reply, metrics);
+    if (request.span !== null) {
+      endSpan(request.span, reply.statusCode);
+      request.span = null;
+    }
     done(null, payload);
   });
 
@@ -271,9 +312,24 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
     handler: (request: FastifyRequest, reply: FastifyReply) => {
       // Fastify's routeOptions getter builds a fresh object each time; the log line only needs this.
       request.routeUrl = route.url;
+      // With tracing, the handler runs in its request span's context, so that the store calls it
+      // makes are that span's children.
+      if (request.span !== null) {
+        return context.with(trace.setSpan(context.active(), request.span), () =>
+          route.handler(request, reply),
+        );
+      }
       return route.handler(request, reply);
     },
   });
+}
+
+function endSpan(span: Span | null, status: number): void {
+  if (span === null) return;
+  span.setAttribute('http.response.status_code', status);
+  // Server spans are errors for 5xx only: a 4xx is the client's mistake, answered correctly.
+  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+  span.end();
 }
 
 /**

@@ -65,6 +65,8 @@ declare module 'fastify' {
     routeUrl: string | null;
     /** `performance.now()` when the onRequest hook ran; 0 if it did not. */
     startedAt: number;
+    /** The request's server span while it is open, when tracing is on; else `null`. */
+    span: import('@opentelemetry/api').Span | null;
   }
 }
 
