@@ -90,9 +90,13 @@ const HASH_SHAPE = /^[0-9a-f]{64}$/;
  * ```
  */
 export class ApiKeyError extends Error {
-  constructor(message: string) {
+  /** Where the fault is: a CLI flag (`--tenant`), an entry (`entry 2 (ops)`) or a file line. */
+  readonly where: string | undefined;
+
+  constructor(message: string, options: { where?: string } = {}) {
     super(message);
     this.name = new.target.name;
+    this.where = options.where;
   }
 }
 
@@ -300,11 +304,14 @@ function repeatsShorter(text: string): boolean {
 function readScope(scope: string | undefined, tenantId: string | null, where: string): ApiKeyScope {
   if (scope === undefined || scope === '') return tenantId === null ? 'admin' : 'sessions';
   if (!(API_KEY_SCOPES as readonly string[]).includes(scope)) {
-    throw new ApiKeyError(`${where}: the scope must be one of ${API_KEY_SCOPES.join(', ')}`);
+    throw new ApiKeyError(`${where}: the scope must be one of ${API_KEY_SCOPES.join(', ')}`, {
+      where,
+    });
   }
   if ((scope === 'admin' || scope === 'metrics') && tenantId !== null) {
     throw new ApiKeyError(
       `${where}: ${scope === 'admin' ? 'an admin' : 'a metrics'} key is for every tenant; write * as its tenant`,
+      { where },
     );
   }
   return scope as ApiKeyScope;
@@ -409,7 +416,7 @@ export async function createApiKey(
 
 function checkName(name: string, where: string): void {
   if (!NAME_SHAPE.test(name)) {
-    throw new ApiKeyError(`${where}: the key name must match [A-Za-z0-9_.-]{1,64}`);
+    throw new ApiKeyError(`${where}: the key name must match [A-Za-z0-9_.-]{1,64}`, { where });
   }
 }
 
@@ -418,6 +425,7 @@ function checkTenant(tenant: string | null, where: string): string | null {
   if (tenant.length < 1 || tenant.length > 255 || /[\r\n,]/.test(tenant)) {
     throw new ApiKeyError(
       `${where}: the tenant must be 1 to 255 characters without commas or line breaks`,
+      { where },
     );
   }
   return tenant;

@@ -127,7 +127,7 @@ export function describeFailure(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as NodeJS.ErrnoException).code;
     const message = error.message.split('\n')[0]!;
-    return code === undefined || message.includes(code) ? message : `${message} (${code})`;
+    return code === undefined ? message : `${message} (${code})`;
   }
   return String(error);
 }

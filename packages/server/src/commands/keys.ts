@@ -37,7 +37,7 @@ export const keysCreateCommand: Command = {
       scope: optionalFlag(values, 'scope'),
     }).catch((error: Error) => {
       // A bad --name or --tenant value is the caller's mistake (exit 2), not a failure.
-      throw error instanceof ApiKeyError && error.message.startsWith('--')
+      throw error instanceof ApiKeyError && error.where?.startsWith('--') === true
         ? new UsageError(error.message)
         : error;
     });
