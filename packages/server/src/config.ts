@@ -179,6 +179,14 @@ export const SETTINGS = {
       'Past this skew, /readyz fails (503 CLOCK_SKEW) so a load balancer takes the instance out of rotation (at least the warning threshold, at most 1h).',
     default: '10s',
   },
+  rateLimit: {
+    env: 'CURFEW_RATE_LIMIT',
+    flag: 'rate-limit',
+    value: 'N/DURATION',
+    description:
+      'At most N requests per DURATION for each API key, per instance (100/1s); more get 429 with Retry-After. Bursts up to N.',
+    defaultText: 'no limit',
+  },
   retention: {
     env: 'CURFEW_RETENTION',
     flag: 'retention',
@@ -305,6 +313,8 @@ export interface ServerConfig {
   sweepPause: number;
   /** Milliseconds an ended session is kept before it is deleted. */
   retention: number;
+  /** Requests per window for each API key; `null`: no limit. */
+  rateLimit: { limit: number; window: number } | null;
   /** Milliseconds of clock skew to the store past which to warn, and to fail `/readyz`. */
   clockSkew: { warn: number; max: number };
   /** Keys from `CURFEW_API_KEYS` (hashed as soon as they are read). */
@@ -425,6 +435,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     3_600_000,
     `${formatDuration(clockSkewWarn)} (the warning threshold) to 1h`,
   );
+  const rateLimit = readRateLimit(read('rateLimit'));
   const tls = readTls(read);
   const proxy = value('tlsTerminatedByProxy');
   if (proxy.value !== 'true' && proxy.value !== 'false') {
@@ -469,6 +480,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: SettingValues = {}): S
     sweepInterval,
     sweepPause,
     retention,
+    rateLimit,
     clockSkew: { warn: clockSkewWarn, max: clockSkewMax },
     apiKeys,
     apiKeysFile: keysFile === undefined ? resolve(dataDir, 'api-keys') : resolve(keysFile.value),
@@ -505,6 +517,28 @@ export function isLoopback(host: string): boolean {
     /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) ||
     /^::ffff:127\./i.test(host)
   );
+}
+
+function readRateLimit(
+  setting: { value: string; label: string } | undefined,
+): { limit: number; window: number } | null {
+  if (setting === undefined) return null;
+  const match = /^(\d{1,7})\/(.+)$/.exec(setting.value);
+  const limit = match === null ? Number.NaN : Number(match[1]);
+  let window = Number.NaN;
+  if (match !== null) {
+    try {
+      window = parseDuration(match[2]!, setting.label);
+    } catch {
+      // Reported below, with the whole format.
+    }
+  }
+  if (!(limit >= 1 && window >= 1)) {
+    throw new ConfigError(
+      `${setting.label}: expected N/DURATION, at least 1 request per at least 1ms, such as 100/1s or 6000/1m`,
+    );
+  }
+  return { limit, window };
 }
 
 function readTls(read: Reader): TlsFiles | null {

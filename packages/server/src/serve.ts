@@ -9,6 +9,7 @@ import { loadKeys } from './key-setup.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
+import { RateLimiter } from './rate-limit.js';
 import { startSweepTimer } from './sweep-timer.js';
 import { type LoadedTls, readTls, watchTls } from './tls.js';
 import { type Tracing, tracingFromEnv } from './tracing.js';
@@ -112,6 +113,7 @@ export async function startServer(
       metrics,
       version: VERSION,
       tracer: tracing?.tracer,
+      rateLimiter: config.rateLimit === null ? undefined : new RateLimiter(config.rateLimit),
       server: { limits: config.http, https: tls?.options },
     });
     await app.listen({ host: config.host, port: config.port });

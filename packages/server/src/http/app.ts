@@ -15,6 +15,7 @@ import type { ApiKeyring } from '../api-keys.js';
 import { type HttpLimits, loadConfig } from '../config.js';
 import { type RequestLogFields, requestLineWriter } from '../logger.js';
 import { Metrics } from '../metrics.js';
+import type { RateLimiter } from '../rate-limit.js';
 import { authenticate } from './authenticate.js';
 import { buildOpenApi } from './openapi.js';
 import { type HttpProblem, sendProblem, toHttpProblem } from './problems.js';
@@ -66,6 +67,8 @@ export interface BuildAppOptions {
    * `instrumentStore` with the same tracer. Default: no tracing, and no cost.
    */
   tracer?: Tracer | undefined;
+  /** Each API key's request budget; default none. */
+  rateLimiter?: RateLimiter | undefined;
   /**
    * Asked by `/readyz` after the store answered: a reason this instance should not take
    * traffic (its clock is too far from the store's), or `null`. Default: always ready.
@@ -248,7 +251,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
       return openApiDocument;
     }),
   ];
-  for (const route of routes) registerRoute(app, route, options.keys);
+  for (const route of routes) registerRoute(app, route, options.keys, options.rateLimiter);
   return app;
 }
 
@@ -274,7 +277,12 @@ function queryCoercion(query: JsonSchema | undefined): PreValidationHook | null 
 
 type PreValidationHook = (request: FastifyRequest, reply: FastifyReply, done: () => void) => void;
 
-function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKeyring): void {
+function registerRoute(
+  app: FastifyInstance,
+  route: RouteDefinition,
+  keys: ApiKeyring,
+  limiter: RateLimiter | undefined,
+): void {
   const schema: Record<string, unknown> = {};
   if (route.body !== undefined) schema.body = route.body;
   if (route.query !== undefined) schema.querystring = route.query;
@@ -307,7 +315,7 @@ function registerRoute(app: FastifyInstance, route: RouteDefinition, keys: ApiKe
           serializerCompiler: ({ httpStatus }: { httpStatus?: string | undefined }) =>
             route.responses[Number(httpStatus)]!.serialize as (data: unknown) => string,
         }),
-    ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access) }),
+    ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access, limiter) }),
     ...(preValidation.length === 0 ? {} : { preValidation }),
     handler: (request: FastifyRequest, reply: FastifyReply) => {
       // Fastify's routeOptions getter builds a fresh object each time; the log line only needs this.

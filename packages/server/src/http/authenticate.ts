@@ -1,13 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type ApiKeyring, scopeAllows } from '../api-keys.js';
+import type { RateLimiter } from '../rate-limit.js';
 import { HttpProblem } from './problems.js';
 import type { RouteAccess } from './route.js';
 
 const CHALLENGE = 'Bearer realm="curfew"';
 
 /**
- * Builds the `onRequest` hook that checks `Authorization: Bearer <key>`. It runs before the body
- * is read, so a caller without a key cannot make the service parse anything.
+ * Builds the `onRequest` hook that checks `Authorization: Bearer <key>`, the key's scope and, given
+ * a limiter, its request budget (429 with `Retry-After` when spent). It runs before the body is
+ * read, so a caller without a key, or over its budget, cannot make the service parse anything.
  *
  * @example
  * ```ts
@@ -17,6 +19,7 @@ const CHALLENGE = 'Bearer realm="curfew"';
 export function authenticate(
   keys: ApiKeyring,
   access: Exclude<RouteAccess, 'public'>,
+  limiter?: RateLimiter,
 ): (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void {
   // Callback style: it runs on every request, and an async hook costs a promise each time.
   return (request, _reply, done) => {
@@ -49,6 +52,22 @@ export function authenticate(
         ),
       );
       return;
+    }
+    if (limiter !== undefined) {
+      const wait = limiter.take(caller.name);
+      if (wait > 0) {
+        done(
+          new HttpProblem(
+            429,
+            'RATE_LIMITED',
+            `this API key's request budget is spent; retry later`,
+            {
+              headers: { 'retry-after': String(Math.ceil(wait / 1000)) },
+            },
+          ),
+        );
+        return;
+      }
     }
     request.caller = caller;
     done();

@@ -96,6 +96,8 @@ function operation(route: RouteDefinition): Record<string, unknown> {
   if (route.access !== 'public') {
     errors.add(401);
     errors.add(403);
+    // Only when CURFEW_RATE_LIMIT is set, but a client should be ready for it.
+    errors.add(429);
   }
   if (route.body !== undefined || route.params !== undefined || route.query !== undefined) {
     errors.add(400);

@@ -22,6 +22,7 @@ export type ProblemCode =
   | 'STORE_UNAVAILABLE'
   | 'STORE_ERROR'
   | 'CLOCK_SKEW'
+  | 'RATE_LIMITED'
   | 'INTERNAL';
 
 /**
@@ -51,6 +52,7 @@ const TITLES: Record<number, string> = {
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
