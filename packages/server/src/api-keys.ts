@@ -1,5 +1,5 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -40,6 +40,14 @@ export interface ApiKey {
   readonly scope: ApiKeyScope;
   /** Lowercase hex SHA-256 of the key's UTF-8 bytes. */
   readonly sha256: string;
+  /** When it was made (epoch ms); `null` or absent when unknown (keys from the environment). */
+  readonly createdAt?: number | null | undefined;
+  /** After this (epoch ms) the key is refused; `null` or absent: never. */
+  readonly expiresAt?: number | null | undefined;
+  /** When it was revoked (epoch ms): a revoked key is kept in the file, and refused. */
+  readonly revokedAt?: number | null | undefined;
+  /** The key it replaced in a rotation, accepted too until `until` (epoch ms). */
+  readonly previous?: { readonly sha256: string; readonly until: number } | null | undefined;
 }
 
 /**
@@ -113,58 +121,89 @@ export class ApiKeyError extends Error {
  * ```
  */
 export class ApiKeyring {
-  readonly #entries: { caller: ApiCaller; digest: Buffer }[];
+  #entries: KeyringEntry[] = [];
   // The presented key's digest is decoded into this on every call: crypto.hash returning a
   // Buffer costs three times as much as returning hex, the allocation dominating the check.
   readonly #presented = Buffer.alloc(32);
 
   constructor(keys: readonly ApiKey[]) {
+    this.replace(keys);
+  }
+
+  /**
+   * Swaps in a new set of keys, checked as the constructor checks them; on an error the keys in
+   * use stay. The service calls this when the key file changes, so that a key created, revoked
+   * or rotated there takes effect without a restart.
+   */
+  replace(keys: readonly ApiKey[]): void {
     const names = new Set<string>();
     const hashes = new Set<string>();
-    this.#entries = [];
+    const entries: KeyringEntry[] = [];
     for (const key of keys) {
       if (names.has(key.name)) throw new ApiKeyError(`API key name "${key.name}" is used twice`);
       // The same key bound to two tenants would make the caller's tenant ambiguous.
-      if (hashes.has(key.sha256)) {
-        throw new ApiKeyError(`API key "${key.name}" is the same key as another entry`);
+      const digests = [key.sha256, ...(key.previous ? [key.previous.sha256] : [])];
+      for (const sha256 of digests) {
+        if (hashes.has(sha256)) {
+          throw new ApiKeyError(`API key "${key.name}" is the same key as another entry`);
+        }
+        hashes.add(sha256);
       }
       names.add(key.name);
-      hashes.add(key.sha256);
       if ((key.scope === 'admin' || key.scope === 'metrics') && key.tenantId !== null) {
         throw new ApiKeyError(
           `API key "${key.name}": ${key.scope === 'admin' ? 'an admin' : 'a metrics'} key is for every tenant; give it the tenant *`,
         );
       }
-      this.#entries.push({
-        caller: Object.freeze({ name: key.name, tenantId: key.tenantId, scope: key.scope }),
-        digest: Buffer.from(key.sha256, 'hex'),
-      });
+      // A revoked key is never compared with: it cannot match.
+      if (key.revokedAt != null) continue;
+      const caller = Object.freeze({ name: key.name, tenantId: key.tenantId, scope: key.scope });
+      const expiresAt = key.expiresAt ?? Number.POSITIVE_INFINITY;
+      entries.push({ caller, digest: Buffer.from(key.sha256, 'hex'), until: expiresAt });
+      if (key.previous) {
+        entries.push({
+          caller,
+          digest: Buffer.from(key.previous.sha256, 'hex'),
+          until: Math.min(key.previous.until, expiresAt),
+        });
+      }
     }
+    this.#entries = entries;
   }
 
-  /** How many keys are configured. */
+  /** How many keys are in use (not revoked; a key in rotation counts once per hash). */
   get size(): number {
     return this.#entries.length;
   }
 
-  /** How many admin keys are configured. */
+  /** How many admin keys are in use. */
   get adminCount(): number {
     return this.#entries.filter((entry) => entry.caller.scope === 'admin').length;
   }
 
-  /** The caller a presented key belongs to, or `null`. */
-  authenticate(presented: string): ApiCaller | null {
+  /**
+   * The caller a presented key belongs to, or `null`: no such key, or one past its expiry (or a
+   * rotated-out key past its grace) at `now`, epoch milliseconds.
+   */
+  authenticate(presented: string, now: number = Date.now()): ApiCaller | null {
     if (presented.length === 0 || presented.length > MAX_KEY_LENGTH) return null;
     // Every request pays for this: one-shot crypto.hash (half of createHash's cost), hex out,
     // decoded into the buffer kept for it. Nothing is cached between calls.
     const digest = this.#presented;
     digest.write(hash('sha256', presented, 'hex'), 'hex');
-    let match: ApiCaller | null = null;
+    let match: KeyringEntry | null = null;
     for (const entry of this.#entries) {
-      if (timingSafeEqual(digest, entry.digest)) match = entry.caller;
+      if (timingSafeEqual(digest, entry.digest)) match = entry;
     }
-    return match;
+    return match !== null && now < match.until ? match.caller : null;
   }
+}
+
+interface KeyringEntry {
+  caller: ApiCaller;
+  digest: Buffer;
+  /** Accepted while the time is before this. */
+  until: number;
 }
 
 /**
@@ -318,15 +357,19 @@ function readScope(scope: string | undefined, tenantId: string | null, where: st
 }
 
 /**
- * Reads a key file: one `NAME:SHA256:TENANT:SCOPE` line per key, TENANT being a tenant id or
- * `*` for every tenant and the SHA-256 in lowercase hex; blank lines and `#` comments allowed.
- * This is what `curfew keys create` appends. Lines from before scopes, `NAME:SHA256` (an admin
- * key: `keys create` without `--tenant` said so when it made it) and `NAME:SHA256:TENANT` (a
- * tenant's `sessions` key), are read as they always meant.
+ * Reads a key file: one JSON object per line, as `curfew keys create` writes them, blank lines
+ * and `#` comments allowed:
+ *
+ * `{"name":"billing","sha256":"9f86d0…","tenant":"acme","scope":"validate","createdAt":"2026-12-05T10:00:00.000Z","expiresAt":null,"revokedAt":null,"previous":null}`
+ *
+ * `tenant` is a tenant id or `*` for every tenant; `sha256` the key's SHA-256 in lowercase hex;
+ * times are ISO 8601 or `null`; `previous` is `{"sha256","until"}` during a rotation's grace.
+ * Lines written before (`NAME:SHA256`, an admin key; `NAME:SHA256:TENANT`, a tenant's
+ * `sessions` key; `NAME:SHA256:TENANT:SCOPE`) are read as they always meant.
  *
  * @example
  * ```ts
- * parseApiKeyFile('# made by curfew keys create\nbilling:9f86d0…:acme:validate\n', 'keys.txt');
+ * parseApiKeyFile('# keys\nbilling:9f86d0…:acme:validate\n', 'keys.txt');
  * ```
  */
 export function parseApiKeyFile(text: string, path: string): ApiKey[] {
@@ -335,11 +378,15 @@ export function parseApiKeyFile(text: string, path: string): ApiKey[] {
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) return;
     const where = `${path} line ${index + 1}`;
+    if (line.startsWith('{')) {
+      keys.push(parseJsonEntry(line, where));
+      return;
+    }
     const [name = '', sha256 = '', ...rest] = line.split(':');
     checkName(name, where);
     if (!HASH_SHAPE.test(sha256)) {
       throw new ApiKeyError(
-        `${where}: expected NAME:SHA256:TENANT:SCOPE with a 64-character hex hash`,
+        `${where}: expected a JSON entry, or NAME:SHA256:TENANT:SCOPE with a 64-character hex hash`,
       );
     }
     const { tenant, scope } = splitTenantScope(rest);
@@ -354,16 +401,161 @@ export function parseApiKeyFile(text: string, path: string): ApiKey[] {
   return keys;
 }
 
+function parseJsonEntry(line: string, where: string): ApiKey {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    throw new ApiKeyError(`${where}: not a JSON object`);
+  }
+  const name = typeof entry.name === 'string' ? entry.name : '';
+  checkName(name, where);
+  const sha256 = typeof entry.sha256 === 'string' ? entry.sha256 : '';
+  if (!HASH_SHAPE.test(sha256))
+    throw new ApiKeyError(`${where}: sha256 must be 64 lowercase hex characters`);
+  if (typeof entry.tenant !== 'string')
+    throw new ApiKeyError(`${where}: tenant must be a tenant id or "*"`);
+  const tenantId = entry.tenant === '*' ? null : checkTenant(entry.tenant, where);
+  const scope = readScope(typeof entry.scope === 'string' ? entry.scope : '', tenantId, where);
+  const time = (field: string): number | null => {
+    const value = entry[field];
+    if (value === null || value === undefined) return null;
+    const parsed = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+    if (!Number.isFinite(parsed))
+      throw new ApiKeyError(`${where}: ${field} must be an ISO 8601 time or null`);
+    return parsed;
+  };
+  let previous: ApiKey['previous'] = null;
+  if (entry.previous !== null && entry.previous !== undefined) {
+    const given = entry.previous as Record<string, unknown>;
+    const until = typeof given.until === 'string' ? Date.parse(given.until) : Number.NaN;
+    if (
+      typeof given.sha256 !== 'string' ||
+      !HASH_SHAPE.test(given.sha256) ||
+      !Number.isFinite(until)
+    ) {
+      throw new ApiKeyError(
+        `${where}: previous must be {"sha256": …, "until": ISO 8601 time} or null`,
+      );
+    }
+    previous = { sha256: given.sha256, until };
+  }
+  return {
+    name,
+    sha256,
+    tenantId,
+    scope,
+    createdAt: time('createdAt'),
+    expiresAt: time('expiresAt'),
+    revokedAt: time('revokedAt'),
+    previous,
+  };
+}
+
 /**
  * One line of a key file for `key`, as {@link parseApiKeyFile} reads it back.
  *
  * @example
  * ```ts
- * formatApiKeyLine({ name: 'ops', sha256, tenantId: null, scope: 'admin' }); // "ops:…:*:admin"
+ * formatApiKeyLine({ name: 'ops', sha256, tenantId: null, scope: 'admin' });
+ * // {"name":"ops","sha256":"…","tenant":"*","scope":"admin","createdAt":null,…}
  * ```
  */
 export function formatApiKeyLine(key: ApiKey): string {
-  return `${key.name}:${key.sha256}:${key.tenantId ?? '*'}:${key.scope}`;
+  const iso = (time: number | null | undefined) =>
+    time == null ? null : new Date(time).toISOString();
+  return JSON.stringify({
+    name: key.name,
+    sha256: key.sha256,
+    tenant: key.tenantId ?? '*',
+    scope: key.scope,
+    createdAt: iso(key.createdAt),
+    expiresAt: iso(key.expiresAt),
+    revokedAt: iso(key.revokedAt),
+    previous: key.previous ? { sha256: key.previous.sha256, until: iso(key.previous.until) } : null,
+  });
+}
+
+/**
+ * Rewrites a key file with `keys`, atomically (a new file renamed over the old one, mode 0600),
+ * so that a server reloading it never reads half a file.
+ *
+ * @example
+ * ```ts
+ * await writeApiKeyFile('./data/api-keys', keys);
+ * ```
+ */
+export async function writeApiKeyFile(path: string, keys: readonly ApiKey[]): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const text = keys.map((key) => `${formatApiKeyLine(key)}\n`).join('');
+  await writeFile(
+    temporary,
+    `# curfew API keys: SHA-256 hashes only. Edit with curfew keys.\n${text}`,
+    {
+      mode: 0o600,
+    },
+  );
+  await rename(temporary, path);
+}
+
+/**
+ * Revokes the key named `name` in a key file: it stays in the file, marked revoked at `now`, and
+ * is refused from then on (a running server reloads the file within a second).
+ *
+ * @example
+ * ```ts
+ * await revokeApiKey('./data/api-keys', 'billing', Date.now());
+ * ```
+ */
+export async function revokeApiKey(path: string, name: string, now: number): Promise<ApiKey> {
+  const keys = await readApiKeyFile(path);
+  const index = keys.findIndex((key) => key.name === name);
+  if (index < 0) throw new ApiKeyError(`${path} has no key named "${name}"`, { where: '--name' });
+  const revoked: ApiKey = {
+    ...keys[index]!,
+    revokedAt: keys[index]!.revokedAt ?? now,
+    previous: null,
+  };
+  keys[index] = revoked;
+  await writeApiKeyFile(path, keys);
+  return revoked;
+}
+
+/**
+ * Rotates the key named `name`: a new key with the same name, tenant, scope and expiry replaces
+ * it, and the old one is still accepted for `grace` milliseconds (0: not at all), so that the
+ * backends using it can switch without an outage. Returns the new key, shown once.
+ *
+ * @example
+ * ```ts
+ * const { key } = await rotateApiKey('./data/api-keys', 'billing', { grace: 3_600_000, now: Date.now() });
+ * ```
+ */
+export async function rotateApiKey(
+  path: string,
+  name: string,
+  options: { grace: number; now: number },
+): Promise<{ key: string; entry: ApiKey }> {
+  const keys = await readApiKeyFile(path);
+  const index = keys.findIndex((key) => key.name === name);
+  if (index < 0) throw new ApiKeyError(`${path} has no key named "${name}"`, { where: '--name' });
+  const old = keys[index]!;
+  if (old.revokedAt != null) {
+    throw new ApiKeyError(`key "${name}" is revoked; create a new one instead`, {
+      where: '--name',
+    });
+  }
+  const key = generateApiKey();
+  const entry: ApiKey = {
+    ...old,
+    sha256: hashApiKey(key),
+    createdAt: options.now,
+    previous: options.grace > 0 ? { sha256: old.sha256, until: options.now + options.grace } : null,
+  };
+  keys[index] = entry;
+  await writeApiKeyFile(path, keys);
+  return { key, entry };
 }
 
 /**
@@ -398,7 +590,15 @@ export async function readApiKeyFile(path: string): Promise<ApiKey[]> {
  */
 export async function createApiKey(
   path: string,
-  options: { name: string; tenantId: string; scope?: string | undefined },
+  options: {
+    name: string;
+    tenantId: string;
+    scope?: string | undefined;
+    /** When it was made (epoch ms); default now. */
+    now?: number | undefined;
+    /** When it stops being accepted (epoch ms); default never. */
+    expiresAt?: number | null | undefined;
+  },
 ): Promise<{ key: string; entry: ApiKey }> {
   checkName(options.name, '--name');
   const tenantId = options.tenantId === '*' ? null : checkTenant(options.tenantId, '--tenant');
@@ -408,7 +608,16 @@ export async function createApiKey(
     throw new ApiKeyError(`${path} already has a key named "${options.name}"`);
   }
   const key = generateApiKey();
-  const entry: ApiKey = { name: options.name, sha256: hashApiKey(key), tenantId, scope };
+  const entry: ApiKey = {
+    name: options.name,
+    sha256: hashApiKey(key),
+    tenantId,
+    scope,
+    createdAt: options.now ?? Date.now(),
+    expiresAt: options.expiresAt ?? null,
+    revokedAt: null,
+    previous: null,
+  };
   await mkdir(dirname(path), { recursive: true });
   await appendFile(path, `${formatApiKeyLine(entry)}\n`, { mode: 0o600 });
   return { key, entry };

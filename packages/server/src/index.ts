@@ -9,23 +9,33 @@
  *
  * const app = buildApp({
  *   manager: new SessionManager({ store: new MemoryStore() }),
- *   keys: new ApiKeyring([{ name: 'dev', tenantId: null, sha256: hashApiKey(process.env.KEY!) }]),
+ *   keys: new ApiKeyring([
+ *     { name: 'dev', tenantId: null, scope: 'admin', sha256: hashApiKey(process.env.KEY!) },
+ *   ]),
  * });
  * await app.listen({ host: '127.0.0.1', port: 8080 });
  * ```
  * @packageDocumentation
  */
 export {
+  API_KEY_SCOPES,
   type ApiCaller,
   type ApiKey,
   ApiKeyError,
   ApiKeyring,
+  type ApiKeyScope,
+  checkKeyStrength,
   createApiKey,
+  formatApiKeyLine,
   generateApiKey,
   hashApiKey,
   parseApiKeyFile,
   parseApiKeyList,
   readApiKeyFile,
+  revokeApiKey,
+  rotateApiKey,
+  scopeAllows,
+  writeApiKeyFile,
 } from './api-keys.js';
 export { BODY_LIMIT, type BuildAppOptions, buildApp } from './http/app.js';
 export type { Problem, ProblemCode } from './http/problems.js';

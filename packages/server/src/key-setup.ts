@@ -1,5 +1,7 @@
+import { unwatchFile, watchFile } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
 import { ApiKeyring, createApiKey, readApiKeyFile } from './api-keys.js';
 import type { ServerConfig } from './config.js';
 import { ConfigError } from './config.js';
@@ -75,4 +77,49 @@ export async function loadKeys(
   } catch (error) {
     throw new ConfigError(`API keys: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Reloads the key file into `keyring` whenever it changes (checked every `interval` ms, by
+ * modification time, which catches the rename `curfew keys` writes with): a key created,
+ * revoked or rotated takes effect within about a second. Keys from `CURFEW_API_KEYS` stay.
+ * A file that cannot be read or used is logged, and the keys in use stay. Returns the function
+ * that stops watching.
+ *
+ * @example
+ * ```ts
+ * const stop = watchKeyFile(config, keyring, logger);
+ * ```
+ */
+export function watchKeyFile(
+  config: ServerConfig,
+  keyring: ApiKeyring,
+  logger: Logger,
+  interval = 1000,
+): () => void {
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      try {
+        const fromFile = await readApiKeyFile(config.apiKeysFile);
+        keyring.replace([...config.apiKeys, ...fromFile]);
+        logger.info({ file: config.apiKeysFile, keys: keyring.size }, 'API keys reloaded');
+        if (keyring.size === 0)
+          logger.warn(
+            { file: config.apiKeysFile },
+            'no API key is left: every request will be refused',
+          );
+      } catch (error) {
+        logger.warn(
+          { file: config.apiKeysFile, reason: (error as Error).message },
+          'the key file could not be reloaded; the keys loaded before stay in use',
+        );
+      }
+    });
+  };
+  const listener = (current: { mtimeMs: number }, previous: { mtimeMs: number }) => {
+    if (current.mtimeMs !== previous.mtimeMs) reload();
+  };
+  watchFile(config.apiKeysFile, { interval, persistent: false }, listener);
+  return () => unwatchFile(config.apiKeysFile, listener);
 }

@@ -7,7 +7,12 @@ import {
   parseFlags,
   UsageError,
 } from './commands/command.js';
-import { keysCreateCommand } from './commands/keys.js';
+import {
+  keysCreateCommand,
+  keysListCommand,
+  keysRevokeCommand,
+  keysRotateCommand,
+} from './commands/keys.js';
 import { migrateCommand } from './commands/migrate.js';
 import { purgeCommand } from './commands/purge.js';
 import { serveCommand } from './commands/serve.js';
@@ -26,11 +31,14 @@ const COMMANDS: readonly Command[] = [
   purgeCommand,
   statsCommand,
   keysCreateCommand,
+  keysListCommand,
+  keysRevokeCommand,
+  keysRotateCommand,
 ];
 
 const GROUPS: Record<string, string> = {
   sessions: 'list | revoke',
-  keys: 'create',
+  keys: 'create | list | revoke | rotate',
 };
 
 function mainHelp(): string {

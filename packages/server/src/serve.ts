@@ -5,7 +5,7 @@ import { type ClockSkewMonitor, startClockSkewMonitor } from './clock-skew.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { instrumentStore } from './instrument-store.js';
-import { loadKeys } from './key-setup.js';
+import { loadKeys, watchKeyFile } from './key-setup.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
@@ -150,7 +150,15 @@ export async function startServer(
       });
       return reloading;
     };
-    if (config.tls !== null) stopWatching = watchTls(config.tls, () => void reloadTls());
+    const stopTlsWatch =
+      config.tls === null ? () => {} : watchTls(config.tls, () => void reloadTls());
+    // Keys created, revoked or rotated in the key file (by curfew keys, on any machine sharing
+    // the file) take effect within a second, without a restart.
+    const stopKeyWatch = watchKeyFile(config, keys.keyring, logger);
+    stopWatching = () => {
+      stopTlsWatch();
+      stopKeyWatch();
+    };
 
     const stopSweep =
       config.sweepInterval > 0

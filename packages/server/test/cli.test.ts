@@ -319,6 +319,42 @@ describe('commands on the store', () => {
     );
   });
 
+  it('keys list shows states without keys, revoke marks one, rotate replaces one', async () => {
+    const billing = await cli('keys', 'create', '--name', 'billing', '--tenant', 'acme');
+    await cli('keys', 'create', '--name', 'temp', '--tenant', 'acme', '--expires', '30d');
+    await cli('keys', 'create', '--name', 'ops', '--tenant', '*');
+    expect((await cli('keys', 'revoke', '--name', 'ops')).code).toBe(0);
+    const rotated = await cli('keys', 'rotate', '--name', 'billing', '--grace', '10m');
+    expect(rotated.code).toBe(0);
+    expect(rotated.stdout.trim()).toMatch(/^cfk_/);
+    expect(rotated.stdout.trim()).not.toBe(billing.stdout.trim());
+    expect(rotated.stderr).toContain('accepted for 10m more');
+
+    const listed = await cli('keys', 'list', '--json');
+    const rows = listed.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(rows.map((row) => [row.name, row.tenant, row.scope, row.state])).toEqual([
+      ['billing', 'acme', 'sessions', 'rotating'],
+      ['temp', 'acme', 'sessions', 'active'],
+      ['ops', '*', 'admin', 'revoked'],
+    ]);
+    expect(rows[0].hash).toBe(hashApiKey(rotated.stdout.trim()).slice(0, 8));
+    const days = (Date.parse(rows[1].expiresAt) - Date.now()) / 86_400_000;
+    expect(days).toBeGreaterThan(29.9);
+    expect(days).toBeLessThanOrEqual(30);
+    const table = (await cli('keys', 'list')).stdout;
+    expect(table).toMatch(/^NAME\s+TENANT\s+SCOPE\s+STATE\s+CREATED\s+EXPIRES\s+HASH\n/);
+    for (const made of [billing, rotated])
+      expect(table + listed.stdout).not.toContain(made.stdout.trim());
+
+    expect((await cli('keys', 'revoke', '--name', 'nobody')).code).toBe(2);
+    expect(
+      (await cli('keys', 'create', '--name', 'x', '--tenant', 'a', '--expires', 'soon')).code,
+    ).toBe(2);
+  });
+
   it('keys create appends a hash to the key file and prints the key once', async () => {
     const result = await cli('keys', 'create', '--name', 'billing', '--tenant', 'acme');
     expect(result.code).toBe(0);
@@ -326,7 +362,12 @@ describe('commands on the store', () => {
     expect(key).toMatch(/^cfk_[A-Za-z0-9_-]{43}$/);
     expect(result.stderr).toContain('sessions key "billing" for tenant "acme"');
     const file = await readFile(join(dir, 'api-keys'), 'utf8');
-    expect(file).toBe(`billing:${hashApiKey(key)}:acme:sessions\n`);
+    expect(JSON.parse(file)).toMatchObject({
+      name: 'billing',
+      sha256: hashApiKey(key),
+      tenant: 'acme',
+      scope: 'sessions',
+    });
 
     env.CURFEW_API_KEYS_FILE = join(dir, 'other-keys');
     // No key is for every tenant by accident: without --tenant, nothing is made.
@@ -346,10 +387,21 @@ describe('commands on the store', () => {
       'validate',
     );
     expect(checker.code).toBe(0);
-    expect(await readFile(join(dir, 'other-keys'), 'utf8')).toBe(
-      `ops:${hashApiKey(admin.stdout.trim())}:*:admin\n` +
-        `checker:${hashApiKey(checker.stdout.trim())}:acme:validate\n`,
-    );
+    const lines = (await readFile(join(dir, 'other-keys'), 'utf8')).trim().split('\n');
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({
+        name: 'ops',
+        sha256: hashApiKey(admin.stdout.trim()),
+        tenant: '*',
+        scope: 'admin',
+      }),
+      expect.objectContaining({
+        name: 'checker',
+        sha256: hashApiKey(checker.stdout.trim()),
+        tenant: 'acme',
+        scope: 'validate',
+      }),
+    ]);
     const tenantAdmin = await cli(
       'keys',
       'create',

@@ -11,6 +11,8 @@ import {
   parseApiKeyFile,
   parseApiKeyList,
   readApiKeyFile,
+  revokeApiKey,
+  rotateApiKey,
 } from '../src/api-keys.js';
 import { ConfigError, loadConfig } from '../src/config.js';
 import { loadKeys } from '../src/key-setup.js';
@@ -351,9 +353,55 @@ describe('API keys', () => {
       /^f line 1: an admin key is for every tenant/,
     );
     expect(() => parseApiKeyFile(`ops:${KEY_A}\n`, 'keys.txt')).toThrow(
-      /^keys.txt line 1: expected NAME:SHA256:TENANT:SCOPE with a 64-character hex hash$/,
+      /^keys.txt line 1: expected a JSON entry, or NAME:SHA256:TENANT:SCOPE with a 64-character hex hash$/,
     );
     expect(() => parseApiKeyFile(`ops:${KEY_A}\n`, 'keys.txt')).toThrow(ApiKeyError);
+  });
+});
+
+describe('the key lifecycle', () => {
+  it('refuses an expired key, a revoked key, and a rotated-out key after its grace', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'curfew-lifecycle-'));
+    try {
+      const path = join(dir, 'keys');
+      const t0 = Date.parse('2026-12-01T00:00:00Z');
+      const billing = await createApiKey(path, { name: 'billing', tenantId: 'acme', now: t0 });
+      const temp = await createApiKey(path, {
+        name: 'temp',
+        tenantId: 'acme',
+        scope: 'validate',
+        now: t0,
+        expiresAt: t0 + 3_600_000,
+      });
+      const ops = await createApiKey(path, { name: 'ops', tenantId: '*', now: t0 });
+      const ring = new ApiKeyring(await readApiKeyFile(path));
+      expect(ring.authenticate(temp.key, t0 + 3_599_999)).toMatchObject({ name: 'temp' });
+      expect(ring.authenticate(temp.key, t0 + 3_600_000)).toBeNull();
+
+      await revokeApiKey(path, 'ops', t0 + 10);
+      const rotated = await rotateApiKey(path, 'billing', { grace: 60_000, now: t0 + 20 });
+      ring.replace(await readApiKeyFile(path));
+      expect(ring.authenticate(ops.key, t0 + 30)).toBeNull();
+      expect(ring.authenticate(rotated.key, t0 + 30)).toMatchObject({
+        name: 'billing',
+        tenantId: 'acme',
+      });
+      expect(ring.authenticate(billing.key, t0 + 60_019)).toMatchObject({ name: 'billing' });
+      expect(ring.authenticate(billing.key, t0 + 60_020)).toBeNull();
+      expect(ring.authenticate(rotated.key, t0 + 86_400_000)).not.toBeNull();
+
+      // The file keeps the revoked key for the record, and only hashes.
+      const text = await readFile(path, 'utf8');
+      for (const made of [billing, temp, ops, rotated]) expect(text).not.toContain(made.key);
+      expect((await readApiKeyFile(path)).find((key) => key.name === 'ops')).toMatchObject({
+        revokedAt: t0 + 10,
+      });
+      expect((await stat(path)).mode & 0o777).toBe(0o600);
+      await expect(revokeApiKey(path, 'nobody', t0)).rejects.toThrow(/has no key named "nobody"/);
+      await expect(rotateApiKey(path, 'ops', { grace: 0, now: t0 })).rejects.toThrow(/is revoked/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -372,7 +420,21 @@ describe('key files on disk', () => {
     expect(first.createdAdminKey).toMatch(/^cfk_[A-Za-z0-9_-]{43}$/);
     expect(first.createdAdminKeyFile).toBeUndefined();
     const file = await readFile(join(dir, 'api-keys'), 'utf8');
-    expect(file).toBe(`admin:${hashApiKey(first.createdAdminKey!)}:*:admin\n`);
+    expect(
+      file
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual([
+      expect.objectContaining({
+        name: 'admin',
+        sha256: hashApiKey(first.createdAdminKey!),
+        tenant: '*',
+        scope: 'admin',
+        expiresAt: null,
+        revokedAt: null,
+      }),
+    ]);
     expect(file).not.toContain(first.createdAdminKey!);
     expect((await stat(join(dir, 'api-keys'))).mode & 0o777).toBe(0o600);
     expect(first.keyring.authenticate(first.createdAdminKey!)).toEqual({
@@ -416,16 +478,26 @@ describe('key files on disk', () => {
 
   it('appends keys made by createApiKey, refusing a name already used', async () => {
     const path = join(dir, 'nested', 'keys');
-    const { key, entry } = await createApiKey(path, { name: 'billing', tenantId: 'acme' });
+    const { key, entry } = await createApiKey(path, {
+      name: 'billing',
+      tenantId: 'acme',
+      now: 1_000,
+      expiresAt: 2_000,
+    });
     expect(entry).toEqual({
       name: 'billing',
       tenantId: 'acme',
       scope: 'sessions',
       sha256: hashApiKey(key),
+      createdAt: 1_000,
+      expiresAt: 2_000,
+      revokedAt: null,
+      previous: null,
     });
-    const ops = await createApiKey(path, { name: 'ops', tenantId: '*' });
+    const ops = await createApiKey(path, { name: 'ops', tenantId: '*', now: 1_000 });
     expect(await readFile(path, 'utf8')).toBe(
-      `billing:${hashApiKey(key)}:acme:sessions\nops:${hashApiKey(ops.key)}:*:admin\n`,
+      `{"name":"billing","sha256":"${hashApiKey(key)}","tenant":"acme","scope":"sessions","createdAt":"1970-01-01T00:00:01.000Z","expiresAt":"1970-01-01T00:00:02.000Z","revokedAt":null,"previous":null}\n` +
+        `{"name":"ops","sha256":"${hashApiKey(ops.key)}","tenant":"*","scope":"admin","createdAt":"1970-01-01T00:00:01.000Z","expiresAt":null,"revokedAt":null,"previous":null}\n`,
     );
     // What it writes, it reads back; and its keys pass the strength check asked of operators.
     expect(await readApiKeyFile(path)).toEqual([entry, ops.entry]);

@@ -100,7 +100,7 @@ const DEFAULT_LIMITS: HttpLimits = loadConfig({}).http;
  * const key = 'a-key-of-at-least-thirty-two-characters';
  * const app = buildApp({
  *   manager: new SessionManager({ store: new MemoryStore() }),
- *   keys: new ApiKeyring([{ name: 'dev', tenantId: null, sha256: hashApiKey(key) }]),
+ *   keys: new ApiKeyring([{ name: 'dev', tenantId: null, scope: 'admin', sha256: hashApiKey(key) }]),
  * });
  * const res = await app.inject({
  *   method: 'POST', url: '/v1/sessions', headers: { authorization: `Bearer ${key}` },
@@ -251,7 +251,9 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
       return openApiDocument;
     }),
   ];
-  for (const route of routes) registerRoute(app, route, options.keys, options.rateLimiter);
+  for (const route of routes) {
+    registerRoute(app, route, options.keys, options.rateLimiter, clock);
+  }
   return app;
 }
 
@@ -282,6 +284,7 @@ function registerRoute(
   route: RouteDefinition,
   keys: ApiKeyring,
   limiter: RateLimiter | undefined,
+  clock: () => number,
 ): void {
   const schema: Record<string, unknown> = {};
   if (route.body !== undefined) schema.body = route.body;
@@ -315,7 +318,9 @@ function registerRoute(
           serializerCompiler: ({ httpStatus }: { httpStatus?: string | undefined }) =>
             route.responses[Number(httpStatus)]!.serialize as (data: unknown) => string,
         }),
-    ...(route.access === 'public' ? {} : { onRequest: authenticate(keys, route.access, limiter) }),
+    ...(route.access === 'public'
+      ? {}
+      : { onRequest: authenticate(keys, route.access, limiter, clock) }),
     ...(preValidation.length === 0 ? {} : { preValidation }),
     handler: (request: FastifyRequest, reply: FastifyReply) => {
       // Fastify's routeOptions getter builds a fresh object each time; the log line only needs this.

@@ -13,13 +13,14 @@ const CHALLENGE = 'Bearer realm="curfew"';
  *
  * @example
  * ```ts
- * app.route({ method: 'POST', url: '/v1/sweep', onRequest: authenticate(keys, 'admin'), handler });
+ * app.route({ method: 'POST', url: '/v1/sweep', onRequest: authenticate(keys, 'admin', undefined, Date.now), handler });
  * ```
  */
 export function authenticate(
   keys: ApiKeyring,
   access: Exclude<RouteAccess, 'public'>,
-  limiter?: RateLimiter,
+  limiter: RateLimiter | undefined,
+  now: () => number,
 ): (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => void {
   // Callback style: it runs on every request, and an async hook costs a promise each time.
   return (request, _reply, done) => {
@@ -32,7 +33,7 @@ export function authenticate(
       );
       return;
     }
-    const caller = keys.authenticate(presented);
+    const caller = keys.authenticate(presented, now());
     if (caller === null) {
       done(
         new HttpProblem(401, 'UNAUTHENTICATED', 'the API key is not valid', {
