@@ -7,12 +7,13 @@ import type { Metrics } from './metrics.js';
  *
  * @example
  * ```ts
- * const last: ClockSkewReading = { skew: 1_200, roundTrip: 0.4, at: 1_700_000_000_000 };
+ * const last: ClockSkewReading = { skew: 1_200, roundTrip: 0.4 };
  * ```
  */
 export interface ClockSkewReading {
   /** This clock minus the store's, milliseconds (positive: this instance is ahead). */
   skew: number;
+  /** Milliseconds the measurement took; the skew is right to within half of it. */
   roundTrip: number;
 }
 

@@ -125,3 +125,22 @@ export function optionalFlag(values: ParsedFlags, name: string): string | undefi
   const value = values.flags[name];
   return typeof value === 'string' ? value : undefined;
 }
+
+/**
+ * An ISO 8601 time that states its offset (`2026-11-01T00:00:00Z`, `…+01:00`), as epoch
+ * milliseconds, or `null` for anything else: a bare local time means a different instant on
+ * every machine, so it is not taken for one.
+ *
+ * @example
+ * ```ts
+ * parseOffsetTime('2026-11-01T00:00:00Z'); // 1793491200000
+ * parseOffsetTime('2026-11-01T00:00:00'); // null
+ * ```
+ */
+export function parseOffsetTime(text: string): number | null {
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
+    return null;
+  }
+  const time = Date.parse(text);
+  return Number.isFinite(time) ? time : null;
+}

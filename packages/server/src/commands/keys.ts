@@ -9,7 +9,7 @@ import {
   rotateApiKey,
 } from '../api-keys.js';
 import { loadConfig } from '../config.js';
-import { type Command, optionalFlag, requireFlag, UsageError } from './command.js';
+import { type Command, optionalFlag, parseOffsetTime, requireFlag, UsageError } from './command.js';
 
 const RELOAD_NOTE = 'A running server reloads the key file within a second.';
 
@@ -22,10 +22,8 @@ function asUsage(error: unknown): never {
 
 /** A duration from now (`90d`) or an ISO 8601 time with its offset, as epoch milliseconds. */
 function expiry(text: string, now: number): number {
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
-    const time = Date.parse(text);
-    if (Number.isFinite(time) && time > now) return time;
-  }
+  const time = parseOffsetTime(text);
+  if (time !== null && time > now) return time;
   try {
     return now + parseDuration(text, '--expires');
   } catch {

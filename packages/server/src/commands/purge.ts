@@ -1,5 +1,5 @@
 import { parseDuration } from 'curfew';
-import { type Command, optionalFlag, UsageError } from './command.js';
+import { type Command, optionalFlag, parseOffsetTime, UsageError } from './command.js';
 import { STORE_SETTINGS, withSessions } from './with-sessions.js';
 
 /** `curfew purge`: deletes ended sessions past their retention, or before a given time. */
@@ -34,11 +34,8 @@ export const purgeCommand: Command = {
 };
 
 function cutoff(text: string): { endedBefore: number } | { olderThan: number } {
-  // A time must say its offset: a bare local time means a different instant on every machine.
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(text)) {
-    const time = Date.parse(text);
-    if (Number.isFinite(time)) return { endedBefore: time };
-  }
+  const time = parseOffsetTime(text);
+  if (time !== null) return { endedBefore: time };
   try {
     return { olderThan: parseDuration(text, '--ended-before') };
   } catch {
