@@ -170,8 +170,11 @@ describe.skipIf(!available)('RedisStore when Redis has trouble (private redis-se
     expect((failure as CurfewError).code).toBe('STORE_UNAVAILABLE');
     expect(String((failure as CurfewError).cause)).toMatch(/OOM/);
     expect(issued.length).toBeGreaterThan(100);
-    // Still full: another create fails the same way, and nothing was half-written.
-    await expect(sessions.create({ userId: 'late' })).rejects.toMatchObject({
+    // Still full: another create of the same size fails the same way (a smaller one may still
+    // fit in what is left), and nothing was half-written.
+    await expect(
+      sessions.create({ userId: 'late', userAgent: `agent ${'x'.repeat(400)}` }),
+    ).rejects.toMatchObject({
       code: 'STORE_UNAVAILABLE',
     });
     const report = await inspectKeys(client, prefix);
