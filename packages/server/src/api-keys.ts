@@ -1,6 +1,4 @@
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { appendFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 
 /**
  * What a key may do, from least to most:
@@ -125,6 +123,9 @@ export class ApiKeyring {
   // The presented key's digest is decoded into this on every call: crypto.hash returning a
   // Buffer costs three times as much as returning hex, the allocation dominating the check.
   readonly #presented = Buffer.alloc(32);
+  // Key name to when it was last accepted, since the last takeUsage(): one Map.set a request,
+  // written to the key store once a minute rather than once a request.
+  #used = new Map<string, number>();
 
   constructor(keys: readonly ApiKey[]) {
     this.replace(keys);
@@ -132,7 +133,7 @@ export class ApiKeyring {
 
   /**
    * Swaps in a new set of keys, checked as the constructor checks them; on an error the keys in
-   * use stay. The service calls this when the key file changes, so that a key created, revoked
+   * use stay. The service calls this when the key store changes, so that a key created, revoked
    * or rotated there takes effect without a restart.
    */
   replace(keys: readonly ApiKey[]): void {
@@ -195,7 +196,19 @@ export class ApiKeyring {
     for (const entry of this.#entries) {
       if (timingSafeEqual(digest, entry.digest)) match = entry;
     }
-    return match !== null && now < match.until ? match.caller : null;
+    if (match === null || now >= match.until) return null;
+    this.#used.set(match.caller.name, now);
+    return match.caller;
+  }
+
+  /**
+   * When each key was last accepted since the previous call (name to epoch ms), and starts
+   * counting afresh: what the service writes to the key store as last-used times.
+   */
+  takeUsage(): Map<string, number> {
+    const used = this.#used;
+    this.#used = new Map();
+    return used;
   }
 }
 
@@ -207,7 +220,7 @@ interface KeyringEntry {
 }
 
 /**
- * The lowercase hex SHA-256 of a key: the only form in which a key file holds it.
+ * The lowercase hex SHA-256 of a key: the only form in which a key store holds it.
  *
  * @example
  * ```ts
@@ -379,7 +392,7 @@ export function parseApiKeyFile(text: string, path: string): ApiKey[] {
     if (line === '' || line.startsWith('#')) return;
     const where = `${path} line ${index + 1}`;
     if (line.startsWith('{')) {
-      keys.push(parseJsonEntry(line, where));
+      keys.push(parseApiKeyRecord(line, where));
       return;
     }
     const [name = '', sha256 = '', ...rest] = line.split(':');
@@ -401,7 +414,16 @@ export function parseApiKeyFile(text: string, path: string): ApiKey[] {
   return keys;
 }
 
-function parseJsonEntry(line: string, where: string): ApiKey {
+/**
+ * Reads one key record, a JSON object as {@link formatApiKeyLine} writes it: how a key file's
+ * lines and a key store's rows are read.
+ *
+ * @example
+ * ```ts
+ * const key = parseApiKeyRecord(formatApiKeyLine(entry), 'the PostgreSQL store');
+ * ```
+ */
+export function parseApiKeyRecord(line: string, where: string): ApiKey {
   let entry: Record<string, unknown>;
   try {
     entry = JSON.parse(line) as Record<string, unknown>;
@@ -477,149 +499,38 @@ export function formatApiKeyLine(key: ApiKey): string {
 }
 
 /**
- * Rewrites a key file with `keys`, atomically (a new file renamed over the old one, mode 0600),
- * so that a server reloading it never reads half a file.
+ * A new key and its entry, checked: the name's shape, the tenant (`*` for every tenant: there is
+ * no default, so that no key is for every tenant by accident) and the scope (default `admin` for
+ * `*`, `sessions` for a tenant). The key is returned once; only its hash is in the entry.
  *
  * @example
  * ```ts
- * await writeApiKeyFile('./data/api-keys', keys);
+ * const { key, entry } = makeApiKey({ name: 'billing', tenantId: 'acme', now: Date.now() });
  * ```
  */
-export async function writeApiKeyFile(path: string, keys: readonly ApiKey[]): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const text = keys.map((key) => `${formatApiKeyLine(key)}\n`).join('');
-  await writeFile(
-    temporary,
-    `# curfew API keys: SHA-256 hashes only. Edit with curfew keys.\n${text}`,
-    {
-      mode: 0o600,
-    },
-  );
-  await rename(temporary, path);
-}
-
-/**
- * Revokes the key named `name` in a key file: it stays in the file, marked revoked at `now`, and
- * is refused from then on (a running server reloads the file within a second).
- *
- * @example
- * ```ts
- * await revokeApiKey('./data/api-keys', 'billing', Date.now());
- * ```
- */
-export async function revokeApiKey(path: string, name: string, now: number): Promise<ApiKey> {
-  const keys = await readApiKeyFile(path);
-  const index = keys.findIndex((key) => key.name === name);
-  if (index < 0) throw new ApiKeyError(`${path} has no key named "${name}"`, { where: '--name' });
-  const revoked: ApiKey = {
-    ...keys[index]!,
-    revokedAt: keys[index]!.revokedAt ?? now,
-    previous: null,
-  };
-  keys[index] = revoked;
-  await writeApiKeyFile(path, keys);
-  return revoked;
-}
-
-/**
- * Rotates the key named `name`: a new key with the same name, tenant, scope and expiry replaces
- * it, and the old one is still accepted for `grace` milliseconds (0: not at all), so that the
- * backends using it can switch without an outage. Returns the new key, shown once.
- *
- * @example
- * ```ts
- * const { key } = await rotateApiKey('./data/api-keys', 'billing', { grace: 3_600_000, now: Date.now() });
- * ```
- */
-export async function rotateApiKey(
-  path: string,
-  name: string,
-  options: { grace: number; now: number },
-): Promise<{ key: string; entry: ApiKey }> {
-  const keys = await readApiKeyFile(path);
-  const index = keys.findIndex((key) => key.name === name);
-  if (index < 0) throw new ApiKeyError(`${path} has no key named "${name}"`, { where: '--name' });
-  const old = keys[index]!;
-  if (old.revokedAt != null) {
-    throw new ApiKeyError(`key "${name}" is revoked; create a new one instead`, {
-      where: '--name',
-    });
-  }
-  const key = generateApiKey();
-  const entry: ApiKey = {
-    ...old,
-    sha256: hashApiKey(key),
-    createdAt: options.now,
-    previous: options.grace > 0 ? { sha256: old.sha256, until: options.now + options.grace } : null,
-  };
-  keys[index] = entry;
-  await writeApiKeyFile(path, keys);
-  return { key, entry };
-}
-
-/**
- * Reads a key file from disk; a file that does not exist holds no keys.
- *
- * @example
- * ```ts
- * const keys = await readApiKeyFile('./data/api-keys');
- * ```
- */
-export async function readApiKeyFile(path: string): Promise<ApiKey[]> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new ApiKeyError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  return parseApiKeyFile(text, path);
-}
-
-/**
- * Makes a key, appends its hash to a key file (created with mode 0600 if missing), and returns
- * the key: the only time it exists anywhere outside the caller's hands. `tenantId` is a tenant or
- * `*` for every tenant: there is no default, so that no key is for every tenant by accident.
- *
- * @example
- * ```ts
- * const { key } = await createApiKey('./data/api-keys', { name: 'billing', tenantId: 'acme' });
- * console.log(key); // show once
- * ```
- */
-export async function createApiKey(
-  path: string,
-  options: {
-    name: string;
-    tenantId: string;
-    scope?: string | undefined;
-    /** When it was made (epoch ms); default now. */
-    now?: number | undefined;
-    /** When it stops being accepted (epoch ms); default never. */
-    expiresAt?: number | null | undefined;
-  },
-): Promise<{ key: string; entry: ApiKey }> {
+export function makeApiKey(options: {
+  name: string;
+  tenantId: string;
+  scope?: string | undefined;
+  /** When it was made (epoch ms). */
+  now: number;
+  /** When it stops being accepted (epoch ms); default never. */
+  expiresAt?: number | null | undefined;
+}): { key: string; entry: ApiKey } {
   checkName(options.name, '--name');
   const tenantId = options.tenantId === '*' ? null : checkTenant(options.tenantId, '--tenant');
   const scope = readScope(options.scope, tenantId, '--scope');
-  const existing = await readApiKeyFile(path);
-  if (existing.some((key) => key.name === options.name)) {
-    throw new ApiKeyError(`${path} already has a key named "${options.name}"`);
-  }
   const key = generateApiKey();
   const entry: ApiKey = {
     name: options.name,
     sha256: hashApiKey(key),
     tenantId,
     scope,
-    createdAt: options.now ?? Date.now(),
+    createdAt: options.now,
     expiresAt: options.expiresAt ?? null,
     revokedAt: null,
     previous: null,
   };
-  await mkdir(dirname(path), { recursive: true });
-  await appendFile(path, `${formatApiKeyLine(entry)}\n`, { mode: 0o600 });
   return { key, entry };
 }
 

@@ -207,8 +207,8 @@ export const SETTINGS = {
     flag: 'api-keys-file',
     value: 'PATH',
     description:
-      "File of NAME:SHA256:TENANT:SCOPE lines (TENANT '*': every tenant), as written by curfew keys create.",
-    defaultText: '<data folder>/api-keys',
+      'A key file to keep the API keys in (hashes only, one JSON object per key, as curfew keys writes them), instead of the store (PostgreSQL, MySQL, Redis) or the default file (SQLite, memory:).',
+    defaultText: 'in the store; <data folder>/api-keys on SQLite and memory:',
   },
   logLevel: {
     env: 'CURFEW_LOG_LEVEL',

@@ -25,20 +25,21 @@ export {
   ApiKeyring,
   type ApiKeyScope,
   checkKeyStrength,
-  createApiKey,
   formatApiKeyLine,
   generateApiKey,
   hashApiKey,
   parseApiKeyFile,
   parseApiKeyList,
-  readApiKeyFile,
-  revokeApiKey,
-  rotateApiKey,
+  parseApiKeyRecord,
   scopeAllows,
-  writeApiKeyFile,
 } from './api-keys.js';
 export { BODY_LIMIT, type BuildAppOptions, buildApp } from './http/app.js';
 export type { Problem, ProblemCode } from './http/problems.js';
 export { instrumentStore } from './instrument-store.js';
+export { createApiKey, revokeApiKey, rotateApiKey } from './key-lifecycle.js';
+export type { KeyStore, StoredApiKey } from './key-store.js';
+export { FileKeyStore, readApiKeyFile, writeApiKeyFile } from './key-stores/file-key-store.js';
+export { RedisKeyStore } from './key-stores/redis-key-store.js';
+export { mysqlQueries, postgresQueries, SqlKeyStore } from './key-stores/sql-key-store.js';
 export { createLogger, LOG_LEVELS } from './logger.js';
 export { METRICS_CONTENT_TYPE, Metrics } from './metrics.js';

@@ -2,6 +2,14 @@ import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { MemoryStore, type SessionStore } from 'curfew';
+import type { KeyStore } from './key-store.js';
+import { RedisKeyStore } from './key-stores/redis-key-store.js';
+import {
+  createKeyTable,
+  mysqlQueries,
+  postgresQueries,
+  SqlKeyStore,
+} from './key-stores/sql-key-store.js';
 import { DEFAULT_STORE_CONNECTION, type StoreConnection } from './store-connection.js';
 import { redactStoreUrl, type StoreLocation } from './store-url.js';
 
@@ -30,6 +38,11 @@ export interface OpenedStore {
   store: SessionStore;
   /** What to say about the store at start-up, e.g. a Redis eviction policy that loses sessions. */
   warnings: string[];
+  /**
+   * The store's own place for API keys, shared by every instance on it: a table on PostgreSQL
+   * and MySQL, a hash on Redis. Absent for SQLite and `memory:`, whose keys stay in a file.
+   */
+  keys?: KeyStore | undefined;
   /** Releases the store: closes the database file, ends the pool, quits the client. Idempotent. */
   close(): Promise<void>;
 }
@@ -132,14 +145,20 @@ async function openAt(location: StoreLocation, options: OpenStoreOptions): Promi
       if (migrate) await migratePostgresAt(location.url, connection);
       const { PostgresStore } = await import('curfew/postgres');
       const pool = await postgresPool(location.url, connection, onDriverError);
-      return pooled(pool, () => PostgresStore.open(pool, { migrate: false }));
+      return pooled(
+        pool,
+        () => PostgresStore.open(pool, { migrate: false }),
+        new SqlKeyStore(postgresQueries(pool)),
+      );
     }
     case 'mysql': {
       if (migrate) await migrateMysqlAt(location.url, connection);
       const { MysqlStore } = await import('curfew/mysql');
       const pool = await mysqlPool(location.url, connection, onDriverError);
-      return pooled(pool, () =>
-        MysqlStore.open(pool, { migrate: false, timeout: connection.timeout }),
+      return pooled(
+        pool,
+        () => MysqlStore.open(pool, { migrate: false, timeout: connection.timeout }),
+        new SqlKeyStore(mysqlQueries(pool)),
       );
     }
     case 'redis':
@@ -203,11 +222,12 @@ function cannotOpen(location: StoreLocation, error: unknown): Error {
 async function pooled(
   pool: { end(): Promise<void> },
   open: () => Promise<SessionStore>,
+  keys: KeyStore,
 ): Promise<OpenedStore> {
   try {
     const store = await open();
     let closing: Promise<void> | undefined;
-    return { store, warnings: [], close: () => (closing ??= pool.end()) };
+    return { store, warnings: [], keys, close: () => (closing ??= pool.end()) };
   } catch (error) {
     await pool.end().catch(() => {});
     throw error;
@@ -250,7 +270,9 @@ async function migratePostgresAt(
   const { migratePostgres } = await import('curfew/postgres');
   const pool = await postgresPool(url, { ...connection, poolSize: 1 }, () => {}, false);
   try {
-    return await migratePostgres(pool);
+    const outcome = await migratePostgres(pool);
+    await createKeyTable(postgresQueries(pool));
+    return outcome;
   } finally {
     await pool.end();
   }
@@ -278,7 +300,9 @@ async function migrateMysqlAt(url: string, connection: StoreConnection): Promise
   const { migrateMysql } = await import('curfew/mysql');
   const pool = await mysqlPool(url, { ...connection, poolSize: 1 }, () => {});
   try {
-    return await migrateMysql(pool);
+    const outcome = await migrateMysql(pool);
+    await createKeyTable(mysqlQueries(pool));
+    return outcome;
   } finally {
     await pool.end();
   }
@@ -335,7 +359,12 @@ async function openRedis(
     );
     await store.ping();
     const report = await store.checkEvictionPolicy();
-    return { store, warnings: report.message === null ? [] : [report.message], close };
+    return {
+      store,
+      warnings: report.message === null ? [] : [report.message],
+      keys: new RedisKeyStore(client),
+      close,
+    };
   } catch (error) {
     await close();
     throw lastError ?? error;

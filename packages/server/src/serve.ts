@@ -5,7 +5,7 @@ import { type ClockSkewMonitor, startClockSkewMonitor } from './clock-skew.js';
 import type { ServerConfig } from './config.js';
 import { buildApp } from './http/app.js';
 import { instrumentStore } from './instrument-store.js';
-import { loadKeys, watchKeyFile } from './key-setup.js';
+import { keyStoreFor, type LoadedKeys, loadKeys, watchKeys } from './key-setup.js';
 import { createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import { openStore } from './open-store.js';
@@ -61,13 +61,6 @@ export async function startServer(
   options: { env?: NodeJS.ProcessEnv | undefined } = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  const keys = await loadKeys(config, { interactive: output.isTTY === true });
-  if (keys.createdAdminKeyFile !== undefined) {
-    logger.warn(
-      { path: keys.createdAdminKeyFile },
-      'no API key was configured: an admin key was made and written to this file (mode 0600); read it, store it elsewhere, delete the file',
-    );
-  }
   const opened = await openStore(config.store, {
     connection: config.storeConnection,
     retention: config.retention,
@@ -76,8 +69,24 @@ export async function startServer(
     ),
   });
   for (const warning of opened.warnings) logger.warn({ store: config.storeUrl }, warning);
+  let keys: LoadedKeys;
+  try {
+    // The keys live in the store when it keeps them (shared by every instance on it).
+    keys = await loadKeys(config, keyStoreFor(config, opened.keys), {
+      interactive: output.isTTY === true,
+    });
+  } catch (error) {
+    await opened.close();
+    throw error;
+  }
+  if (keys.createdAdminKeyFile !== undefined) {
+    logger.warn(
+      { path: keys.createdAdminKeyFile },
+      'no API key was configured: an admin key was made and written to this file (mode 0600); read it, store it elsewhere, delete the file',
+    );
+  }
   let app: FastifyInstance | undefined;
-  let stopWatching = () => {};
+  let stopWatching: () => Promise<void> = async () => {};
   let skewMonitor: ClockSkewMonitor | undefined;
   let tracing: Tracing | undefined;
   try {
@@ -152,12 +161,12 @@ export async function startServer(
     };
     const stopTlsWatch =
       config.tls === null ? () => {} : watchTls(config.tls, () => void reloadTls());
-    // Keys created, revoked or rotated in the key file (by curfew keys, on any machine sharing
-    // the file) take effect within a second, without a restart.
-    const stopKeyWatch = watchKeyFile(config, keys.keyring, logger);
-    stopWatching = () => {
+    // Keys created, revoked or rotated in the key store (by curfew keys, on any machine sharing
+    // it) take effect within a second, without a restart.
+    const stopKeyWatch = watchKeys({ keys, envKeys: config.apiKeys, logger });
+    stopWatching = async () => {
       stopTlsWatch();
-      stopKeyWatch();
+      await stopKeyWatch();
     };
 
     const stopSweep =
@@ -197,10 +206,11 @@ export async function startServer(
       reloadTls,
       close() {
         closing ??= (async () => {
-          stopWatching();
           skewMonitor?.stop();
           await stopSweep();
           await running.close();
+          // After the last request: its key's last-used time is written before the store closes.
+          await stopWatching();
           await opened.close();
           await tracing?.shutdown();
           logger.info('stopped');
@@ -210,7 +220,7 @@ export async function startServer(
       },
     };
   } catch (error) {
-    stopWatching();
+    await stopWatching();
     skewMonitor?.stop();
     await tracing?.shutdown();
     await app?.close();

@@ -345,7 +345,9 @@ describe('commands on the store', () => {
     expect(days).toBeGreaterThan(29.9);
     expect(days).toBeLessThanOrEqual(30);
     const table = (await cli('keys', 'list')).stdout;
-    expect(table).toMatch(/^NAME\s+TENANT\s+SCOPE\s+STATE\s+CREATED\s+EXPIRES\s+HASH\n/);
+    expect(table).toMatch(
+      /^NAME\s+TENANT\s+SCOPE\s+STATE\s+CREATED\s+EXPIRES\s+LAST USED\s+HASH\n/,
+    );
     for (const made of [billing, rotated])
       expect(table + listed.stdout).not.toContain(made.stdout.trim());
 
@@ -414,8 +416,9 @@ describe('commands on the store', () => {
     );
     expect(tenantAdmin.code).toBe(2);
     expect(tenantAdmin.stderr).toContain('an admin key is for every tenant');
+    // The name is the flag at fault: a usage error, as for any other bad flag.
     const duplicate = await cli('keys', 'create', '--name', 'ops', '--tenant', '*');
-    expect(duplicate.code).toBe(1);
+    expect(duplicate.code).toBe(2);
     expect(duplicate.stderr).toMatch(/already has a key named "ops"/);
   });
 });

@@ -6,16 +6,18 @@ import {
   ApiKeyError,
   ApiKeyring,
   checkKeyStrength,
-  createApiKey,
   hashApiKey,
   parseApiKeyFile,
   parseApiKeyList,
-  readApiKeyFile,
-  revokeApiKey,
-  rotateApiKey,
 } from '../src/api-keys.js';
-import { ConfigError, loadConfig } from '../src/config.js';
-import { loadKeys } from '../src/key-setup.js';
+import { ConfigError, loadConfig, type ServerConfig } from '../src/config.js';
+import { createApiKey, revokeApiKey, rotateApiKey } from '../src/key-lifecycle.js';
+import { keyStoreFor, loadKeys as loadKeysFrom } from '../src/key-setup.js';
+import { readApiKeyFile } from '../src/key-stores/file-key-store.js';
+
+// The keys as `curfew serve` on SQLite or memory: loads them: from the key file.
+const loadKeys = (config: ServerConfig, options?: { interactive?: boolean }) =>
+  loadKeysFrom(config, keyStoreFor(config, undefined), options);
 
 // Random keys, as an operator must give: 128 bits of hex, 240 bits of base64url.
 const KEY_A = 'e3ebbe2c0673ff4386fb4fb70cace3be';

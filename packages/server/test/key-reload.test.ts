@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { createApiKey, revokeApiKey, rotateApiKey } from '../src/api-keys.js';
 import { loadConfig } from '../src/config.js';
+import { createApiKey, revokeApiKey, rotateApiKey } from '../src/key-lifecycle.js';
 import { startServer } from '../src/serve.js';
 
 it('a running server takes a key created, revoked or rotated in its key file within about a second', async () => {
