@@ -28,6 +28,8 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.get('/status', session.with({ touch: false }), (req, res) => {
     res.json({ secondsRemaining: req.session!.secondsRemaining });
   });
+  app.get('/session/status', session.status);
+  app.post('/session/keep-alive', session.keepAlive);
   app.get('/shared', session.with({ noStore: false }), (_req, res) => {
     res.json({ ok: true });
   });

@@ -13,7 +13,13 @@ import { type MakeApp, runIntegrationCases } from './support/integration-cases.j
 
 const makeApp: MakeApp = async ({ sessions, carrier }) => {
   const app = Fastify();
-  await app.register(createSessionPlugin({ sessions, carrier }));
+  await app.register(
+    createSessionPlugin({
+      sessions,
+      carrier,
+      routes: { status: '/session/status', keepAlive: '/session/keep-alive' },
+    }),
+  );
   const optional = { config: { session: { optional: true } } };
   app.post<{ Querystring: { user?: string } }>('/login', optional, async (request, reply) => {
     const { session, jwt } = await startSession(request, reply, {

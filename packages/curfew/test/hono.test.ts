@@ -27,6 +27,8 @@ const makeApp: MakeApp = async ({ sessions, carrier }) => {
   app.get('/status', session.with({ touch: false }), (c) =>
     c.json({ secondsRemaining: c.get('session').secondsRemaining }),
   );
+  app.get('/session/status', session.status);
+  app.post('/session/keep-alive', session.keepAlive);
   app.get('/shared', session.with({ noStore: false }), (c) => c.json({ ok: true }));
   app.get('/public', session.with({ optional: true }), (c) =>
     c.json({

@@ -42,7 +42,9 @@ import {
   type SessionIntegrationOptions,
   type SessionRefusal,
   type SessionRouteOptions,
+  type SessionStatus,
   type StartedSession,
+  sessionStatus,
   start,
   stateOf,
 } from './session-flow.js';
@@ -122,6 +124,16 @@ export type ExpressSessionHandler = (
 export interface ExpressSessionMiddleware extends ExpressSessionHandler {
   /** The same middleware with other route options; checked at once. */
   with(route: SessionRouteOptions): ExpressSessionHandler;
+  /**
+   * A whole route answering the session's {@link SessionStatus} without touching it: what
+   * `curfew/browser` polls, so a tab left open still times out (`app.get('/session/status', session.status)`).
+   */
+  status: ExpressSessionHandler;
+  /**
+   * A whole route that records activity and answers the {@link SessionStatus}: "Stay signed in"
+   * (`app.post('/session/keep-alive', session.keepAlive)`). A POST: cross-site ones are refused.
+   */
+  keepAlive: ExpressSessionHandler;
 }
 
 /**
@@ -168,7 +180,19 @@ export function createSessionMiddleware(
         .catch(next);
     };
   };
-  return Object.assign(make(undefined), { with: make });
+  const answer = (check: ExpressSessionHandler): ExpressSessionHandler =>
+    function curfewSessionStatus(req, res, next) {
+      check(req, res, (error?: unknown) => {
+        if (error !== undefined) return next(error);
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify(sessionStatus(req.session!)));
+      });
+    };
+  return Object.assign(make(undefined), {
+    with: make,
+    status: answer(make({ touch: false })),
+    keepAlive: answer(make(undefined)),
+  });
 }
 
 /**

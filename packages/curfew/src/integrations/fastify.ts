@@ -20,6 +20,7 @@
  * @packageDocumentation
  */
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { invalidArgument } from '../core/errors.js';
 import type { ReauthenticateOptions } from '../core/manager.js';
 import type { CreateSessionInput } from '../core/session.js';
 import {
@@ -39,7 +40,9 @@ import {
   type SessionIntegrationOptions,
   type SessionRefusal,
   type SessionRouteOptions,
+  type SessionStatus,
   type StartedSession,
+  sessionStatus,
   start,
   stateOf,
 } from './session-flow.js';
@@ -60,6 +63,40 @@ declare module 'fastify' {
 }
 
 const REQUIRED: ResolvedRoute = resolveRoute(undefined);
+
+/**
+ * Options for {@link createSessionPlugin}.
+ *
+ * @example
+ * ```ts
+ * const options: FastifySessionOptions = {
+ *   sessions,
+ *   routes: { status: '/session/status', keepAlive: '/session/keep-alive' },
+ * };
+ * ```
+ */
+export interface FastifySessionOptions extends SessionIntegrationOptions {
+  /**
+   * Routes the plugin adds for `curfew/browser`: `status` (GET; answers the {@link SessionStatus}
+   * without touching the session, so a tab left open still times out) and `keepAlive` (POST;
+   * records activity: "Stay signed in"). Default: neither.
+   */
+  routes?: { status?: string | undefined; keepAlive?: string | undefined } | undefined;
+}
+
+function checkRoutes(routes: FastifySessionOptions['routes']) {
+  if (routes === undefined) return {};
+  if (typeof routes !== 'object' || routes === null) {
+    throw invalidArgument('routes', 'expected { status?, keepAlive? } with paths');
+  }
+  for (const name of ['status', 'keepAlive'] as const) {
+    const path = routes[name];
+    if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
+      throw invalidArgument(`routes.${name}`, 'expected a path starting with /');
+    }
+  }
+  return routes;
+}
 
 /**
  * Makes the session plugin. Registered, it applies to every route of the instance it is
@@ -84,8 +121,9 @@ const REQUIRED: ResolvedRoute = resolveRoute(undefined);
  * app.get('/healthz', { config: { session: false } }, async () => 'ok');
  * ```
  */
-export function createSessionPlugin(options: SessionIntegrationOptions): FastifyPluginAsync {
+export function createSessionPlugin(options: FastifySessionOptions): FastifyPluginAsync {
   const integration = resolveIntegration(options);
+  const { status, keepAlive } = checkRoutes(options.routes);
   const routes = new WeakMap<object, ResolvedRoute>();
   const plugin: FastifyPluginAsync = async (app) => {
     app.decorateRequest('session', null);
@@ -109,6 +147,10 @@ export function createSessionPlugin(options: SessionIntegrationOptions): Fastify
       request.session = outcome.state.session;
       request.sessionRefusal = outcome.state.refusal;
     });
+    // The routes curfew/browser calls. The status route never counts as activity.
+    const answer = async (request: FastifyRequest) => sessionStatus(request.session!);
+    if (status !== undefined) app.get(status, { config: { session: { touch: false } } }, answer);
+    if (keepAlive !== undefined) app.post(keepAlive, answer);
   };
   // What fastify-plugin does: hooks and decorators then reach the instance that registers it.
   Object.assign(plugin, {

@@ -39,7 +39,9 @@ import {
   type SessionIntegrationOptions,
   type SessionRefusal,
   type SessionRouteOptions,
+  type SessionStatus,
   type StartedSession,
+  sessionStatus,
   start,
   stateOf,
 } from './session-flow.js';
@@ -107,6 +109,16 @@ export interface HonoSessionMiddleware extends MiddlewareHandler<{ Variables: Se
     route: SessionRouteOptions & { optional?: false | undefined },
   ): MiddlewareHandler<{ Variables: SessionVariables }>;
   with(route: SessionRouteOptions): MiddlewareHandler<{ Variables: OptionalSessionVariables }>;
+  /**
+   * A whole route answering the session's {@link SessionStatus} without touching it: what
+   * `curfew/browser` polls, so a tab left open still times out (`app.get('/session/status', session.status)`).
+   */
+  status: MiddlewareHandler;
+  /**
+   * A whole route that records activity and answers the {@link SessionStatus}: "Stay signed in"
+   * (`app.post('/session/keep-alive', session.keepAlive)`). A POST: cross-site ones are refused.
+   */
+  keepAlive: MiddlewareHandler;
 }
 
 /**
@@ -150,7 +162,21 @@ export function createSessionMiddleware(options: HonoSessionOptions): HonoSessio
       await next();
     };
   };
-  return Object.assign(make(undefined), { with: make }) as HonoSessionMiddleware;
+  const answer =
+    (check: MiddlewareHandler): MiddlewareHandler =>
+    async (c, _next) => {
+      let passed = false;
+      const refused = await check(c, async () => {
+        passed = true;
+      });
+      if (!passed) return refused;
+      return c.json(sessionStatus(c.get('session') as RequestSession));
+    };
+  return Object.assign(make(undefined), {
+    with: make,
+    status: answer(make({ touch: false })),
+    keepAlive: answer(make(undefined)),
+  }) as HonoSessionMiddleware;
 }
 
 /**

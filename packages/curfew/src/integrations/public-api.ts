@@ -23,5 +23,7 @@ export {
   type SessionProblem,
   type SessionRefusal,
   type SessionRouteOptions,
+  type SessionStatus,
   type StartedSession,
+  sessionStatus,
 } from './session-flow.js';

@@ -204,6 +204,40 @@ export const SESSION_HEADERS = {
   warning: 'Session-Warning',
 } as const;
 
+/**
+ * The body of a session status or keep-alive answer: the same numbers as the session headers,
+ * in seconds (`idleExpiresIn` is `null` for a session without an idle limit), and which limit is
+ * near. What `curfew/browser` reads is the headers; the body is for anything else that asks.
+ *
+ * @example
+ * ```ts
+ * const body: SessionStatus = sessionStatus(req.session!);
+ * ```
+ */
+export interface SessionStatus {
+  expiresIn: number;
+  idleExpiresIn: number | null;
+  absoluteExpiresIn: number;
+  warning: 'idle' | 'absolute' | null;
+}
+
+/**
+ * The {@link SessionStatus} of a request's session: what the status and keep-alive routes answer.
+ *
+ * @example
+ * ```ts
+ * app.get('/session/status', session.with({ touch: false }), (req, res) => res.json(sessionStatus(req.session!)));
+ * ```
+ */
+export function sessionStatus(current: RequestSession): SessionStatus {
+  return {
+    expiresIn: current.secondsRemaining,
+    idleExpiresIn: current.idleSecondsRemaining,
+    absoluteExpiresIn: current.absoluteSecondsRemaining,
+    warning: current.warning,
+  };
+}
+
 /** @internal */
 export interface Integration {
   readonly sessions: SessionManager;

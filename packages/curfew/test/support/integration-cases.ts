@@ -6,6 +6,8 @@
 //   POST /login?user=ID   optional   startSession({ userId: ID ?? '42' }) → { jwt, sessionId }
 //   GET  /me              required   → { userId, sessionId }
 //   GET  /status          touch:false → { secondsRemaining }
+//   GET  /session/status  the integration's status route (never touches) → SessionStatus
+//   POST /session/keep-alive  the integration's keep-alive route → SessionStatus
 //   GET  /shared          noStore:false → { ok: true }
 //   GET  /public          optional   → { userId | null, refusal | null }
 //   POST /action          required   → { ok: true }
@@ -247,6 +249,47 @@ export function runIntegrationCases(framework: string, makeApp: MakeApp): void {
       expect(first.headers.get('session-idle-expires-in')).toBe('600');
       clock.advance(10 * MINUTE);
       expectProblem(await send(withCookie(token, { path: '/status' })), 401, 'idle');
+    });
+
+    it('answers the status route without touching, and the keep-alive route with activity', async () => {
+      const token = await login();
+      clock.advance(20 * MINUTE);
+      const status = await send(withCookie(token, { path: '/session/status' }));
+      expect(status.status).toBe(200);
+      expect(status.headers.get('cache-control')).toBe('no-store');
+      expect(status.headers.get('session-idle-expires-in')).toBe('600');
+      expect(json(status)).toEqual({
+        expiresIn: 600,
+        idleExpiresIn: 600,
+        absoluteExpiresIn: 12 * 3600 - 20 * 60,
+        warning: null,
+      });
+      // Polled again and again, the status route never moves the idle deadline.
+      clock.advance(5 * MINUTE);
+      expect(json(await send(withCookie(token, { path: '/session/status' })))).toMatchObject({
+        idleExpiresIn: 300,
+        warning: 'idle',
+      });
+      // A keep-alive from another site is refused and changes nothing.
+      const crossSite = await send(
+        withCookie(token, {
+          method: 'POST',
+          path: '/session/keep-alive',
+          headers: { 'sec-fetch-site': 'cross-site' },
+        }),
+      );
+      expectProblem(crossSite, 403, 'cross_site');
+      const kept = await send(withCookie(token, { method: 'POST', path: '/session/keep-alive' }));
+      expect(kept.status).toBe(200);
+      expect(kept.headers.get('session-idle-expires-in')).toBe(String(30 * 60));
+      expect(json(kept)).toMatchObject({ idleExpiresIn: 30 * 60, warning: null });
+      clock.advance(29 * MINUTE);
+      expect(json(await send(withCookie(token, { path: '/session/status' })))).toMatchObject({
+        idleExpiresIn: 60,
+      });
+      clock.advance(MINUTE);
+      expectProblem(await send(withCookie(token, { path: '/session/status' })), 401, 'idle');
+      expectProblem(await send({ path: '/session/status' }), 401, 'missing');
     });
 
     it('records activity on an ordinary route', async () => {
