@@ -100,6 +100,7 @@ export interface SessionMonitor {
 }
 
 type Message =
+  | { t: 'ask' }
   | { t: 'left'; idle: number | null; absolute: number | null; extended: boolean }
   | { t: 'out' }
   | { t: 'expired'; limit: SessionLimit };
@@ -215,7 +216,18 @@ export function createSessionMonitor(options: SessionMonitorOptions): SessionMon
   };
 
   const observe = (response: Response) => {
-    if (response.status === 401) return end('signed-out');
+    if (response.status === 401) {
+      // curfew's integrations say why (problem+json `reason`): a timeout is an expiry, anything
+      // else (signed out elsewhere, revoked) is a sign-out.
+      void response
+        .clone()
+        .json()
+        .catch(() => ({}))
+        .then(({ reason }: { reason?: string }) =>
+          reason === 'idle' || reason === 'absolute' ? end('expired', reason) : end('signed-out'),
+        );
+      return;
+    }
     const absolute = response.headers.get('Session-Absolute-Expires-In');
     if (absolute === null) return;
     const idle = response.headers.get('Session-Idle-Expires-In');
@@ -244,12 +256,16 @@ export function createSessionMonitor(options: SessionMonitorOptions): SessionMon
 
   if (channel !== null) {
     channel.onmessage = ({ data }: MessageEvent<Message>) => {
-      if (data.t === 'left') learn(data.idle, data.absolute, false);
+      if (data.t === 'ask') {
+        // A tab just opened: tell it what this one knows, so it need not wait for a poll.
+        if (known && !over) post({ t: 'left', ...remaining(), extended: false });
+      } else if (data.t === 'left') learn(data.idle, data.absolute, false);
       else if (data.t === 'out') end('signed-out', 'idle', false);
       else end('expired', data.limit, false);
     };
   }
 
+  post({ t: 'ask' });
   // One tab polls: the one holding the lock. Without Web Locks every tab polls.
   const startPolling = () => {
     void refresh();
