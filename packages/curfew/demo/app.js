@@ -54,6 +54,14 @@ export function createDemoApp({
     next();
   });
   app.use('/static', express.static(PUBLIC, { index: false }));
+  // curfew/browser and its dialog, as built in the package's dist/.
+  for (const [path, module] of [
+    ['/static/curfew/browser.js', 'curfew/browser'],
+    ['/static/curfew/dialog.js', 'curfew/browser/dialog'],
+  ]) {
+    const file = fileURLToPath(import.meta.resolve(module));
+    app.get(path, (_req, res) => res.type('text/javascript').sendFile(file));
+  }
   app.get('/favicon.ico', (_req, res) => res.status(204).end());
   app.use(express.urlencoded({ extended: false, limit: '2kb' }));
 

@@ -65,7 +65,8 @@ function layout({ title, body, policy, pollMs }) {
 ${body}
 </main>
 <footer>
-  <p>Timeouts in this demo: signed out after <strong>${spoken(policy.idleTimeout)}</strong> without activity, and after <strong>${spoken(policy.absoluteTimeout)}</strong> at most.
+  <p>Timeouts in this demo: signed out after <strong>${spoken(policy.idleTimeout)}</strong> without activity, and after <strong>${spoken(policy.absoluteTimeout)}</strong> at most;
+  warned <strong>${spoken(policy.idleWarning)}</strong> and <strong>${spoken(policy.absoluteWarning)}</strong> before them.
   (curfew's default, NIST SP 800-63B AAL2: 30 minutes and 12 hours.)</p>
 </footer>
 </body>
@@ -98,7 +99,7 @@ const NOTICES = {
   'not-found': 'That session had already ended.',
 };
 
-/** The signed-in page: the countdown, the warning banner and the active sessions. */
+/** The signed-in page: the countdown and the active sessions; the warning is curfew/browser's dialog. */
 export function homePage({ name, current, sessionsHtml, policy, pollMs, notice, sensitiveMaxAge }) {
   const noticeText = NOTICES[notice];
   return layout({
@@ -107,16 +108,9 @@ export function homePage({ name, current, sessionsHtml, policy, pollMs, notice, 
     pollMs,
     body: html`<div class="title-row">
   <h1>Signed in as ${name}</h1>
-  <form method="post" action="/sign-out"><button type="submit" class="secondary">Sign out</button></form>
+  <form id="sign-out" method="post" action="/sign-out"><button type="submit" class="secondary">Sign out</button></form>
 </div>
 <p id="notice" role="status" class="notice">${noticeText ?? ''}</p>
-
-<section id="warning" class="warning" aria-labelledby="warning-title" hidden>
-  <h2 id="warning-title">Your session is about to end</h2>
-  <p id="warning-text" role="alert"></p>
-  <p class="warning-left" aria-hidden="true">Time left: <span id="warning-left"></span></p>
-  <p><button type="button" id="stay-signed-in">Stay signed in</button></p>
-</section>
 
 <section class="timer" aria-labelledby="timer-title">
   <h2 id="timer-title">Time left in this session</h2>
@@ -154,22 +148,24 @@ export function homePage({ name, current, sessionsHtml, policy, pollMs, notice, 
 export function sessionsTable(rows) {
   const others = rows.filter((row) => !row.current).length;
   const body = rows.map(
-    (row) => html`<tr data-session="${row.id}"${row.current ? html` class="current"` : ''}>
-  <th scope="row" id="device-${row.id}">${row.device}${row.current ? html` <span class="badge">This session</span>` : ''}</th>
-  <td>${row.ipAddress ?? 'unknown'}</td>
-  <td><time datetime="${row.createdAt}">${row.createdAt}</time> <span class="ago"></span></td>
-  <td><time datetime="${row.lastActivityAt}">${row.lastActivityAt}</time> <span class="ago"></span></td>
-  <td>${
+    (
+      row,
+    ) => html`<tr role="row" data-session="${row.id}"${row.current ? html` class="current"` : ''}>
+  <th role="rowheader" scope="row" id="device-${row.id}">${row.device}${row.current ? html` <span class="badge">This session</span>` : ''}</th>
+  <td role="cell" data-label="IP address">${row.ipAddress ?? 'unknown'}</td>
+  <td role="cell" data-label="Signed in"><time datetime="${row.createdAt}">${row.createdAt}</time> <span class="ago"></span></td>
+  <td role="cell" data-label="Last active"><time datetime="${row.lastActivityAt}">${row.lastActivityAt}</time> <span class="ago"></span></td>
+  <td role="cell">${
     row.current
       ? html`<span class="muted">—</span>`
       : html`<form method="post" action="/sessions/${row.id}/sign-out"><button type="submit" class="secondary" aria-describedby="device-${row.id}">Sign out</button></form>`
   }</td>
 </tr>`,
   );
-  return html`<table>
+  return html`<table role="table">
   <caption>${rows.length} active session${rows.length === 1 ? '' : 's'} for your account</caption>
-  <thead><tr><th scope="col">Device</th><th scope="col">IP address</th><th scope="col">Signed in</th><th scope="col">Last active</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
-  <tbody>${body}</tbody>
+  <thead role="rowgroup"><tr role="row"><th role="columnheader" scope="col">Device</th><th role="columnheader" scope="col">IP address</th><th role="columnheader" scope="col">Signed in</th><th role="columnheader" scope="col">Last active</th><th role="columnheader" scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+  <tbody role="rowgroup">${body}</tbody>
 </table>
 ${
   others > 0

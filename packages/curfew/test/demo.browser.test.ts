@@ -47,6 +47,8 @@ const IPHONE =
 
 interface Demo {
   base: string;
+  /** Status requests (GET /api/status) since the last reset. */
+  polls: number;
   advance(ms: number): void;
   close(): Promise<void>;
 }
@@ -66,11 +68,11 @@ async function startDemo(options: { sensitiveMaxAge?: number } = {}): Promise<De
   const clock = () => Date.now() + offset;
   const db = new Database(':memory:');
   const sessions = new SessionManager({ store: new SqliteStore(db), policy: POLICY, clock });
-  const server = createServer(createDemoApp({ sessions, clock, pollMs: 300, ...options }));
-  const base = (await listenOnLoopback(server)).replace('127.0.0.1', 'localhost');
-  return {
-    base,
-    advance: (ms) => {
+  const app = createDemoApp({ sessions, clock, pollMs: 300, ...options });
+  const demo = {
+    base: '',
+    polls: 0,
+    advance: (ms: number) => {
       offset += ms;
     },
     close: async () => {
@@ -78,6 +80,12 @@ async function startDemo(options: { sensitiveMaxAge?: number } = {}): Promise<De
       db.close();
     },
   };
+  const server = createServer((req, res) => {
+    if (req.url === '/api/status') demo.polls += 1;
+    app(req, res);
+  });
+  demo.base = (await listenOnLoopback(server)).replace('127.0.0.1', 'localhost');
+  return demo;
 }
 
 describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
@@ -115,9 +123,15 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     expect(pageErrors.splice(0), 'errors in the page').toEqual([]);
   });
 
-  async function open(options: { userAgent?: string; clockSkewMs?: number } = {}): Promise<Page> {
+  async function open(
+    options: {
+      userAgent?: string;
+      clockSkewMs?: number;
+      viewport?: { width: number; height: number };
+    } = {},
+  ): Promise<Page> {
     const context = await browser.newContext({
-      viewport: { width: 1000, height: 760 },
+      viewport: options.viewport ?? { width: 1000, height: 760 },
       locale: 'en-US',
       timezoneId: 'UTC',
       ...(options.userAgent ? { userAgent: options.userAgent } : {}),
@@ -202,13 +216,14 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     await action.click();
     await expect.poll(() => result.textContent()).toContain('Your recovery email was changed');
 
-    // 45 seconds on: still signed in (60 s idle, 150 s absolute), but the sign-in is too old.
-    await advance(45_000);
+    // 35 seconds on: still signed in (60 s idle, 150 s absolute; no warning yet), but the
+    // sign-in is too old.
+    await advance(35_000);
     const absoluteLeft = async () => {
       const [minutes, seconds] = (await page.textContent('#absolute-left'))!.split(':');
       return Number(minutes) * 60 + Number(seconds);
     };
-    await expect.poll(absoluteLeft).toBeLessThanOrEqual(105);
+    await expect.poll(absoluteLeft).toBeLessThanOrEqual(115);
     await action.click();
     const prompt = page.getByRole('form', { name: 'Confirm it’s you' });
     await expect.poll(() => prompt.isVisible()).toBe(true);
@@ -296,41 +311,38 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     );
   });
 
-  it('warns before the idle and the absolute expiry, and "Stay signed in" records activity', async () => {
+  it('warns in a dialog before the idle and the absolute expiry; "Stay signed in" records activity', async () => {
     demo = await startDemo();
     const page = await open();
     await signIn(page, 'Ada Lovelace');
-    const banner = page.getByRole('region', { name: 'Your session is about to end' });
-    const stay = page.getByRole('button', { name: 'Stay signed in' });
+    const dialog = page.getByRole('alertdialog', { name: 'Your session is about to end' });
 
+    // 45 s in: 15 s left, inside the 20 s idle warning.
     await advance(45_000);
-    await expect.poll(() => banner.isVisible()).toBe(true);
-    expect(await page.textContent('#warning-text')).toContain('inactive');
-    await stay.click();
-    await expect.poll(() => banner.isVisible()).toBe(false);
-    expect(await page.textContent('#notice')).toBe('Activity recorded. You are still signed in.');
-
-    await advance(45_000);
-    await expect.poll(() => banner.isVisible()).toBe(true);
-    await stay.click();
-    await expect.poll(() => banner.isVisible()).toBe(false);
-
-    // 115 s in: 35 s before the 150 s limit, inside the 40 s absolute warning.
-    await advance(25_000);
-    await expect.poll(() => banner.isVisible()).toBe(true);
-    expect(await page.textContent('#warning-text')).toContain('reaches its time limit');
-    await page.screenshot({ path: join(shots, 'demo-warning.png') });
-    await stay.focus();
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+    expect(await dialog.textContent()).toContain('because you have been inactive');
+    await page.screenshot({ path: join(shots, 'demo-dialog.png') });
+    // Keyboard only: the dialog has the focus; Tab reaches "Stay signed in", Enter presses it.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement?.textContent')).toBe('Stay signed in');
     await page.keyboard.press('Enter');
-    await expect
-      .poll(() => page.textContent('#notice'))
-      .toMatch(
-        /^Activity recorded\. You stay signed in until .+, when this session reaches its limit\.$/,
-      );
-    // Activity cannot move the absolute expiry: the banner stays, the idle limit is reset.
-    expect(await banner.isVisible()).toBe(true);
-    const idleLeft = (await page.textContent('#idle-left'))!.split(':').map(Number);
-    expect(idleLeft[0]! * 60 + idleLeft[1]!).toBeGreaterThanOrEqual(55);
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+    expect(await page.textContent('#notice')).toBe('Activity recorded. You are still signed in.');
+    expect(await countdown(page)).toBeGreaterThanOrEqual(55);
+
+    await advance(45_000);
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+    await dialog.getByRole('button', { name: 'Stay signed in' }).click();
+    await expect.poll(() => dialog.isVisible()).toBe(false);
+
+    // 115 s in: 35 s before the 150 s limit, inside the 40 s absolute warning. It cannot be
+    // extended: the dialog says so, and what to do.
+    await advance(25_000);
+    await expect.poll(() => dialog.isVisible()).toBe(true);
+    expect(await dialog.textContent()).toContain('cannot be extended. Save your work now');
+    expect(await dialog.getByRole('button', { name: 'Stay signed in' }).count()).toBe(0);
+    await dialog.getByRole('button', { name: 'OK' }).click();
+    await expect.poll(() => dialog.isVisible()).toBe(false);
     expect(await countdown(page)).toBeLessThanOrEqual(35);
 
     await advance(40_000);
@@ -338,5 +350,61 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     expect(await page.textContent('.reason')).toBe(
       'Your session reached its limit of 2 minutes 30 seconds. For your security, please sign in again.',
     );
+  });
+
+  it('keeps two tabs in step: one polls, "Stay signed in" and signing out reach the other', async () => {
+    demo = await startDemo();
+    const first = await open();
+    await signIn(first, 'Ada Lovelace');
+    const second = await first.context().newPage();
+    pages.push(second);
+    second.on('pageerror', (error) => pageErrors.push(error.message));
+    await second.goto(demo.base);
+    await expect.poll(() => countdown(second)).toBeGreaterThan(50);
+
+    // Polled every 300 ms by one tab: about 10 status requests in 3 s, not 20.
+    demo.polls = 0;
+    await first.waitForTimeout(3_000);
+    expect(demo.polls).toBeGreaterThanOrEqual(6);
+    expect(demo.polls).toBeLessThanOrEqual(13);
+
+    await advance(45_000);
+    for (const page of [first, second]) {
+      await expect.poll(() => page.getByRole('alertdialog').isVisible()).toBe(true);
+    }
+    // The tab that must catch up is the one in front (a background tab's timers, which draw the
+    // countdown, run once a second at most; its state is already right).
+    await first.bringToFront();
+    const pressed = performance.now();
+    await second.getByRole('button', { name: 'Stay signed in' }).click();
+    await expect.poll(() => countdown(first), { interval: 50 }).toBeGreaterThanOrEqual(55);
+    expect(performance.now() - pressed).toBeLessThan(1_000);
+    await expect.poll(() => first.getByRole('alertdialog').isVisible()).toBe(false);
+
+    const clicked = performance.now();
+    await first.getByRole('button', { name: 'Sign out' }).first().click();
+    await second.waitForURL(/\/signed-out\?reason=ended$/, { timeout: 1_000 });
+    expect(performance.now() - clicked).toBeLessThan(1_000);
+    await first.waitForURL(/\/signed-out\?reason=logout$/);
+  });
+
+  it('fits a phone: nothing wider than 390 px, the sessions as blocks', async () => {
+    demo = await startDemo();
+    const page = await open({ viewport: { width: 390, height: 844 }, userAgent: IPHONE });
+    await signIn(page, 'Ada Lovelace');
+    await signInOverHttp(
+      'ada',
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36',
+    );
+    await page.reload();
+    await expect.poll(() => page.locator('#sessions tbody tr').count()).toBe(2);
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    const table = await page.locator('#sessions table').boundingBox();
+    expect(table!.x + table!.width).toBeLessThanOrEqual(390);
+    expect(await page.getByRole('table').count()).toBe(1);
+    expect(await page.textContent('footer')).toContain(
+      'signed out after 1 minute without activity',
+    );
+    await page.screenshot({ path: join(shots, 'demo-phone.png'), fullPage: true });
   });
 });

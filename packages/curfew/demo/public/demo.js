@@ -1,11 +1,15 @@
-// The signed-in page's behaviour: count down from the server's numbers, warn before either
-// timeout, "Stay signed in", keep the sessions list fresh, and leave for the signed-out page as
-// soon as the server refuses the session.
+// The signed-in page's behaviour, on curfew/browser: the session monitor counts down from the
+// server's numbers and keeps every tab of the demo in step (one tab polls; a "Stay signed in",
+// a sign-out or an expiry in one reaches all), and its dialog warns before either timeout. This
+// file adds what is the demo's own: the countdown display, the sessions list, the sensitive
+// action, and leaving for the signed-out page, with the reason, when the session is over.
 //
 // Remaining time comes from the Session-*-Expires-In response headers, which are relative: the
-// countdown runs on performance.now(), so a wrong or changing wall clock cannot skew it. Wall-clock
-// times (signed in, last active, ends at) are shifted by the server's clock offset, measured on
-// every poll from its serverTime, so they read right on this browser's own clock.
+// monitor counts on performance.now(), so a wrong or changing wall clock cannot skew it. Wall-clock
+// times (signed in, last active, ends at) are shifted by the server's clock offset, measured from
+// its serverTime on every status answer, so they read right on this browser's own clock.
+import { createSessionMonitor } from '/static/curfew/browser.js';
+import { createSessionDialog } from '/static/curfew/dialog.js';
 
 const countdown = document.getElementById('countdown');
 if (countdown) start();
@@ -13,83 +17,81 @@ if (countdown) start();
 function start() {
   const data = document.body.dataset;
   const pollMs = Number(data.pollMs);
-  const warnAt = { idle: Number(data.idleWarning), absolute: Number(data.absoluteWarning) };
   const $ = (id) => document.getElementById(id);
-  const warning = $('warning');
-  const warningText = $('warning-text');
   const notice = $('notice');
-  const stay = $('stay-signed-in');
 
-  let anchor = null; // { at: performance.now() ms, idle: s | null, absolute: s }
   let offset = 0; // server clock minus this browser's clock, ms
   let absoluteExpiresAt = 0; // server epoch ms
-  let shownWarning = null;
   let sessionsHtml = null;
-  let inFlight = null;
+  let leaving = false;
 
-  async function call(method, path, form) {
-    const sent = Date.now();
-    const sentMono = performance.now();
-    const response = await fetch(path, {
-      method,
-      headers: { accept: 'application/json' },
-      credentials: 'same-origin',
-      cache: 'no-store',
-      ...(form === undefined ? {} : { body: new URLSearchParams(form) }),
-    });
-    if (response.status === 401) {
-      const problem = await response.json().catch(() => ({}));
-      const reason = problem.reason ?? 'unknown';
-      window.location.assign(`/signed-out?reason=${encodeURIComponent(reason)}`);
-      return null;
-    }
-    if (!response.ok) throw new Error(`${path} answered ${response.status}`);
-    const body = await response.json();
-    const received = Date.now();
-    // The server measured at about the middle of the round trip.
-    offset = body.serverTime - (sent + received) / 2;
-    const idle = response.headers.get('Session-Idle-Expires-In');
-    anchor = {
-      at: (sentMono + performance.now()) / 2,
-      idle: idle === null ? null : Number(idle),
-      absolute: Number(response.headers.get('Session-Absolute-Expires-In')),
-    };
-    absoluteExpiresAt = Date.parse(body.absoluteExpiresAt);
-    updateSessions(body.sessionsHtml);
+  // What a status answer carries besides the time left, shared with the other tabs (which do
+  // not poll) over a channel of the demo's own.
+  const shared = new BroadcastChannel('curfew-demo-page');
+  const apply = (status) => {
+    offset = status.offset;
+    absoluteExpiresAt = status.absoluteExpiresAt;
+    updateSessions(status.sessionsHtml);
     render();
-    return body;
+  };
+  shared.onmessage = ({ data: status }) => apply(status);
+  async function readStatus(response, sent) {
+    if (!response.ok) return;
+    const body = await response.clone().json();
+    if (typeof body.serverTime !== 'number') return;
+    // The server measured at about the middle of the round trip.
+    const status = {
+      offset: body.serverTime - (sent + Date.now()) / 2,
+      absoluteExpiresAt: Date.parse(body.absoluteExpiresAt),
+      sessionsHtml: body.sessionsHtml,
+    };
+    apply(status);
+    shared.postMessage(status);
   }
 
-  function poll() {
-    inFlight ??= call('GET', '/api/status')
-      .catch((error) => console.warn('status check failed', error))
-      .finally(() => {
-        inFlight = null;
+  const monitor = createSessionMonitor({
+    statusUrl: '/api/status',
+    keepAliveUrl: '/api/activity',
+    idleWarning: Number(data.idleWarning),
+    absoluteWarning: Number(data.absoluteWarning),
+    pollInterval: pollMs / 1000,
+    channel: 'curfew-demo',
+    fetch: (input, init) => {
+      const sent = Date.now();
+      return fetch(input, init).then((response) => {
+        void readStatus(response, sent);
+        return response;
       });
-    return inFlight;
-  }
-
-  function left() {
-    const elapsed = (performance.now() - anchor.at) / 1000;
-    const idle = anchor.idle === null ? null : Math.max(0, anchor.idle - elapsed);
-    const absolute = Math.max(0, anchor.absolute - elapsed);
-    return { idle, absolute, soonest: idle === null ? absolute : Math.min(idle, absolute) };
-  }
+    },
+  });
+  createSessionDialog(monitor, { signInUrl: '/' });
+  const leave = (reason) => {
+    if (leaving) return;
+    leaving = true;
+    window.location.assign(`/signed-out?reason=${encodeURIComponent(reason)}`);
+  };
+  monitor.on('expired', ({ limit }) => leave(limit));
+  // Signed out in another tab, from another device or by an administrator: the answer never
+  // says which, and neither does the page.
+  monitor.on('signed-out', () => leave('ended'));
+  monitor.on('extended', () => {
+    notice.textContent = 'Activity recorded. You are still signed in.';
+  });
+  // This tab's own sign-out: the form does it; the other tabs hear of it at once.
+  $('sign-out').addEventListener('submit', () => {
+    leaving = true;
+    monitor.signedOut();
+  });
 
   function render() {
-    if (anchor === null) return;
-    const { idle, absolute, soonest } = left();
+    const { idle, absolute } = monitor.remaining();
+    if (absolute === null) return;
+    const soonest = idle === null ? absolute : Math.min(idle, absolute);
     countdown.textContent = clock(soonest);
     $('idle-left').textContent = idle === null ? 'never' : clock(idle);
     $('absolute-left').textContent = clock(absolute);
-    $('absolute-at').textContent = `(at ${localTime(absoluteExpiresAt)})`;
-    const kind =
-      absolute <= warnAt.absolute
-        ? 'absolute'
-        : idle !== null && idle <= warnAt.idle
-          ? 'idle'
-          : null;
-    showWarning(kind, soonest);
+    if (absoluteExpiresAt > 0)
+      $('absolute-at').textContent = `(at ${localTime(absoluteExpiresAt)})`;
     for (const time of document.querySelectorAll('#sessions time[datetime]')) {
       const at = Date.parse(time.dateTime);
       time.textContent = localTime(at);
@@ -101,24 +103,7 @@ function start() {
     note.textContent =
       Math.abs(skew) >= 2
         ? `This browser's clock is ${spoken(Math.abs(skew))} ${skew > 0 ? 'behind' : 'ahead of'} the server's; the times here are corrected for it.`
-        : `Counted down on this page from the server's numbers, checked every ${spoken(pollMs / 1000)} (which does not count as activity).`;
-    // At zero the server decides; it will say why the session ended.
-    if (soonest <= 0) void poll();
-  }
-
-  function showWarning(kind, soonest) {
-    warning.hidden = kind === null;
-    $('warning-left').textContent = clock(soonest);
-    if (kind === shownWarning) return;
-    shownWarning = kind;
-    if (kind !== null) notice.textContent = '';
-    // Written once per warning, so a screen reader announces it once, not every second.
-    warningText.textContent =
-      kind === 'idle'
-        ? `You have been inactive for a while. You will be signed out at ${localTime(Date.now() + offset + soonest * 1000)} unless you choose "Stay signed in".`
-        : kind === 'absolute'
-          ? `This session reaches its time limit at ${localTime(absoluteExpiresAt)}, and then you will need to sign in again. Save your work.`
-          : '';
+        : `Counted down on this page from the server's numbers, checked every ${spoken(pollMs / 1000)} by one of your tabs (which does not count as activity).`;
   }
 
   function updateSessions(html) {
@@ -135,19 +120,18 @@ function start() {
     }
   }
 
-  stay.addEventListener('click', async () => {
-    stay.disabled = true;
-    try {
-      const body = await call('POST', '/api/activity');
-      if (body === null) return;
-      notice.textContent =
-        shownWarning === 'absolute'
-          ? `Activity recorded. You stay signed in until ${localTime(absoluteExpiresAt)}, when this session reaches its limit.`
-          : 'Activity recorded. You are still signed in.';
-    } finally {
-      stay.disabled = false;
-    }
-  });
+  async function call(method, path, form) {
+    const response = await monitor.fetch(path, {
+      method,
+      headers: { accept: 'application/json' },
+      credentials: 'same-origin',
+      cache: 'no-store',
+      ...(form === undefined ? {} : { body: new URLSearchParams(form) }),
+    });
+    if (response.status === 401) return null; // the monitor has seen it, and leaves
+    if (!response.ok) throw new Error(`${path} answered ${response.status}`);
+    return response.json();
+  }
 
   // The sensitive action: a step-up answer (401 insufficient_user_authentication, RFC 9470)
   // means the session is fine but too old for this; ask the user to confirm, then try again.
@@ -156,7 +140,7 @@ function start() {
   const reauth = $('reauth');
   const reauthError = $('reauth-error');
   async function changeRecoveryEmail() {
-    const response = await fetch('/api/recovery-email', {
+    const response = await monitor.fetch('/api/recovery-email', {
       method: 'POST',
       headers: { accept: 'application/json' },
       credentials: 'same-origin',
@@ -169,10 +153,7 @@ function start() {
       $('reauth-title').focus();
       return;
     }
-    if (response.status === 401) {
-      window.location.assign(`/signed-out?reason=${encodeURIComponent(body.reason ?? 'unknown')}`);
-      return;
-    }
+    if (response.status === 401) return; // the monitor has seen it, and leaves
     result.textContent = body.message ?? 'Something went wrong.';
   }
   sensitive.addEventListener('click', () => void changeRecoveryEmail());
@@ -199,11 +180,9 @@ function start() {
 
   $('sessions-title').tabIndex = -1;
   setInterval(render, 250);
-  setInterval(poll, pollMs);
-  document.addEventListener('visibilitychange', () => {
-    if (document.visibilityState === 'visible') void poll();
-  });
-  void poll();
+  // A background tab draws at most once a second; back in front, it is right at once.
+  document.addEventListener('visibilitychange', render);
+  render();
 
   /** A server epoch time as this browser's clock shows it. */
   function localTime(serverMs) {

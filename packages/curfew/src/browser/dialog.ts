@@ -71,7 +71,20 @@ export interface SessionDialog {
 // Seconds left at which the countdown is announced to screen readers (besides when it opens).
 const STEPS = [120, 60, 30, 10];
 
-const STYLE = `.curfew-dialog{max-width:min(28rem,calc(100vw - 2rem));padding:1.25rem;border:1px solid var(--curfew-dialog-border,#888);border-radius:var(--curfew-dialog-radius,.5rem);background:var(--curfew-dialog-bg,#fff);color:var(--curfew-dialog-fg,#111);font:inherit;box-shadow:0 .5rem 2rem #0004;transition:opacity .2s}.curfew-dialog::backdrop{background:#0006}.curfew-dialog h2{margin:0 0 .5rem;font-size:1.2rem}.curfew-dialog button,.curfew-dialog a{font:inherit;min-height:2.75rem;padding:.5rem 1rem;margin-top:1rem;border-radius:.375rem;cursor:pointer;display:inline-block}.curfew-dialog .curfew-primary{background:var(--curfew-dialog-accent,#1d4ed8);color:#fff;border:0;text-decoration:none}.curfew-sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}@media (prefers-reduced-motion:reduce){.curfew-dialog{transition:none}}`;
+// Every selector inside :where(), so it weighs nothing: any rule of the app's for these classes
+// wins, wherever it stands in the cascade.
+const STYLE = `:where(.curfew-dialog){max-width:min(28rem,calc(100vw - 2rem));padding:1.25rem;border:1px solid var(--curfew-dialog-border,#888);border-radius:var(--curfew-dialog-radius,.5rem);background:var(--curfew-dialog-bg,#fff);color:var(--curfew-dialog-fg,#111);font:inherit;box-shadow:0 .5rem 2rem #0004;transition:opacity .2s}:where(.curfew-dialog)::backdrop{background:#0006}:where(.curfew-dialog h2){margin:0 0 .5rem;font-size:1.2rem}:where(.curfew-dialog button,.curfew-dialog a){font:inherit;min-height:2.75rem;padding:.5rem 1rem;margin-top:1rem;border-radius:.375rem;cursor:pointer;display:inline-block}:where(.curfew-dialog .curfew-primary){background:var(--curfew-dialog-accent,#1d4ed8);color:#fff;border:0;text-decoration:none}:where(.curfew-sr){position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}@media (prefers-reduced-motion:reduce){:where(.curfew-dialog){transition:none}}`;
+
+let styled = false;
+// A constructed stylesheet: a page whose Content-Security-Policy allows no inline style still
+// gets the dialog's (CSP governs <style> elements, not stylesheets built by script).
+function addStyle(): void {
+  if (styled) return;
+  styled = true;
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(STYLE);
+  document.adoptedStyleSheets = [sheet, ...document.adoptedStyleSheets];
+}
 
 /** "1 minute 5 seconds", "45 seconds": how the time left is written and announced. */
 function spoken(seconds: number): string {
@@ -110,12 +123,7 @@ export function createSessionDialog(
   options: SessionDialogOptions = {},
 ): SessionDialog {
   const texts = { ...TEXTS, ...options.texts };
-  if (!document.getElementById('curfew-dialog-style')) {
-    const style = document.createElement('style');
-    style.id = 'curfew-dialog-style';
-    style.textContent = STYLE;
-    document.head.append(style);
-  }
+  addStyle();
   const dialog = document.createElement('dialog');
   dialog.className = 'curfew-dialog';
   dialog.setAttribute('role', 'alertdialog');

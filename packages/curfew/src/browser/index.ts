@@ -60,7 +60,10 @@ export interface SessionMonitorOptions {
   activityInterval?: number;
   /** The BroadcastChannel and lock name shared by the tabs (default `curfew-session`). */
   channel?: string;
-  /** The fetch to call the routes with (default `globalThis.fetch`). */
+  /**
+   * The fetch to call the routes with (default `globalThis.fetch`); also how an app whose status
+   * route answers more than the time left reads the rest.
+   */
   fetch?: typeof fetch;
 }
 
@@ -217,15 +220,17 @@ export function createSessionMonitor(options: SessionMonitorOptions): SessionMon
 
   const observe = (response: Response) => {
     if (response.status === 401) {
-      // curfew's integrations say why (problem+json `reason`): a timeout is an expiry, anything
-      // else (signed out elsewhere, revoked) is a sign-out.
+      // curfew's integrations say why (problem+json `reason`): a timeout is an expiry; a step-up
+      // challenge (a sensitive route wants a fresher sign-in) leaves the session as it was;
+      // anything else (signed out elsewhere, revoked) is a sign-out.
       void response
         .clone()
         .json()
         .catch(() => ({}))
-        .then(({ reason }: { reason?: string }) =>
-          reason === 'idle' || reason === 'absolute' ? end('expired', reason) : end('signed-out'),
-        );
+        .then(({ reason }: { reason?: string }) => {
+          if (reason === 'idle' || reason === 'absolute') end('expired', reason);
+          else if (reason !== 'insufficient_user_authentication') end('signed-out');
+        });
       return;
     }
     const absolute = response.headers.get('Session-Absolute-Expires-In');
