@@ -388,6 +388,47 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     await first.waitForURL(/\/signed-out\?reason=logout$/);
   });
 
+  it('warns both tabs at the configured time with at least 20 seconds, then expires both', async () => {
+    demo = await startDemo();
+    const first = await open();
+    await signIn(first, 'Ada Lovelace');
+    const second = await first.context().newPage();
+    pages.push(second);
+    second.on('pageerror', (error) => pageErrors.push(error.message));
+    await second.goto(demo.base);
+    // 35 s of the 60 s gone: 25 s left, not yet inside the 20 s warning.
+    await advance(35_000);
+    await first.waitForTimeout(1_000);
+    for (const page of [first, second]) {
+      expect(await page.getByRole('alertdialog').isVisible()).toBe(false);
+    }
+    expect(await countdown(first)).toBeGreaterThan(20);
+    // Seconds later the 20 s mark is reached, on the page's own clock: the warning shows then,
+    // with the 20 seconds the policy gives (19 if a second ticked while the page drew it).
+    await first.getByRole('alertdialog').waitFor({ timeout: 8_000 });
+    const text = (await first.getByRole('alertdialog').textContent())!;
+    const left = Number(/signed out in (\d+) seconds/.exec(text)?.[1]);
+    expect(left).toBeGreaterThanOrEqual(19);
+    expect(left).toBeLessThanOrEqual(20);
+    await second.bringToFront();
+    await second.getByRole('alertdialog').waitFor({ timeout: 2_000 });
+    // Nothing done: both tabs leave for the signed-out page, saying why.
+    await advance(25_000);
+    for (const page of [first, second]) await page.waitForURL(/\/signed-out\?reason=idle$/);
+  });
+
+  it('counts down alike on a page whose clock is 10 minutes fast', async () => {
+    demo = await startDemo();
+    const right = await open();
+    const fast = await open({ clockSkewMs: 10 * 60_000 });
+    await signIn(right, 'Ada Lovelace');
+    await signIn(fast, 'Grace Hopper');
+    await expect.poll(() => countdown(fast)).toBeLessThan(60);
+    const [a, b] = [await countdown(right), await countdown(fast)];
+    expect(Math.abs(a - b)).toBeLessThanOrEqual(2);
+    expect(b).toBeGreaterThan(50);
+  });
+
   it('fits a phone: nothing wider than 390 px, the sessions as blocks', async () => {
     demo = await startDemo();
     const page = await open({ viewport: { width: 390, height: 844 }, userAgent: IPHONE });

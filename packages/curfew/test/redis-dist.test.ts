@@ -8,12 +8,13 @@ import { deleteKeys, openRedis, sharedRedisAvailable, uniquePrefix } from './sup
 const available = await sharedRedisAvailable();
 
 describe('curfew/redis, as published', () => {
-  it('exports the store, the eviction check and the client options', async () => {
+  it('exports the store, the eviction and persistence checks and the client options', async () => {
     const published = await import('curfew/redis');
     expect(Object.keys(published).sort()).toEqual([
       'RECOMMENDED_REDIS_OPTIONS',
       'RedisStore',
       'checkRedisEvictionPolicy',
+      'checkRedisPersistence',
     ]);
     expect(Object.isFrozen(published.RECOMMENDED_REDIS_OPTIONS)).toBe(true);
   });

@@ -9,6 +9,7 @@ import { CurfewError } from '../src/core/errors.js';
 import { SessionManager } from '../src/core/manager.js';
 import {
   checkRedisEvictionPolicy,
+  checkRedisPersistence,
   type RedisClientLike,
   RedisStore,
 } from '../src/stores/redis/index.js';
@@ -227,6 +228,41 @@ describe.skipIf(!available)('RedisStore when Redis has trouble (private redis-se
     // Without a memory limit Redis never evicts, whatever the policy says.
     await client.config('SET', 'maxmemory', '0');
     expect((await store.checkEvictionPolicy()).status).toBe('safe');
+  });
+});
+
+describe.skipIf(!available)('checkRedisPersistence', () => {
+  it('tells a Redis that keeps sessions only in memory from one with AOF or RDB', async () => {
+    const { client } = await privateRedis([]);
+    const store = new RedisStore(client);
+    const node = `127.0.0.1:${client.options.port}`;
+    const volatile = await store.checkPersistence();
+    expect(volatile).toMatchObject({
+      status: 'volatile',
+      nodes: [{ node, appendonly: false, save: '', durable: false }],
+    });
+    expect(volatile.message).toContain(node);
+    await client.config('SET', 'save', '3600 1');
+    expect(await store.checkPersistence()).toMatchObject({ status: 'durable', message: null });
+    await client.config('SET', 'save', '');
+    await client.config('SET', 'appendonly', 'yes');
+    expect(await store.checkPersistence()).toMatchObject({
+      status: 'durable',
+      nodes: [{ appendonly: true, durable: true }],
+    });
+  });
+
+  it('answers unknown without CONFIG, and says what to check', async () => {
+    const refusing: RedisClientLike = {
+      callBuffer: async () => null,
+      ping: async () => 'PONG',
+      config: async () => {
+        throw new Error("ERR unknown command 'CONFIG'");
+      },
+    };
+    const report = await checkRedisPersistence(refusing);
+    expect(report.status).toBe('unknown');
+    expect(report.message).toMatch(/append-only file or RDB snapshots/);
   });
 });
 

@@ -358,10 +358,12 @@ async function openRedis(
       retention === undefined ? {} : { auditRetention: retention },
     );
     await store.ping();
-    const report = await store.checkEvictionPolicy();
+    // What an operator must hear at start: keys that could be evicted, or sessions that a
+    // restart of Redis would lose.
+    const reports = await Promise.all([store.checkEvictionPolicy(), store.checkPersistence()]);
     return {
       store,
-      warnings: report.message === null ? [] : [report.message],
+      warnings: reports.flatMap((report) => (report.message === null ? [] : [report.message])),
       keys: new RedisKeyStore(client),
       close,
     };

@@ -246,7 +246,7 @@ describe('Redis Cluster (redis+cluster://)', () => {
   }, 30_000);
 });
 
-describe('Redis eviction policy', () => {
+describe('Redis eviction policy and persistence', () => {
   let redis: PrivateRedis;
   beforeAll(async () => {
     redis = await startPrivateRedis(['--maxmemory', '64mb', '--maxmemory-policy', 'allkeys-lru']);
@@ -261,6 +261,26 @@ describe('Redis eviction policy', () => {
       expect(server.banner).toMatch(/WARNING .*allkeys-lru/);
     } finally {
       await server.close();
+    }
+  });
+
+  it('says at start-up that a Redis without AOF or RDB loses every session when it restarts', async () => {
+    const url = `redis://127.0.0.1:${redis.port}`;
+    const volatile = await serve(envFor(url));
+    await volatile.close();
+    expect(volatile.banner).toMatch(
+      new RegExp(`WARNING .*only in memory on 127\\.0\\.0\\.1:${redis.port} .*appendonly yes`),
+    );
+    const client = new Redis(url);
+    try {
+      await client.config('SET', 'appendonly', 'yes');
+      const durable = await serve(envFor(url));
+      await durable.close();
+      expect(durable.banner).not.toMatch(/only in memory/);
+      expect(durable.banner).toMatch(/allkeys-lru/);
+    } finally {
+      await client.config('SET', 'appendonly', 'no');
+      client.disconnect();
     }
   });
 });

@@ -1,4 +1,5 @@
 import type { RedisClientLike, RedisNodeLike } from './client.js';
+import { readConfig, serversOf } from './node-config.js';
 
 /**
  * What one Redis server would do when full.
@@ -62,10 +63,7 @@ export interface RedisEvictionReport {
 export async function checkRedisEvictionPolicy(
   client: RedisClientLike,
 ): Promise<RedisEvictionReport> {
-  const servers: Array<{ node: string; server: RedisNodeLike | RedisClientLike }> =
-    client.isCluster === true && typeof client.nodes === 'function'
-      ? client.nodes('master').map((server) => ({ node: nameOf(server), server }))
-      : [{ node: nameOf(client), server: client }];
+  const servers = serversOf(client);
   const nodes = await Promise.all(servers.map(({ node, server }) => inspect(node, server)));
   if (nodes.length === 0) {
     // A Cluster client that has not connected yet knows no node: not having asked is not "safe".
@@ -104,13 +102,8 @@ async function inspect(
   node: string,
   server: RedisNodeLike | RedisClientLike,
 ): Promise<RedisEvictionNodeReport> {
-  let settings: Map<string, string>;
-  try {
-    if (typeof server.config !== 'function') throw new Error('no CONFIG');
-    settings = pairs(await server.config('GET', 'maxmemory-policy', 'maxmemory'));
-  } catch {
-    return { node, policy: null, maxmemory: null, atRisk: null };
-  }
+  const settings = await readConfig(server, ['maxmemory-policy', 'maxmemory']);
+  if (settings === null) return { node, policy: null, maxmemory: null, atRisk: null };
   const policy = settings.get('maxmemory-policy') ?? null;
   const limit = settings.get('maxmemory');
   const maxmemory = limit === undefined ? null : Number(limit);
@@ -118,20 +111,4 @@ async function inspect(
     return { node, policy, maxmemory, atRisk: null };
   }
   return { node, policy, maxmemory, atRisk: policy !== 'noeviction' && maxmemory > 0 };
-}
-
-function pairs(reply: unknown): Map<string, string> {
-  const map = new Map<string, string>();
-  if (Array.isArray(reply)) {
-    for (let i = 0; i + 1 < reply.length; i += 2) map.set(String(reply[i]), String(reply[i + 1]));
-  }
-  return map;
-}
-
-function nameOf(server: unknown): string {
-  const options = (server as { options?: { host?: unknown; port?: unknown } }).options;
-  if (options !== undefined && typeof options.host === 'string' && options.port !== undefined) {
-    return `${options.host}:${String(options.port)}`;
-  }
-  return 'redis';
 }

@@ -23,6 +23,11 @@ export {
   type RedisEvictionReport,
 } from './eviction-policy.js';
 export {
+  checkRedisPersistence,
+  type RedisPersistenceNodeReport,
+  type RedisPersistenceReport,
+} from './persistence.js';
+export {
   RECOMMENDED_REDIS_OPTIONS,
   RedisStore,
   type RedisStoreOptions,

@@ -36,6 +36,7 @@ import {
   keyName,
   MEMBER_TIME_DIGITS,
 } from './key-layout.js';
+import { checkRedisPersistence, type RedisPersistenceReport } from './persistence.js';
 import { BUCKET_SCRIPTS, type LuaScript, TARGETED_SCRIPTS } from './scripts.js';
 import {
   ClusterTopology,
@@ -715,6 +716,20 @@ export class RedisStore implements SessionStore {
    */
   checkEvictionPolicy(): Promise<RedisEvictionReport> {
     return checkRedisEvictionPolicy(this.#client);
+  }
+
+  /**
+   * Whether the Redis servers behind this store keep the sessions across a restart (see
+   * {@link checkRedisPersistence}); call it at start-up and log `message` when it is set.
+   *
+   * @example
+   * ```ts
+   * const report = await store.checkPersistence();
+   * if (report.message !== null) logger.warn(report.message);
+   * ```
+   */
+  checkPersistence(): Promise<RedisPersistenceReport> {
+    return checkRedisPersistence(this.#client);
   }
 
   /** ARGV[1] to ARGV[5] (scripts.ts). */
