@@ -35,20 +35,23 @@ const axe = readFileSync(
 interface Server {
   base: string;
   sessions: SessionManager;
-  /** Status requests by tab, from the `tab` query parameter each page puts in its status URL. */
+  /**
+   * Status requests by tab, from the `tab` query parameter each page puts in its status URL;
+   * keep-alive requests under `keep-alive`.
+   */
   polls: Map<string, number>;
   advance(ms: number): void;
   close(): Promise<void>;
 }
 
-async function startApp(): Promise<Server> {
+async function startApp(options: { absoluteTimeout?: string } = {}): Promise<Server> {
   let offset = 0;
   const sessions = new SessionManager({
     store: new MemoryStore(),
     clock: () => Date.now() + offset,
     policy: {
       idleTimeout: `${IDLE_SECONDS}s`,
-      absoluteTimeout: '1h',
+      absoluteTimeout: options.absoluteTimeout ?? '1h',
       idleWarning: '20s',
       absoluteWarning: '5m',
       activityWriteInterval: '1s',
@@ -73,7 +76,14 @@ async function startApp(): Promise<Server> {
     },
     session.status,
   );
-  app.post('/session/keep-alive', session.keepAlive);
+  app.post(
+    '/session/keep-alive',
+    (_req, _res, next) => {
+      polls.set('keep-alive', (polls.get('keep-alive') ?? 0) + 1);
+      next();
+    },
+    session.keepAlive,
+  );
   app.get('/browser/:file', (req, res) => {
     if (!/^(index|dialog)\.js$/.test(req.params.file)) return void res.sendStatus(404);
     res.type('text/javascript').send(readFileSync(new URL(req.params.file, dist)));
@@ -269,6 +279,38 @@ describe.skipIf(!available)('curfew/browser in Chromium', { timeout: 60_000 }, (
         '/login',
       );
     }
+  });
+
+  it('sends app-reported activity at most once a minute, and never extends the absolute limit', async () => {
+    const a = await tab('a', { signIn: true });
+    type Monitor = { activity(): void; staySignedIn(): Promise<boolean> };
+    app.polls.set('keep-alive', 0);
+    await a.evaluate(() => {
+      const { monitor } = globalThis as unknown as { monitor: Monitor };
+      for (let i = 0; i < 5; i++) monitor.activity();
+    });
+    await a.waitForTimeout(500);
+    expect(app.polls.get('keep-alive')).toBe(1);
+
+    // A session whose absolute limit is near: the warning says it cannot be extended, and
+    // "Stay signed in" is refused without asking the server.
+    await context.close();
+    await app.close();
+    app = await startApp({ absoluteTimeout: '45s' });
+    context = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US' });
+    const b = await tab('b', { signIn: true });
+    await b.getByRole('alertdialog').waitFor();
+    const [warning] = (await events(b)).filter((event) => event.type === 'warning');
+    expect(warning).toMatchObject({ limit: 'absolute', canExtend: false });
+    expect(await b.getByRole('alertdialog').textContent()).toContain('cannot be extended');
+    expect(await b.getByRole('button', { name: 'Stay signed in' }).count()).toBe(0);
+    app.polls.set('keep-alive', 0);
+    expect(
+      await b.evaluate(() =>
+        (globalThis as unknown as { monitor: Monitor }).monitor.staySignedIn(),
+      ),
+    ).toBe(false);
+    expect(app.polls.get('keep-alive')).toBe(0);
   });
 
   it('signs out every tab within a second of signing out in one', async () => {
