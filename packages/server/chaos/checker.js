@@ -54,21 +54,24 @@ export function checkHistory(history, { bound }) {
   // (end = Infinity when uncertain: it may take effect at any time from its start on).
   const enders = new Map(); // token -> [{ start, end, certain, id }]
   const tokensOfUser = new Map(); // user -> Set(token)
+  const origin = new Map(); // token -> the call that made it (create, rotate, reauthenticate)
   const addEnder = (token, call, certain) => {
     const list = enders.get(token) ?? [];
     list.push({ start: call.start, end: call.end ?? Infinity, certain, id: call.id });
     enders.set(token, list);
   };
   for (const call of calls) {
-    if (call.op === 'create' && call.token !== undefined) {
+    const made =
+      call.op === 'create'
+        ? call.token
+        : call.op === 'rotate' || call.op === 'reauthenticate'
+          ? call.answer?.newToken
+          : undefined;
+    if (made !== undefined) {
       const set = tokensOfUser.get(call.user) ?? new Set();
-      set.add(call.token);
+      set.add(made);
       tokensOfUser.set(call.user, set);
-    }
-    if ((call.op === 'rotate' || call.op === 'reauthenticate') && call.answer?.newToken) {
-      const set = tokensOfUser.get(call.user) ?? new Set();
-      set.add(call.answer.newToken);
-      tokensOfUser.set(call.user, set);
+      origin.set(made, call);
     }
   }
   for (const call of calls) {
@@ -79,7 +82,13 @@ export function checkHistory(history, { bound }) {
     if (answered && !ok && !(call.status >= 500 && call.status !== 503)) continue;
     if (ENDS_TOKEN.has(call.op)) addEnder(call.token, call, ok);
     if (call.op === 'revoke-all') {
-      for (const token of tokensOfUser.get(call.user) ?? []) addEnder(token, call, ok);
+      // It ends the sessions that existed when it ran: surely those made before it began; maybe
+      // those made while it ran; never those made after it returned.
+      for (const token of tokensOfUser.get(call.user) ?? []) {
+        const made = origin.get(token);
+        if (made.start >= (call.end ?? Infinity)) continue;
+        addEnder(token, call, ok && made.end !== null && made.end < call.start);
+      }
     }
   }
 

@@ -69,6 +69,17 @@ describe('the history checker', () => {
     expect(rules([create(), call('revoke-all', 10, 20), valid(25, 30)])).toEqual(['stale-token']);
   });
 
+  it('lets a session created while a revoke-all ran survive it, but not one created before', () => {
+    const overlapping = call('create', 5, 40, { status: 201, answer: { session: session(0) } });
+    expect(rules([overlapping, call('revoke-all', 10, 30), valid(50, 60)])).toEqual([]);
+    expect(rules([create(0, 5), call('revoke-all', 10, 30), valid(50, 60)])).toEqual([
+      'stale-token',
+    ]);
+    // Created after the revoke-all returned: untouched by it.
+    const later = call('create', 35, 40, { status: 201, answer: { session: session(0) } });
+    expect(rules([call('revoke-all', 10, 30), later, valid(50, 60)])).toEqual([]);
+  });
+
   it('treats a revoke without an answer as uncertain: neither stale nor lost', () => {
     const history = [
       create(),
