@@ -4,24 +4,17 @@
 // polls. The server's clock moves forward in jumps (the pages learn the time left from its
 // headers), so the warning and the expiry take seconds, not minutes. Locally a missing Chromium
 // skips this file loudly; in CI (CI=true) it fails instead.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import express from 'express';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryStore, SessionManager } from '../src/index.js';
 import { createSessionMiddleware, endSession, startSession } from '../src/integrations/express.js';
+import { CHROMIUM, chromiumAvailable, CHROMIUM_FLAGS as FLAGS } from './support/chromium.js';
 import { closeServer, listenOnLoopback } from './support/http-client.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
-const available = existsSync(CHROMIUM);
-if (!available) {
-  if (process.env.CI) throw new Error(`${CHROMIUM} is required in CI: apt-get install -y chromium`);
-  console.warn(
-    `\n!!! ${CHROMIUM} is missing: curfew/browser's tests are SKIPPED on this machine.\n`,
-  );
-}
+const available = chromiumAvailable("curfew/browser's tests");
 
 const IDLE_SECONDS = 60;
 const WARN_SECONDS = 30;

@@ -5,7 +5,7 @@
 //
 // UPDATE_SCREENSHOTS=1 writes the screenshots to docs/ for the README; otherwise they go to a
 // temporary directory, so a test run never changes tracked files.
-import { existsSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type RequestListener } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,18 +15,10 @@ import { SessionManager } from 'curfew';
 import { SqliteStore } from 'curfew/sqlite';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, chromiumAvailable, CHROMIUM_FLAGS as FLAGS } from './support/chromium.js';
 import { closeServer, listenOnLoopback, sendRaw } from './support/http-client.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
-const available = existsSync(CHROMIUM);
-if (!available) {
-  if (process.env.CI) throw new Error(`${CHROMIUM} is required in CI: apt-get install -y chromium`);
-  console.warn(
-    `\n!!! ${CHROMIUM} is missing: the demo's browser tests are SKIPPED on this machine.\n` +
-      '!!! Install it with `apt-get install -y chromium`; CI fails instead of skipping.\n',
-  );
-}
+const available = chromiumAvailable("the demo's browser tests");
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const shots = process.env.UPDATE_SCREENSHOTS
@@ -148,6 +140,15 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     const page = await context.newPage();
     pages.push(page);
     page.setDefaultTimeout(5_000);
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(demo.base);
+    return page;
+  }
+
+  /** A second tab of the same browser as `first`, on the demo: the same session. */
+  async function secondTab(first: Page): Promise<Page> {
+    const page = await first.context().newPage();
+    pages.push(page);
     page.on('pageerror', (error) => pageErrors.push(error.message));
     await page.goto(demo.base);
     return page;
@@ -356,10 +357,7 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     demo = await startDemo();
     const first = await open();
     await signIn(first, 'Ada Lovelace');
-    const second = await first.context().newPage();
-    pages.push(second);
-    second.on('pageerror', (error) => pageErrors.push(error.message));
-    await second.goto(demo.base);
+    const second = await secondTab(first);
     await expect.poll(() => countdown(second)).toBeGreaterThan(50);
 
     // Polled every 300 ms by one tab: about 10 status requests in 3 s, not 20.
@@ -392,10 +390,7 @@ describe.skipIf(!available)('the demo in Chromium', { timeout: 60_000 }, () => {
     demo = await startDemo();
     const first = await open();
     await signIn(first, 'Ada Lovelace');
-    const second = await first.context().newPage();
-    pages.push(second);
-    second.on('pageerror', (error) => pageErrors.push(error.message));
-    await second.goto(demo.base);
+    const second = await secondTab(first);
     // 35 s of the 60 s gone: 25 s left, not yet inside the 20 s warning.
     await advance(35_000);
     await first.waitForTimeout(1_000);

@@ -153,9 +153,7 @@ export function checkHistory(history, { bound }) {
       // session's own limits cannot explain it (the harness runs with limits far above its run).
       if (read.answer?.reason === 'not_found') {
         const couldEnd = ends.some((ender) => ender.start < read.end);
-        const created =
-          calls.find((call) => call.op === 'create' && call.token === read.token) ??
-          calls.find((call) => call.answer?.newToken === read.token);
+        const created = origin.get(read.token);
         const acknowledged = created !== undefined && created.status >= 200 && created.status < 300;
         if (acknowledged && created.end < read.start && !couldEnd) {
           report(

@@ -29,9 +29,8 @@ interface Tally {
  * A histogram of durations by one label, kept as plain numbers per label value and handed to a
  * prom-client registry in prom-client's own shape, which the registry then writes out exactly as
  * it writes a prom-client `Histogram` (a test compares the two texts). It exists because a
- * prom-client metric hashes its labels on every `observe` and `inc`: the store timing and the
- * two counters every validation updates cost about 11,000 of its 161,000 instructions
- * (`npm run bench:instructions -w @curfew/server`, memory store, 2026-12-05). Here an
+ * prom-client metric hashes its labels on every `observe` and `inc`, a measurable share of each
+ * validation (docs/benchmarks.md, "Against the floor"); here an
  * observation is a Map lookup, a bucket search and three additions.
  *
  * @example

@@ -43,9 +43,9 @@ export class Metrics {
   readonly #clockSkew: Gauge;
   readonly #storeLatency: LatencyHistogram;
   // Every request counts itself, and its validation, and times its store calls. A prom-client
-  // metric hashes its labels on each of those, which measured 11,000 instructions a request
-  // (see LatencyHistogram); so the request path adds to plain numbers found through nested
-  // Maps, and the counters take those numbers when scraped (their collect()).
+  // metric would hash its labels on each of those (see LatencyHistogram); so the request path
+  // adds to plain numbers found through nested Maps, and the counters take those numbers when
+  // scraped (their collect()).
   readonly #requestTallies = new Map<
     string,
     Map<string, Map<number, Tally<'method' | 'route' | 'status'>>>

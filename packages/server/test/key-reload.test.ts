@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { createApiKey, revokeApiKey, rotateApiKey } from '../src/key-lifecycle.js';
+import { loadKeys, watchKeys } from '../src/key-setup.js';
+import type { KeyStore } from '../src/key-store.js';
+import { FileKeyStore } from '../src/key-stores/file-key-store.js';
+import { createLogger } from '../src/logger.js';
 import { startServer } from '../src/serve.js';
 
 it('a running server takes a key created, revoked or rotated in its key file within about a second', async () => {
@@ -52,6 +56,44 @@ it('a running server takes a key created, revoked or rotated in its key file wit
     expect(await status(rotated.key)).toBe(200);
   } finally {
     await server.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+it('keeps the keys in use while the key store cannot be read, says so once, and catches up after', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'curfew-key-poll-'));
+  const file = new FileKeyStore(join(dir, 'api-keys'));
+  const first = await createApiKey(file, { name: 'first', tenantId: '*' });
+  let down = false;
+  // The real key file, behind a switch that makes every read fail as a store that is down would.
+  const store: KeyStore = {
+    location: file.location,
+    list: () => (down ? Promise.reject(new Error('connection refused')) : file.list()),
+    add: (key) => file.add(key),
+    replace: (before, after) => file.replace(before, after),
+    recordUse: (uses) => file.recordUse(uses),
+  };
+  const warnings: string[] = [];
+  const logger = createLogger('silent');
+  logger.warn = ((_fields: unknown, message: string) => warnings.push(message)) as never;
+  const config = loadConfig({ CURFEW_STORE: 'memory:', CURFEW_API_KEYS_FILE: file.path });
+  const keys = await loadKeys(config, store);
+  const stop = watchKeys({ keys, envKeys: [], logger, interval: 20, usageInterval: 60_000 });
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
+  try {
+    down = true;
+    const second = await createApiKey(file, { name: 'second', tenantId: 'acme' });
+    await settle();
+    expect(keys.keyring.authenticate(first.key)).not.toBeNull();
+    expect(keys.keyring.authenticate(second.key)).toBeNull();
+    expect(warnings).toEqual([
+      'the API keys could not be reloaded; the keys loaded before stay in use',
+    ]);
+    down = false;
+    await settle();
+    expect(keys.keyring.authenticate(second.key)).not.toBeNull();
+  } finally {
+    await stop();
     await rm(dir, { recursive: true, force: true });
   }
 });
