@@ -1,4 +1,4 @@
-import { formatDuration, type Policy, SessionManager } from 'curfew';
+import { formatDuration, type Policy, SessionManager, type SessionStore } from 'curfew';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { type ClockSkewMonitor, startClockSkewMonitor } from './clock-skew.js';
@@ -58,7 +58,15 @@ export interface RunningServer {
 export async function startServer(
   config: ServerConfig,
   output: { write(text: string): void; isTTY?: boolean | undefined },
-  options: { env?: NodeJS.ProcessEnv | undefined } = {},
+  options: {
+    env?: NodeJS.ProcessEnv | undefined;
+    /**
+     * Replaces the opened store before anything uses it. For the fault harness only
+     * (`chaos/broken-instance.js` runs a deliberately broken store through it, to prove its
+     * checker catches one); no setting or flag reaches it.
+     */
+    wrapStore?: ((store: SessionStore) => SessionStore) | undefined;
+  } = {},
 ): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   const opened = await openStore(config.store, {
@@ -97,7 +105,7 @@ export async function startServer(
     tracing = traced?.tracing;
     const manager = new SessionManager({
       store: instrumentStore(
-        opened.store,
+        options.wrapStore?.(opened.store) ?? opened.store,
         metrics,
         tracing === undefined ? undefined : { tracer: tracing.tracer, store: config.store.kind },
       ),
