@@ -11,7 +11,8 @@
 // - token: the harness's name for the token the call presented (`create` names the token it got,
 //   `rotate` and `reauthenticate` the new one in `answer.newToken`); session: the session id;
 // - status: the HTTP status (null without an answer); headers: lower-case names; answer: the
-//   parsed body.
+//   parsed body. A 5xx (503 included) is uncertain, as a missing answer is: the store may have
+//   done the work before the service lost sight of it.
 //
 // Besides calls, a history may hold events: { event: 'died', instance, at } for an instance the
 // harness killed; its calls without an answer are uncertain, and anyone else's are hangs.
@@ -77,9 +78,10 @@ export function checkHistory(history, { bound }) {
   for (const call of calls) {
     const answered = call.end !== null && call.end !== undefined;
     const ok = answered && call.status >= 200 && call.status < 300;
-    // A refusal (4xx, or 503: the store could not take it) changed nothing. Without an answer,
-    // or with another 5xx (itself a violation), the change may have happened.
-    if (answered && !ok && !(call.status >= 500 && call.status !== 503)) continue;
+    // A 4xx refusal changed nothing. Without an answer, or with a 5xx, the change may have
+    // happened: a 503 says the store could not be heard from, and it may have committed before
+    // its connection broke (seen under connection resets), so a 503 revoke is uncertain too.
+    if (answered && !ok && call.status < 500) continue;
     if (ENDS_TOKEN.has(call.op)) addEnder(call.token, call, ok);
     if (call.op === 'revoke-all') {
       // It ends the sessions that existed when it ran: surely those made before it began; maybe
@@ -182,7 +184,7 @@ export function checkHistory(history, { bound }) {
   const reauths = calls.filter(
     (call) =>
       call.op === 'reauthenticate' &&
-      (call.end === null || (call.status >= 200 && call.status < 300)),
+      (call.end === null || (call.status >= 200 && call.status < 300) || call.status >= 500),
   );
   for (const [id, seen] of bySession) {
     for (const b of seen) {
