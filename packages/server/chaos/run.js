@@ -1,247 +1,151 @@
-// The fault harness's driver, first form: no faults yet. Starts `curfew serve` instances from the
-// built dist/ on one store, sends a fixed-rate mix of every kind of call to them (round robin),
-// records each call as the checker reads it (tokens by name only: no token is written anywhere),
-// then checks the history and prints the violations by rule. Exits 1 on any violation.
+// `npm run chaos`: every store × fault of faults.js, each a scenario of harness.js on servers the
+// harness starts itself on spare loopback ports (never the shared ones), then one table: calls,
+// faults, violations by rule, 5xx other than 503, lost and revived sessions, longest answer,
+// recovery time. Exits 1 on any violation or failed integrity check.
 //
-//   npm run build && node packages/server/chaos/run.js [--store URL] [--instances N] [--seconds S] [--rate R]
-//
-// Loopback only; every instance it starts, it stops.
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+//   npm run build && npm run chaos -w @curfew/server [-- --short] [--only redis:kill,sqlite]
+//     [--seconds S] [--rate R] [--report ../../docs/reliability.md] [--json FILE]
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { checkHistory, countByRule, RULES } from './checker.js';
+import Database from 'better-sqlite3';
+import { startFaultProxy } from './fault-proxy.js';
+import { FAULTS, SHORT } from './faults.js';
+import { runScenario } from './harness.js';
+import {
+  destroyAll,
+  startMariadb,
+  startPostgres,
+  startRedis,
+  startRedisCluster,
+} from './private-stores.js';
+import { replaceSection, scenarioTable } from './report.js';
+
+const STORES = ['sqlite', 'postgres', 'mariadb', 'redis', 'redis-cluster'];
 
 const { values } = parseArgs({
   options: {
-    store: { type: 'string' },
-    instances: { type: 'string', default: '2' },
-    seconds: { type: 'string', default: '15' },
-    rate: { type: 'string', default: '150' },
+    short: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    seconds: { type: 'string' },
+    rate: { type: 'string', default: '120' },
+    report: { type: 'string' },
+    json: { type: 'string' },
   },
 });
-const dir = mkdtempSync(join(tmpdir(), 'curfew-chaos-'));
-const STORE = values.store ?? `sqlite:${join(dir, 'sessions.db')}`;
-const INSTANCES = Number(values.instances);
-const SECONDS = Number(values.seconds);
-const RATE = Number(values.rate);
-const KEY = `cfk_${randomBytes(32).toString('base64url')}`;
-// The longest a call may take: the store timeout (2 s by default) and slack for a busy machine.
-const BOUND = 5_000;
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 
-const children = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-/** Starts one instance; resolves with its URL once it listens. */
-function startInstance(name) {
-  const child = spawn(process.execPath, [cli, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      CURFEW_STORE: STORE,
-      CURFEW_HOST: '127.0.0.1',
-      CURFEW_PORT: '0',
-      CURFEW_API_KEYS: `chaos:${KEY}:*`,
-      CURFEW_LOG_LEVEL: 'warn',
-      CURFEW_SWEEP_INTERVAL: '0',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name} did not start:\n${output}`)), 20_000);
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ name, url: match[1], child });
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}:\n${output}`)));
-  });
+/** The scenarios to run: [store, fault] pairs. */
+function plan() {
+  if (values.short) return SHORT;
+  const all = STORES.flatMap((store) =>
+    Object.entries(FAULTS)
+      .filter(([, fault]) => fault.stores.includes(store))
+      .map(([name]) => [store, name]),
+  );
+  if (values.only === undefined) return all;
+  const wanted = values.only.split(',').map((item) => item.split(':'));
+  return all.filter(([store, fault]) =>
+    wanted.some(([s, f]) => s === store && (f === undefined || f === fault)),
+  );
 }
 
-const history = [];
-const tokens = new Map(); // name -> token (kept in memory only)
-const live = []; // { name, user, session } of tokens not yet known to be ended
-let counter = 0;
-const started = performance.now();
-const now = () => performance.now() - started;
-
-/** One call, recorded. `token` is a name; the request carries the real token. */
-async function send(instance, op, { method = 'POST', path, body, token, user, session }) {
-  const record = {
-    id: `c${++counter}`,
-    instance: instance.name,
-    op,
-    start: now(),
-    end: null,
-    token,
-    user,
-    session,
-    status: null,
-    headers: {},
-    answer: null,
-  };
-  history.push(record);
-  try {
-    const response = await fetch(`${instance.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${KEY}`,
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(BOUND * 2),
-    });
-    const text = await response.text();
-    record.end = now();
-    record.status = response.status;
-    const retryAfter = response.headers.get('retry-after');
-    if (retryAfter !== null) record.headers['retry-after'] = retryAfter;
-    let answer = null;
-    try {
-      answer = JSON.parse(text);
-    } catch {}
-    // What the checker needs of an answer; a new token becomes a name.
-    if (answer?.token) {
-      const name = `t${tokens.size + 1}`;
-      tokens.set(name, answer.token);
-      answer = { ...answer, token: undefined, newToken: name };
-    }
-    record.answer = answer;
-    return record;
-  } catch {
-    // No answer: the call may or may not have happened.
-    return record;
+/** Starts the private server for a store kind; SQLite needs none (a file per scenario). */
+async function openStoreServer(kind) {
+  if (kind === 'postgres') return startPostgres();
+  if (kind === 'mariadb') return startMariadb();
+  if (kind === 'redis') {
+    const redis = await startRedis({ persistence: true });
+    // Every write on disk before it is acknowledged: a restart must lose nothing acknowledged.
+    await redis.cli('CONFIG', 'SET', 'appendfsync', 'always');
+    return redis;
   }
+  if (kind === 'redis-cluster') return startRedisCluster();
+  return null;
 }
 
-const pick = (list) => list[Math.floor(Math.random() * list.length)];
-const users = Array.from({ length: 20 }, (_, i) => `user-${i}`);
-
-/** One operation of the mix, on a random instance. */
-async function operate(instances) {
-  const instance = pick(instances);
-  const roll = Math.random();
-  const target = live.length > 0 ? pick(live) : null;
-  if (roll < 0.15 || target === null) {
-    const user = pick(users);
-    const record = await send(instance, 'create', {
-      path: '/v1/sessions',
-      body: { userId: user },
-      user,
-    });
-    if (record.status === 201) {
-      record.token = record.answer.newToken;
-      record.session = record.answer.session.id;
-      live.push({ name: record.token, user, session: record.session });
-    }
-    return;
-  }
-  const { name, user, session } = target;
-  const token = tokens.get(name);
-  const common = { token: name, user, session };
-  const retire = () => {
-    const index = live.indexOf(target);
-    if (index >= 0) live.splice(index, 1);
-  };
-  if (roll < 0.55) {
-    await send(instance, 'validate', {
-      path: '/v1/sessions/validate',
-      body: { token, touch: Math.random() < 0.5 },
-      ...common,
-    });
-  } else if (roll < 0.62) {
-    await send(instance, 'touch', { path: '/v1/sessions/touch', body: { token }, ...common });
-  } else if (roll < 0.72) {
-    retire();
-    await send(instance, 'revoke', { path: '/v1/sessions/revoke', body: { token }, ...common });
-  } else if (roll < 0.8) {
-    retire();
-    const record = await send(instance, 'rotate', {
-      path: '/v1/sessions/rotate',
-      body: { token },
-      ...common,
-    });
-    if (record.answer?.newToken) live.push({ name: record.answer.newToken, user, session });
-  } else if (roll < 0.86) {
-    retire();
-    const record = await send(instance, 'reauthenticate', {
-      path: '/v1/sessions/reauthenticate',
-      body: { token, aal: 2 },
-      ...common,
-    });
-    if (record.answer?.newToken) live.push({ name: record.answer.newToken, user, session });
-  } else if (roll < 0.88) {
-    for (const entry of live.filter((other) => other.user === user))
-      live.splice(live.indexOf(entry), 1);
-    await send(instance, 'revoke-all', {
-      path: `/v1/users/${user}/sessions/revoke`,
-      body: {},
-      user,
-    });
-  } else if (roll < 0.97) {
-    await send(instance, 'list', { method: 'GET', path: `/v1/users/${user}/sessions`, user });
-  } else {
-    await send(instance, 'sweep', { path: '/v1/sweep', body: {} });
-  }
-  // Now and then an ended token is tried again: it must stay ended.
-  if (Math.random() < 0.05) {
-    const ended = pick([...tokens.keys()]);
-    if (!live.some((entry) => entry.name === ended)) {
-      await send(instance, 'validate', {
-        path: '/v1/sessions/validate',
-        body: { token: tokens.get(ended), touch: true },
-        token: ended,
-      });
-    }
-  }
+/** The URL with its port replaced (the proxy's). */
+function viaPort(url, port) {
+  const parsed = new URL(url);
+  parsed.port = String(port);
+  return parsed.toString().replace(/\/$/, '');
 }
 
+const seconds = Number(values.seconds ?? (values.short ? 12 : 15));
+const rate = Number(values.rate);
+const scenarios = plan();
+const results = [];
+const began = performance.now();
+const scratch = mkdtempSync(join(tmpdir(), 'curfew-chaos-'));
 let failed = false;
 try {
-  const instances = [];
-  for (let i = 0; i < INSTANCES; i += 1) instances.push(await startInstance(`i${i + 1}`));
-  // A fixed rate, open loop: calls start on schedule whether or not earlier ones answered.
-  const pending = new Set();
-  const total = SECONDS * RATE;
-  for (let i = 0; i < total; i += 1) {
-    const due = (i / RATE) * 1000;
-    const wait = due - now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const call = operate(instances).finally(() => pending.delete(call));
-    pending.add(call);
+  let current = { kind: null, server: null };
+  for (const [kind, faultName] of scenarios) {
+    const fault = { name: faultName, ...FAULTS[faultName] };
+    if (current.kind !== kind) {
+      await current.server?.destroy();
+      current = { kind, server: await openStoreServer(kind) };
+    }
+    const sqliteFile = join(scratch, `${kind}-${faultName}.db`);
+    let storeUrl = current.server?.url ?? `sqlite:${sqliteFile}`;
+    const context = { store: current.server };
+    if (fault.proxy) {
+      context.proxy = await startFaultProxy({
+        target: { host: '127.0.0.1', port: current.server.port },
+      });
+      storeUrl = viaPort(storeUrl, context.proxy.port);
+    }
+    const t0 = performance.now();
+    let outcome;
+    try {
+      outcome = await runScenario({ storeUrl, fault, context, seconds, rate });
+    } finally {
+      await context.proxy?.close();
+    }
+    const figures = { store: kind, fault: faultName, ...outcome.figures };
+    if (kind === 'sqlite') {
+      const db = new Database(sqliteFile, { readonly: true });
+      figures.integrity = db.pragma('integrity_check', { simple: true });
+      db.close();
+    }
+    results.push(figures);
+    const bad = figures.violations > 0 || (figures.integrity ?? 'ok') !== 'ok';
+    failed ||= bad;
+    console.log(
+      `${bad ? 'FAIL' : 'ok  '} ${kind.padEnd(13)} ${faultName.padEnd(13)} ${String(figures.calls).padStart(5)} calls, ` +
+        `${figures.violations} violations, ${figures.refused503} × 503, ${figures.unanswered} unanswered, ` +
+        `longest ${figures.longestMs} ms, recovery ${figures.recoveryMs ?? '-'} ms ` +
+        `(${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
+    if (bad) {
+      for (const violation of outcome.violations.slice(0, 10)) {
+        console.log(`     ! ${violation.rule}: ${violation.detail}`);
+      }
+      const file = join(tmpdir(), `curfew-chaos-${kind}-${faultName}-${process.pid}.jsonl`);
+      writeFileSync(file, outcome.history.map((record) => JSON.stringify(record)).join('\n'));
+      console.log(`     history: ${file}`);
+    }
   }
-  await Promise.all(pending);
-  for (const { child } of instances) child.kill('SIGTERM');
-  const violations = checkHistory(history, { bound: BOUND });
-  const counts = countByRule(violations);
-  const calls = history.length;
-  const slowest = Math.max(...history.filter((r) => r.end !== null).map((r) => r.end - r.start));
-  const fivexx = history.filter((r) => r.status >= 500 && r.status !== 503).length;
-  console.log(
-    `chaos: ${STORE.replace(/\/\/[^@]*@/, '//***@')}, ${INSTANCES} instance(s), ${calls} calls in ${SECONDS} s, no faults`,
-  );
-  console.log(`  5xx other than 503: ${fivexx}; slowest answer ${Math.round(slowest)} ms`);
-  for (const [rule, count] of Object.entries(counts)) {
-    console.log(`  ${rule.padEnd(20)} ${String(count).padStart(5)}   ${RULES[rule]}`);
-  }
-  for (const violation of violations.slice(0, 10))
-    console.log(`  ! ${violation.rule}: ${violation.detail}`);
-  const file = join(tmpdir(), `curfew-chaos-history-${process.pid}.jsonl`);
-  writeFileSync(file, history.map((record) => JSON.stringify(record)).join('\n'));
-  console.log(`  history: ${file}`);
-  failed = violations.length > 0;
 } finally {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
+  await destroyAll();
+  rmSync(scratch, { recursive: true, force: true });
+}
+const total = (performance.now() - began) / 1000;
+console.log(
+  `chaos: ${results.length} scenarios, ${results.reduce((n, r) => n + r.calls, 0)} calls, ` +
+    `${results.reduce((n, r) => n + r.violations, 0)} violations, ${total.toFixed(0)} s`,
+);
+if (values.json) writeFileSync(values.json, JSON.stringify({ seconds, rate, total, results }));
+if (values.report) {
+  const command = `npm run chaos -w @curfew/server${values.short ? ' -- --short' : ''}`;
+  const table = scenarioTable(results, {
+    command,
+    date: new Date().toISOString().slice(0, 10),
+    seconds,
+    rate,
+    total,
+  });
+  writeFileSync(values.report, replaceSection(readFileSync(values.report, 'utf8'), 'chaos', table));
+  console.log(`chaos: table written to ${values.report}`);
 }
 process.exitCode = failed ? 1 : 0;
