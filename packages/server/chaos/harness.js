@@ -283,7 +283,6 @@ export async function runScenario({
     sampling = false;
     await sampled;
     await faultDone;
-    const loadEnded = now();
     // The audit: every token once more, without touching. A session acknowledged and never ended
     // must be valid; one ended must say why.
     const names = [...tokens.keys()];
@@ -298,7 +297,6 @@ export async function runScenario({
         ),
       );
     }
-    timeline.loadEndedAt = loadEnded;
   } catch (error) {
     failure = error;
   } finally {
