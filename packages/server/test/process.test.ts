@@ -185,3 +185,46 @@ describe('curfew --help', () => {
     }
   });
 });
+
+describe('npm start', () => {
+  it('serves at once from an up-to-date build, and SIGTERM to npm stops the server', async () => {
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const npm = spawn('npm', ['start'], {
+      cwd: root,
+      env: { ...process.env, CURFEW_STORE: 'memory:', CURFEW_HOST: '127.0.0.1', CURFEW_PORT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk) => {
+      output += chunk;
+    });
+    npm.stderr.on('data', (chunk) => {
+      output += chunk;
+    });
+    const exit = new Promise<number | null>((resolve) => npm.once('exit', resolve));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner in 10 s:\n${output}`)), 10_000);
+        const check = () => {
+          const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+          if (match === null) return;
+          clearTimeout(timer);
+          resolve(match[1]!);
+        };
+        npm.stderr.on('data', check);
+      });
+      // The build in the checkout is newer than its sources: nothing was rebuilt on the way.
+      expect(output).not.toContain('building');
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+
+      // What an orchestrator or a terminal does: the signal goes to npm, the process it started.
+      npm.kill('SIGTERM');
+      expect(await exit).toBe(0);
+      expect(output).toContain('"msg":"stopped"');
+      // The server went with it and let go of its port.
+      await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+    } finally {
+      if (npm.exitCode === null) npm.kill('SIGKILL');
+    }
+  }, 20_000);
+});
