@@ -538,14 +538,86 @@ describe('errors', () => {
     }
   });
 
-  it('answers 400 for malformed JSON', async () => {
+  it('answers 400 for malformed JSON, and says so', async () => {
     const response = await test.app.inject({
       method: 'POST',
       url: '/v1/sessions',
       headers: { authorization: `Bearer ${KEYS.admin}`, 'content-type': 'application/json' },
       payload: '{"userId": ',
     });
-    expectProblem(response, 400, 'INVALID_ARGUMENT', 'body');
+    const problem = expectProblem(response, 400, 'INVALID_ARGUMENT', 'body');
+    expect(problem.detail).toBe('body: not well-formed JSON');
+  });
+
+  it.each([
+    ['/v1/sessions', 'body: expected a JSON object', []],
+    ['/v1/sessions', 'userId: expected a string or an integer', { userId: true }],
+    ['/v1/sessions', 'tenantId: must not be empty', { userId: 'u', tenantId: '' }],
+    ['/v1/sessions', 'tenantID: is not a known field', { userId: 'u', tenantID: 'acme' }],
+    ['/v1/sessions', 'aal: expected one of 1, 2, 3', { userId: 'u', aal: 5 }],
+    ['/v1/sessions/touch', 'token: is required', {}],
+    ['/v1/sessions/touch', 'token: expected at most 1024 characters', { token: 'x'.repeat(1025) }],
+    [
+      '/v1/sessions/revoke',
+      'reason: expected 1 to 64 characters from a-z0-9_',
+      { token: 't', reason: 'Signed Out' },
+    ],
+    [
+      '/v1/sessions/reauthenticate',
+      'methods: expected at most 8 items',
+      { token: 't', methods: Array(9).fill('pwd') },
+    ],
+    [
+      '/v1/sessions/reauthenticate',
+      'methods.1: expected a string',
+      { token: 't', methods: ['pwd', 7] },
+    ],
+  ])('explains a bad body to %s in words, not the validator’s: "%s"', async (url, detail, body) => {
+    const response = await test.call('admin', 'POST', url, body);
+    const problem = expectProblem(response, 400, 'INVALID_ARGUMENT');
+    expect(problem.detail).toBe(detail);
+    expect(problem.field).toBe(detail.split(':')[0]);
+  });
+
+  it('takes an empty JSON body as no body: `{}` where every field is optional, 400 elsewhere', async () => {
+    const empty = (url: string) =>
+      test.app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${KEYS.admin}`, 'content-type': 'application/json' },
+        payload: '',
+      });
+    expect((await empty('/v1/sweep')).statusCode).toBe(200);
+    const revoked = await empty('/v1/users/u/sessions/revoke');
+    expect(revoked.statusCode).toBe(200);
+    expect(revoked.json()).toEqual({ revoked: 0 });
+    const problem = expectProblem(await empty('/v1/sessions'), 400, 'INVALID_ARGUMENT', 'body');
+    expect(problem.detail).toBe('body: expected a JSON object');
+    // A sweep takes nothing: a field in its body is a mistake to point out, not to ignore.
+    expectProblem(
+      await test.call('admin', 'POST', '/v1/sweep', { before: 'now' }),
+      400,
+      'INVALID_ARGUMENT',
+      'before',
+    );
+  });
+
+  it.each([
+    ['GET', '/v1/sweep', 'POST'],
+    ['PUT', '/v1/sessions', 'POST'],
+    // Both /v1/sessions/revoke-all and /v1/sessions/:id match: every method either answers.
+    ['PUT', '/v1/sessions/revoke-all', 'GET, HEAD, POST, DELETE'],
+    ['POST', '/v1/sessions/abc', 'GET, HEAD, DELETE'],
+    ['DELETE', '/v1/users/42/sessions', 'GET, HEAD'],
+    ['POST', '/healthz?x=1', 'GET, HEAD'],
+  ] as const)('answers %s %s with 405 and Allow: %s', async (method, url, allow) => {
+    const response = await test.app.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${KEYS.admin}` },
+    });
+    expectProblem(response, 405, 'METHOD_NOT_ALLOWED');
+    expect(response.headers.allow).toBe(allow);
   });
 
   it('answers 404 for an unknown route and a malformed path as 400', async () => {

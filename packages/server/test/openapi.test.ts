@@ -117,6 +117,24 @@ describe('GET /openapi.json', () => {
     }
   });
 
+  it('says which bodies may be left out exactly as the server takes them', async () => {
+    for (const route of ROUTES.filter((r) => r.startsWith('post '))) {
+      const path = route.slice('post '.length);
+      const required = (operation('post', path).requestBody as Json | undefined)?.required;
+      const url = path.replace('{userId}', 'u').replace('{tenantId}', 't');
+      // No body at all, and an empty one sent as JSON (what many HTTP clients do on a POST).
+      for (const headers of [{}, { 'content-type': 'application/json' }]) {
+        const response = await test.app.inject({
+          method: 'POST',
+          url,
+          headers: { ...headers, authorization: `Bearer ${KEYS.admin}` },
+        });
+        const refusedBody = response.statusCode === 400 && response.json().field === 'body';
+        expect(refusedBody, `${route} ${JSON.stringify(headers)}`).toBe(required === true);
+      }
+    }
+  });
+
   it('requires a bearer key exactly on /v1 and /metrics', () => {
     for (const route of ROUTES) {
       const [method, path] = route.split(' ') as [string, string];

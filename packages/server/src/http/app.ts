@@ -18,8 +18,8 @@ import { Metrics } from '../metrics.js';
 import type { RateLimiter } from '../rate-limit.js';
 import { authenticate } from './authenticate.js';
 import { buildOpenApi } from './openapi.js';
-import { type HttpProblem, sendProblem, toHttpProblem } from './problems.js';
-import type { RouteDefinition } from './route.js';
+import { type HttpProblem, methodNotAllowed, sendProblem, toHttpProblem } from './problems.js';
+import { allowedMethods, bodyIsOptional, type RouteDefinition } from './route.js';
 import type { RouteContext } from './routes/context.js';
 import { operationRoutes } from './routes/operations.js';
 import { sessionRoutes } from './routes/sessions.js';
@@ -162,6 +162,15 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
 
   // Only JSON bodies: anything else (text/plain included) is a 415.
   app.removeContentTypeParser('text/plain');
+  // Fastify's own JSON parser (prototype poisoning refused), except that an empty body is no
+  // body: many clients send Content-Type: application/json on every POST, and a route whose body
+  // is optional should not refuse them. A route that needs a body still answers 400 naming it.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') done(null, undefined);
+    else parseJson(request, body as string, done);
+  });
   // Responses are built field by field by the handlers; the schemas document them.
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   app.decorateRequest('caller', null);
@@ -225,7 +234,12 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     logFailure(logger, request, problem, error);
     return sendProblem(reply, problem);
   });
-  app.setNotFoundHandler((_request, reply) => {
+  // A path known under other methods answers 405 with Allow, not 404: the client has the path
+  // right and the method wrong.
+  let allowed: (url: string) => string[] = () => [];
+  app.setNotFoundHandler((request, reply) => {
+    const methods = allowed(request.url);
+    if (methods.length > 0) return sendProblem(reply, methodNotAllowed(methods));
     return sendProblem(reply, toHttpProblem({ code: 'FST_ERR_NOT_FOUND' }, BODY_LIMIT));
   });
 
@@ -254,6 +268,7 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   for (const route of routes) {
     registerRoute(app, route, options.keys, options.rateLimiter, clock);
   }
+  allowed = allowedMethods(routes);
   return app;
 }
 
@@ -297,9 +312,9 @@ function registerRoute(
     schema.response = Object.fromEntries(serialized.map(([status, r]) => [status, r.schema]));
   }
   const preValidation: PreValidationHook[] = [];
-  // A POST without a body is taken as `{}` where every field is optional (a bulk revoke);
-  // elsewhere it answers 400 naming the body.
-  if (route.body !== undefined && !(route.body.required as string[] | undefined)?.length) {
+  // A POST without a body (or with an empty one) is taken as `{}` where every field is optional
+  // (a bulk revoke); elsewhere it answers 400 naming the body.
+  if (bodyIsOptional(route)) {
     preValidation.push((request, _reply, done) => {
       if (request.body === undefined) request.body = {};
       done();

@@ -1,5 +1,5 @@
 import { PROBLEM_CONTENT_TYPE } from './problems.js';
-import type { RouteDefinition } from './route.js';
+import { bodyIsOptional, type RouteDefinition } from './route.js';
 import { type JsonSchema, problemSchema, sessionSchema } from './schemas.js';
 
 /** Shared schemas that become `components/schemas` entries, referenced by `$ref`. */
@@ -78,7 +78,7 @@ function operation(route: RouteDefinition): Record<string, unknown> {
   if (parameters.length > 0) result.parameters = parameters;
   if (route.body !== undefined) {
     result.requestBody = {
-      required: true,
+      required: !bodyIsOptional(route),
       content: { 'application/json': { schema: withRefs(route.body) } },
     };
   }

@@ -11,19 +11,24 @@ import type { FastifyReply } from 'fastify';
  * if (problem.code === 'STORE_UNAVAILABLE') retryAfter(response.headers.get('retry-after'));
  * ```
  */
-export type ProblemCode =
-  | 'INVALID_ARGUMENT'
-  | 'UNAUTHENTICATED'
-  | 'FORBIDDEN'
-  | 'NOT_FOUND'
-  | 'SESSION_LIMIT_REACHED'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'STORE_UNAVAILABLE'
-  | 'STORE_ERROR'
-  | 'CLOCK_SKEW'
-  | 'RATE_LIMITED'
-  | 'INTERNAL';
+export type ProblemCode = (typeof PROBLEM_CODES)[number];
+
+/** Every {@link ProblemCode}, in one list: the OpenAPI document's enum is made from it. */
+export const PROBLEM_CODES = [
+  'INVALID_ARGUMENT',
+  'UNAUTHENTICATED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'METHOD_NOT_ALLOWED',
+  'SESSION_LIMIT_REACHED',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'STORE_UNAVAILABLE',
+  'STORE_ERROR',
+  'CLOCK_SKEW',
+  'RATE_LIMITED',
+  'INTERNAL',
+] as const;
 
 /**
  * An RFC 9457 problem document, as every error response carries it.
@@ -49,6 +54,7 @@ const TITLES: Record<number, string> = {
   401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
+  405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
@@ -123,6 +129,24 @@ export function notFound(what = 'session'): HttpProblem {
   return new HttpProblem(404, 'NOT_FOUND', `no such ${what}`);
 }
 
+/**
+ * A 405 `METHOD_NOT_ALLOWED` for a path that exists under other methods, with `Allow` naming them
+ * (RFC 9110, section 15.5.6).
+ *
+ * @example
+ * ```ts
+ * return sendProblem(reply, methodNotAllowed(['POST']));
+ * ```
+ */
+export function methodNotAllowed(allowed: readonly string[]): HttpProblem {
+  return new HttpProblem(
+    405,
+    'METHOD_NOT_ALLOWED',
+    `this path takes ${allowed.join(', ')}; see the Allow header`,
+    { headers: { allow: allowed.join(', ') } },
+  );
+}
+
 interface FastifyLikeError {
   code?: unknown;
   statusCode?: unknown;
@@ -195,8 +219,9 @@ export function toHttpProblem(error: unknown, bodyLimit: number): HttpProblem {
         'send the request body as application/json',
       );
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return invalidArgument('body', 'not well-formed JSON');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return invalidArgument('body', 'expected a JSON object');
+      return invalidArgument('body', 'empty; expected a JSON object');
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return invalidArgument('body', 'the body size does not match Content-Length');
     case 'FST_ERR_BAD_URL':
@@ -236,22 +261,79 @@ function fromValidation(issues: AjvIssue[], context: string): HttpProblem {
     .filter((part) => part !== '')
     .map((part) => part.replaceAll('~1', '/').replaceAll('~0', '~'));
   const params = issue.params ?? {};
-  let message = issue.message ?? 'is not valid';
   if (issue.keyword === 'required' && typeof params.missingProperty === 'string') {
     path.push(params.missingProperty);
-    message = 'is required';
   } else if (
     issue.keyword === 'additionalProperties' &&
     typeof params.additionalProperty === 'string'
   ) {
     path.push(params.additionalProperty);
-    message = 'is not a known field';
-  } else if (issue.keyword === 'enum' && Array.isArray(params.allowedValues)) {
-    message = `expected one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
   }
   // The whole body (or query) being the wrong type is reported under the part's own name.
   const field = path.length > 0 ? path.join('.') : context === 'querystring' ? 'query' : context;
-  return invalidArgument(field, message);
+  return invalidArgument(field, describeIssue(issue.keyword, params));
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  object: 'a JSON object',
+  array: 'an array',
+  string: 'a string',
+  integer: 'an integer',
+  number: 'a number',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+/**
+ * What a schema keyword asks for, in words a client developer reads without knowing the
+ * validator: "expected a string or an integer" rather than Ajv's "must be string,integer".
+ */
+function describeIssue(keyword: string | undefined, params: Record<string, unknown>): string {
+  const limit = params.limit;
+  switch (keyword) {
+    case 'required':
+      return 'is required';
+    case 'additionalProperties':
+      return 'is not a known field';
+    case 'type': {
+      const types = Array.isArray(params.type) ? params.type : String(params.type).split(',');
+      return `expected ${types.map((type) => TYPE_NAMES[type] ?? type).join(' or ')}`;
+    }
+    case 'enum':
+      if (!Array.isArray(params.allowedValues)) break;
+      return `expected one of ${params.allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'const':
+      return `expected ${JSON.stringify(params.allowedValue)}`;
+    case 'minLength':
+      return limit === 1 ? 'must not be empty' : `expected at least ${limit} characters`;
+    case 'maxLength':
+      return `expected at most ${limit} characters`;
+    case 'minimum':
+      return `expected at least ${limit}`;
+    case 'maximum':
+      return `expected at most ${limit}`;
+    case 'minItems':
+      return `expected at least ${limit} items`;
+    case 'maxItems':
+      return `expected at most ${limit} items`;
+    case 'pattern':
+      return describePattern(String(params.pattern));
+    case 'format':
+      return params.format === 'date-time'
+        ? 'expected an ISO 8601 time with its offset'
+        : `expected the ${String(params.format)} format`;
+  }
+  return 'is not valid';
+}
+
+/** `^[a-z0-9_]{1,64}$` reads as "expected 1 to 64 characters from a-z0-9_". */
+function describePattern(pattern: string): string {
+  const match = /^\^\[([^\]]+)\](?:\{(\d+),(\d+)\}|(\+))\$$/.exec(pattern);
+  if (match === null) return `expected the form ${pattern}`;
+  const [, characters, min, max] = match;
+  return min === undefined
+    ? `expected only the characters ${characters}`
+    : `expected ${min} to ${max} characters from ${characters}`;
 }
 
 /**

@@ -88,3 +88,56 @@ export function callerOf(request: FastifyRequest): ApiCaller {
   }
   return request.caller;
 }
+
+/**
+ * Whether a route's body may be left out (or sent empty): it has one whose fields are all
+ * optional, such as a bulk revoke's `{ reason }`. Such a body is then taken as `{}`. The server
+ * and the OpenAPI document (`requestBody.required`) both ask this.
+ *
+ * @example
+ * ```ts
+ * bodyIsOptional({ ...route, body: objectSchema({ reason: reasonSchema }) }); // true
+ * ```
+ */
+export function bodyIsOptional(route: Pick<RouteDefinition, 'body'>): boolean {
+  return route.body !== undefined && !(route.body.required as string[] | undefined)?.length;
+}
+
+/**
+ * The methods each route path answers to, for the 405 that a request to a known path with
+ * another method gets. A GET route answers HEAD as well (Fastify adds it).
+ *
+ * @example
+ * ```ts
+ * const allowed = allowedMethods(routes);
+ * allowed('/v1/sessions/validate?x=1'); // ['POST']
+ * ```
+ */
+export function allowedMethods(
+  routes: readonly Pick<RouteDefinition, 'method' | 'url'>[],
+): (url: string) => string[] {
+  const byPattern = new Map<string, { path: RegExp; methods: Set<string> }>();
+  for (const route of routes) {
+    let entry = byPattern.get(route.url);
+    if (entry === undefined) {
+      const segments = route.url
+        .split('/')
+        .map((segment) =>
+          segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'),
+        );
+      entry = { path: new RegExp(`^${segments.join('/')}$`), methods: new Set() };
+      byPattern.set(route.url, entry);
+    }
+    entry.methods.add(route.method);
+    if (route.method === 'GET') entry.methods.add('HEAD');
+  }
+  const order = ['GET', 'HEAD', 'POST', 'DELETE'];
+  return (url) => {
+    const path = url.split('?', 1)[0]!;
+    const methods = new Set<string>();
+    for (const entry of byPattern.values()) {
+      if (entry.path.test(path)) for (const method of entry.methods) methods.add(method);
+    }
+    return order.filter((method) => methods.has(method));
+  };
+}

@@ -4,6 +4,8 @@
  * closed (`additionalProperties: false`): a misspelt field such as `tenantID` would otherwise be
  * dropped silently and create a session outside its tenant.
  */
+import { PROBLEM_CODES } from './problems.js';
+
 export type JsonSchema = Record<string, unknown>;
 
 const dateTime = { type: 'string', format: 'date-time' } as const;
@@ -72,21 +74,7 @@ export const problemSchema: JsonSchema = {
     title: { type: 'string' },
     status: { type: 'integer' },
     detail: { type: 'string' },
-    code: {
-      type: 'string',
-      enum: [
-        'INVALID_ARGUMENT',
-        'UNAUTHENTICATED',
-        'FORBIDDEN',
-        'NOT_FOUND',
-        'SESSION_LIMIT_REACHED',
-        'PAYLOAD_TOO_LARGE',
-        'UNSUPPORTED_MEDIA_TYPE',
-        'STORE_UNAVAILABLE',
-        'STORE_ERROR',
-        'INTERNAL',
-      ],
-    },
+    code: { type: 'string', enum: [...PROBLEM_CODES] },
     field: { type: 'string', description: 'For INVALID_ARGUMENT: the field at fault.' },
   },
 };

@@ -88,6 +88,8 @@ export function operationRoutes(
         'The service also sweeps on a jittered timer. Safe to run from several instances at once. Admin keys only.',
       tag: 'operations',
       access: 'admin',
+      // Nothing to say: an empty object, or no body at all.
+      body: objectSchema({}),
       responses: {
         200: {
           description: 'How many sessions were ended, by timeout.',
@@ -97,7 +99,7 @@ export function operationRoutes(
           ) as JsonSchema,
         },
       },
-      errors: [503],
+      errors: [413, 415, 503],
       async handler() {
         return manager.sweepExpired();
       },
