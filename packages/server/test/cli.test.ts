@@ -56,6 +56,40 @@ describe('help and usage', () => {
     expect((await cli('sessions', '--help')).code).toBe(0);
   });
 
+  it('offers each one-shot command only the settings it reads, never the policy', async () => {
+    const policyFlags = [
+      '--policy',
+      '--idle-timeout',
+      '--absolute-timeout',
+      '--absolute-warning',
+      '--idle-warning',
+      '--activity-write-interval',
+    ];
+    const expected: Record<string, string[]> = {
+      'sessions list': ['--store', '--store-pool-size', '--store-timeout'],
+      stats: ['--store', '--store-pool-size', '--store-timeout'],
+      'sessions revoke': ['--store', '--store-pool-size', '--store-timeout', '--retention'],
+      sweep: ['--store', '--store-pool-size', '--store-timeout', '--retention'],
+      purge: ['--store', '--store-pool-size', '--store-timeout', '--retention'],
+    };
+    for (const [name, settings] of Object.entries(expected)) {
+      const help = (await cli(...name.split(' '), '--help')).stdout;
+      const section = help.slice(help.indexOf('Configuration'));
+      expect(
+        [...section.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]),
+        name,
+      ).toEqual(settings);
+      for (const flag of policyFlags) expect(help, `${name} ${flag}`).not.toContain(flag);
+    }
+    // Given anyway, a policy flag is a usage error rather than silently ignored.
+    const swept = await cli('sweep', '--idle-timeout', '5m', '--store', 'memory:');
+    expect(swept.code).toBe(2);
+    expect(swept.stderr).toMatch(/--idle-timeout/);
+    // serve still takes them all.
+    const serve = (await cli('serve', '--help')).stdout;
+    for (const flag of policyFlags) expect(serve).toContain(flag);
+  });
+
   it('exits 2 with one line on a usage error', async () => {
     for (const argv of [
       [],

@@ -1,6 +1,6 @@
 import { parseDuration } from 'curfew';
 import { type Command, optionalFlag, parseOffsetTime, UsageError } from './command.js';
-import { STORE_SETTINGS, withSessions } from './with-sessions.js';
+import { ENDING_SETTINGS, withSessions } from './with-sessions.js';
 
 /** `curfew purge`: deletes ended sessions past their retention, or before a given time. */
 export const purgeCommand: Command = {
@@ -17,7 +17,7 @@ export const purgeCommand: Command = {
     },
     json: { type: 'boolean', description: 'Print JSON.' },
   },
-  settings: STORE_SETTINGS,
+  settings: ENDING_SETTINGS,
   run: (values, io) =>
     withSessions(values, io, async ({ manager, config }) => {
       const given = optionalFlag(values, 'ended-before');

@@ -1,7 +1,7 @@
 import type { Session } from 'curfew';
 import { toSessionView } from '../http/session-view.js';
 import { type Command, optionalFlag, UsageError } from './command.js';
-import { STORE_SETTINGS, withSessions } from './with-sessions.js';
+import { ENDING_SETTINGS, STORE_SETTINGS, withSessions } from './with-sessions.js';
 
 /** `curfew sessions list`: a user's valid sessions, a page at a time, as a table or JSON. */
 export const sessionsListCommand: Command = {
@@ -89,7 +89,7 @@ export const sessionsRevokeCommand: Command = {
       description: 'End reason (default admin_revoke): a known one or [a-z0-9_]{1,64}.',
     },
   },
-  settings: STORE_SETTINGS,
+  settings: ENDING_SETTINGS,
   run: (values, io) => {
     const user = optionalFlag(values, 'user');
     const session = optionalFlag(values, 'session');

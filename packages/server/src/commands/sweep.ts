@@ -1,5 +1,5 @@
 import type { Command } from './command.js';
-import { STORE_SETTINGS, withSessions } from './with-sessions.js';
+import { ENDING_SETTINGS, withSessions } from './with-sessions.js';
 
 /** `curfew sweep`: ends every expired session now. */
 export const sweepCommand: Command = {
@@ -7,7 +7,7 @@ export const sweepCommand: Command = {
   summary:
     'End every expired session now (a running server also sweeps on a timer). Safe beside running servers.',
   flags: { json: { type: 'boolean', description: 'Print JSON.' } },
-  settings: STORE_SETTINGS,
+  settings: ENDING_SETTINGS,
   run: (values, io) =>
     withSessions(values, io, async ({ manager }) => {
       const result = await manager.sweepExpired();

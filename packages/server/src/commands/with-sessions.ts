@@ -3,19 +3,18 @@ import { loadConfig, type ServerConfig } from '../config.js';
 import { type OpenedStore, openStore } from '../open-store.js';
 import type { CommandIo, ParsedFlags } from './command.js';
 
-/** The settings every command that works on the store reads. */
-export const STORE_SETTINGS = [
-  'store',
-  'storePoolSize',
-  'storeTimeout',
-  'policy',
-  'idleTimeout',
-  'absoluteTimeout',
-  'absoluteWarning',
-  'idleWarning',
-  'activityWriteInterval',
-  'retention',
-] as const;
+/**
+ * The settings a one-shot command that works on the store reads: where the store is and how to
+ * reach it. No policy setting applies: each session carries the limits it was created with, so
+ * listing, sweeping and revoking read them from the session, not from the command line.
+ */
+export const STORE_SETTINGS = ['store', 'storePoolSize', 'storeTimeout'] as const;
+
+/**
+ * {@link STORE_SETTINGS} and the retention, for commands that end or delete sessions: on Redis an
+ * ended session's record expires after the retention, and `purge` deletes by it.
+ */
+export const ENDING_SETTINGS = [...STORE_SETTINGS, 'retention'] as const;
 
 /**
  * Opens the configured store and a manager on it for one command, and closes the store after,
