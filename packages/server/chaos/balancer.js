@@ -18,8 +18,8 @@ export async function startBalancer(instances) {
     ...instance,
     up: true,
     // Idle connections closed after 30 s, before the service closes them (its keep-alive timeout
-    // is 65 s): a balancer that keeps them longer sends a request down a connection the service
-    // is closing, and that request is lost (the soak's first runs lost 16 at a time so).
+    // is 65 s): a balancer that keeps them longer may send a request down a connection the
+    // service is closing, and lose it.
     agent: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 30_000 }),
   }));
   /** @type {Map<string, string>} call id -> instance name */

@@ -181,12 +181,23 @@ export function checkHistory(history, { bound }) {
     });
     bySession.set(session.id, list);
   }
-  const reauths = calls.filter(
-    (call) =>
-      call.op === 'reauthenticate' &&
-      (call.end === null || (call.status >= 200 && call.status < 300) || call.status >= 500),
-  );
+  // Reauthentications that may have happened, by session: the only calls that move an absolute
+  // expiry. Indexed, since every pair of a session's answers may need them.
+  const reauths = new Map();
+  for (const call of calls) {
+    if (call.op !== 'reauthenticate') continue;
+    if (!(call.end === null || (call.status >= 200 && call.status < 300) || call.status >= 500)) {
+      continue;
+    }
+    for (const id of new Set([call.answer?.session?.id, call.session])) {
+      if (id === undefined) continue;
+      const list = reauths.get(id) ?? [];
+      list.push(call);
+      reauths.set(id, list);
+    }
+  }
   for (const [id, seen] of bySession) {
+    const reauthsOfSession = reauths.get(id) ?? [];
     for (const b of seen) {
       // Only calls in real-time order say anything: a ended before b began. Each later answer
       // is reported once per rule, against the first earlier answer it contradicts.
@@ -202,11 +213,8 @@ export function checkHistory(history, { bound }) {
       const moved = before.find(
         (a) =>
           a.absolute !== b.absolute &&
-          !reauths.some(
-            (r) =>
-              (r.answer?.session?.id === id || r.session === id) &&
-              r.start < b.call.end &&
-              (r.end === null || r.end > a.call.start),
+          !reauthsOfSession.some(
+            (r) => r.start < b.call.end && (r.end === null || r.end > a.call.start),
           ),
       );
       if (moved) {

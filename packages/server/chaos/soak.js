@@ -48,11 +48,12 @@ function readSample(text, at) {
 
 async function soak(label, storeUrl) {
   const samples = [];
-  const outcome = await runScenario({
+  const run = await runScenario({
     storeUrl,
     seconds: minutes * 60,
     rate,
     instances: 1,
+    deferCheck: true,
     async sample({ instances, key, at }) {
       try {
         const response = await fetch(`${instances[0].url}/metrics`, {
@@ -65,6 +66,12 @@ async function soak(label, storeUrl) {
       }
     },
   });
+  return { label, samples, check: run.check };
+}
+
+/** The soak's figures for one store, once every store's run is over. */
+function judge({ label, samples, check }) {
+  const outcome = check();
   // Memory is a sawtooth (it climbs until a major collection drops it), so a mean over a minute
   // depends on where the collections fell. What a leak raises is the floor: the lowest value
   // after collections, compared between the warm part (20–50% of the run) and the end (70–100%).
@@ -103,10 +110,12 @@ const scratch = mkdtempSync(join(tmpdir(), 'curfew-soak-'));
 let runs;
 try {
   const redis = await startRedis({ persistence: true });
-  runs = await Promise.all([
+  // Both at once, and checked only when both are over (see runScenario's deferCheck).
+  const finished = await Promise.all([
     soak('SQLite', `sqlite:${join(scratch, 'sessions.db')}`),
     soak('Redis', redis.url),
   ]);
+  runs = finished.map(judge);
 } finally {
   await destroyAll();
   rmSync(scratch, { recursive: true, force: true });
