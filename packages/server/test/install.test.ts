@@ -23,7 +23,9 @@ describe('npm ci', () => {
     const refusing = Object.entries(lock.packages)
       .filter(([, entry]) => typeof entry.engines?.node === 'string')
       .filter(([, entry]) => !semver.satisfies(oldest, entry.engines!.node!))
-      .map(([path, entry]) => `${path.replace(/^.*node_modules\//, '')} wants ${entry.engines!.node}`);
+      .map(
+        ([path, entry]) => `${path.replace(/^.*node_modules\//, '')} wants ${entry.engines!.node}`,
+      );
     expect(refusing, `on Node ${oldest}`).toEqual([]);
     expect(Object.keys(lock.packages).length).toBeGreaterThan(100);
   });
