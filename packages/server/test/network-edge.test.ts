@@ -206,12 +206,13 @@ describe('TLS', () => {
     // A certificate made for serving, not for clients, by the same CA is no client certificate.
     await expect(request(server.url, { cert: 'second.pem', key: 'second.key' })).rejects.toThrow();
     const answer = await request(server.url, {
-      path: '/v1/sessions',
+      path: '/v1/users/u/sessions',
       cert: 'client.pem',
       key: 'client.key',
     });
-    // Through the handshake, the API key is still required and checked as ever.
-    expect(answer.status).toBe(404);
+    // Through the handshake, the API answers as ever: a key-protected route, with the key.
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toEqual({ sessions: [], nextCursor: null });
     const health = await request(server.url, { cert: 'client.pem', key: 'client.key' });
     expect(health.status).toBe(200);
   });

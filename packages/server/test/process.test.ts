@@ -189,9 +189,17 @@ describe('curfew --help', () => {
 describe('npm start', () => {
   it('serves at once from an up-to-date build, and SIGTERM to npm stops the server', async () => {
     const root = fileURLToPath(new URL('../../../', import.meta.url));
+    // npm runs the script in the checkout: the store, and so the data folder with its first-start
+    // admin key, go to a scratch folder, or other suites would find that key in ./data.
+    const scratch = await mkdtemp(join(tmpdir(), 'curfew-npm-start-'));
     const npm = spawn('npm', ['start'], {
       cwd: root,
-      env: { ...process.env, CURFEW_STORE: 'memory:', CURFEW_HOST: '127.0.0.1', CURFEW_PORT: '0' },
+      env: {
+        ...process.env,
+        CURFEW_STORE: `sqlite:${join(scratch, 'curfew.db')}`,
+        CURFEW_HOST: '127.0.0.1',
+        CURFEW_PORT: '0',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -223,8 +231,10 @@ describe('npm start', () => {
       expect(output).toContain('"msg":"stopped"');
       // The server went with it and let go of its port.
       await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+      expect((await stat(join(scratch, 'admin-key'))).isFile()).toBe(true);
     } finally {
       if (npm.exitCode === null) npm.kill('SIGKILL');
+      await rm(scratch, { recursive: true, force: true });
     }
   }, 20_000);
 });
