@@ -17,7 +17,7 @@ if (inCheckout ? buildIsStale() : !existsSync(cli)) {
     process.exit(1);
   }
   process.stderr.write(
-    'curfew: the build is missing or older than src/, building (npm run build)...\n',
+    'curfew: the build is missing or older than its sources; building (npm run build)...\n',
   );
   const build = spawnSync('npm', ['run', 'build'], {
     cwd: root,
@@ -31,21 +31,26 @@ if (inCheckout ? buildIsStale() : !existsSync(cli)) {
 await import(cli.href);
 
 /**
- * Whether either package's build is missing or older than any of its sources. tsc writes every
- * output on each build, so one output file's time stands for the whole build.
+ * Whether either package's build is missing or older than any of its sources: its src/, its
+ * package.json and tsconfig files, and the shared tsconfig.base.json. tsc writes every output on
+ * each build, so one output file's time stands for the whole build.
  */
 function buildIsStale() {
   const packages = [
     ['packages/curfew/', 'dist/index.js'],
     ['packages/server/', 'dist/cli.js'],
   ];
+  const base = statSync(new URL('tsconfig.base.json', root)).mtimeMs;
   return packages.some(([dir, output]) => {
     const built = new URL(`${dir}${output}`, root);
     if (!existsSync(built)) return true;
     const builtAt = statSync(built).mtimeMs;
-    const sources = [new URL(`${dir}package.json`, root), new URL(`${dir}tsconfig.json`, root)];
+    const settings = readdirSync(new URL(dir, root)).filter(
+      (name) => name === 'package.json' || /^tsconfig.*\.json$/.test(name),
+    );
     return (
-      sources.some((file) => statSync(file).mtimeMs > builtAt) ||
+      base > builtAt ||
+      settings.some((name) => statSync(new URL(`${dir}${name}`, root)).mtimeMs > builtAt) ||
       newestIn(new URL(`${dir}src/`, root)) > builtAt
     );
   });
