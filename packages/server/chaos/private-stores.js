@@ -361,6 +361,30 @@ function assertUsable(entry, kind) {
   if (entry.destroyed) throw new Error(`this private ${kind} server was destroyed`);
 }
 
+/**
+ * The lifecycle every single-server handle shares, with its own `fields` (url, port, clients).
+ * `current` returns the server process as it is now: a restart may launch a new one, so `pid`,
+ * `stop` and `kill` look it up on each call rather than keeping the first.
+ */
+function serverHandle(kind, entry, { current, stopSignal, relaunch }, fields) {
+  return Object.assign(
+    {
+      kind,
+      get pid() {
+        return current().pid;
+      },
+      stop: () => current().stop(stopSignal),
+      async start() {
+        assertUsable(entry, kind);
+        if (!current().running) await relaunch();
+      },
+      kill: () => current().kill(),
+      destroy: () => entry.destroy(),
+    },
+    fields,
+  );
+}
+
 let hooked = false;
 
 /** Kills what is left at process exit (only synchronous work is possible there). */
@@ -535,24 +559,12 @@ export async function startPostgres() {
     throw error;
   }
 
-  return {
-    kind: 'postgres',
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
-    dir,
-    dataDir,
-    get pid() {
-      return server.pid;
-    },
-    stop: () => server.stop('SIGINT'),
-    async start() {
-      assertUsable(entry, 'postgres');
-      if (!server.running) await startAt(port);
-    },
-    kill: () => server.kill(),
-    destroy: () => entry.destroy(),
-    sql,
-  };
+  return serverHandle(
+    'postgres',
+    entry,
+    { current: () => server, stopSignal: 'SIGINT', relaunch: () => startAt(port) },
+    { url: `postgres://postgres@127.0.0.1:${port}/postgres`, port, dir, dataDir, sql },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -661,24 +673,12 @@ export async function startMariadb() {
     throw error;
   }
 
-  return {
-    kind: 'mariadb',
-    url: `mysql://root@127.0.0.1:${port}/test`,
-    port,
-    dir,
-    socket,
-    get pid() {
-      return server.pid;
-    },
-    stop: () => server.stop('SIGTERM'),
-    async start() {
-      assertUsable(entry, 'mariadb');
-      if (!server.running) await startAt(port);
-    },
-    kill: () => server.kill(),
-    destroy: () => entry.destroy(),
-    sql,
-  };
+  return serverHandle(
+    'mariadb',
+    entry,
+    { current: () => server, stopSignal: 'SIGTERM', relaunch: () => startAt(port) },
+    { url: `mysql://root@127.0.0.1:${port}/test`, port, dir, socket, sql },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -843,25 +843,19 @@ export async function startRedis({ persistence = false } = {}) {
     throw error;
   }
   const cli = (...args) => redisCli(port, args);
-  return {
-    kind: 'redis',
-    url: `redis://127.0.0.1:${port}`,
-    port,
-    dir,
-    persistence,
-    get pid() {
-      return server.pid;
+  return serverHandle(
+    'redis',
+    entry,
+    { current: () => server, stopSignal: 'SIGTERM', relaunch: () => launchRedis(server, port) },
+    {
+      url: `redis://127.0.0.1:${port}`,
+      port,
+      dir,
+      persistence,
+      cli,
+      config: (...args) => cli('CONFIG', ...args),
     },
-    stop: () => server.stop('SIGTERM'),
-    async start() {
-      assertUsable(entry, 'redis');
-      if (!server.running) await launchRedis(server, port);
-    },
-    kill: () => server.kill(),
-    destroy: () => entry.destroy(),
-    cli,
-    config: (...args) => cli('CONFIG', ...args),
-  };
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
