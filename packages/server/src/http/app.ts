@@ -234,14 +234,6 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
     logFailure(logger, request, problem, error);
     return sendProblem(reply, problem);
   });
-  // A path known under other methods answers 405 with Allow, not 404: the client has the path
-  // right and the method wrong.
-  let allowed: (url: string) => string[] = () => [];
-  app.setNotFoundHandler((request, reply) => {
-    const methods = allowed(request.url);
-    if (methods.length > 0) return sendProblem(reply, methodNotAllowed(methods));
-    return sendProblem(reply, toHttpProblem({ code: 'FST_ERR_NOT_FOUND' }, BODY_LIMIT));
-  });
 
   const context: RouteContext = {
     manager: options.manager,
@@ -268,7 +260,14 @@ export function buildApp(options: BuildAppOptions): FastifyInstance {
   for (const route of routes) {
     registerRoute(app, route, options.keys, options.rateLimiter, clock);
   }
-  allowed = allowedMethods(routes);
+  // A path known under other methods answers 405 with Allow, not 404: the client has the path
+  // right and the method wrong.
+  const allowed = allowedMethods(routes);
+  app.setNotFoundHandler((request, reply) => {
+    const methods = allowed(request.url);
+    if (methods.length > 0) return sendProblem(reply, methodNotAllowed(methods));
+    return sendProblem(reply, toHttpProblem({ code: 'FST_ERR_NOT_FOUND' }, BODY_LIMIT));
+  });
   return app;
 }
 
