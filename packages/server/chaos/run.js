@@ -57,7 +57,7 @@ async function openStoreServer(kind) {
   if (kind === 'redis') {
     const redis = await startRedis({ persistence: true });
     // Every write on disk before it is acknowledged: a restart must lose nothing acknowledged.
-    await redis.cli('CONFIG', 'SET', 'appendfsync', 'always');
+    await redis.config('SET', 'appendfsync', 'always');
     return redis;
   }
   if (kind === 'redis-cluster') return startRedisCluster();

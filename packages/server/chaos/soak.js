@@ -16,8 +16,7 @@ import { replaceSection } from './report.js';
 
 /**
  * Growth allowed from the warm floor to the last one (see below), and the lag allowed at any
- * second once warm. Stated here and in docs/reliability.md; a leak of one session's worth of
- * memory per request would pass 60,000 requests ago.
+ * second once warm. Stated here and in docs/reliability.md.
  */
 export const BOUNDS = { rssMiB: 32, heapMiB: 16, lagMs: 100 };
 
