@@ -76,12 +76,8 @@ export function checkHistory(history, { bound }) {
     }
   }
   for (const call of calls) {
-    const answered = call.end !== null && call.end !== undefined;
-    const ok = answered && call.status >= 200 && call.status < 300;
-    // A 4xx refusal changed nothing. Without an answer, or with a 5xx, the change may have
-    // happened: a 503 says the store could not be heard from, and it may have committed before
-    // its connection broke (seen under connection resets), so a 503 revoke is uncertain too.
-    if (answered && !ok && call.status < 500) continue;
+    if (!mayHaveHappened(call)) continue;
+    const ok = succeeded(call);
     if (ENDS_TOKEN.has(call.op)) addEnder(call.token, call, ok);
     if (call.op === 'revoke-all') {
       // It ends the sessions that existed when it ran: surely those made before it began; maybe
@@ -185,10 +181,7 @@ export function checkHistory(history, { bound }) {
   // expiry. Indexed, since every pair of a session's answers may need them.
   const reauths = new Map();
   for (const call of calls) {
-    if (call.op !== 'reauthenticate') continue;
-    if (!(call.end === null || (call.status >= 200 && call.status < 300) || call.status >= 500)) {
-      continue;
-    }
+    if (call.op !== 'reauthenticate' || !mayHaveHappened(call)) continue;
     for (const id of new Set([call.answer?.session?.id, call.session])) {
       if (id === undefined) continue;
       const list = reauths.get(id) ?? [];
@@ -227,6 +220,22 @@ export function checkHistory(history, { bound }) {
     }
   }
   return violations;
+}
+
+/** Whether the call answered with a success. */
+function succeeded(call) {
+  return call.end !== null && call.end !== undefined && call.status >= 200 && call.status < 300;
+}
+
+/**
+ * Whether the call may have changed something: a success surely did; a 4xx refusal did not;
+ * without an answer, or with a 5xx, it may have. A 503 says the store could not be heard from,
+ * and the store may have committed before its connection broke (seen under connection resets),
+ * so a 503 revoke is uncertain too.
+ */
+function mayHaveHappened(call) {
+  const answered = call.end !== null && call.end !== undefined;
+  return !answered || succeeded(call) || call.status >= 500;
 }
 
 /** Violations counted by rule, every rule present (zero when none). */
