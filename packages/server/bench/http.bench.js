@@ -8,13 +8,17 @@
 //   session cookie; both on one private redis-server that this bench starts on a spare port and
 //   always stops. Target: curfew at least 2.5 times the peer's rate.
 // Each server is its own process, started from the built dist/, with curfew in its default
-// configuration (info request logs, to /dev/null).
+// configuration (info request logs, to /dev/null). Where `taskset` can pin processes and there
+// are at least two CPUs, the servers run on the last CPU and this process (autocannon) on the
+// first, so that each server is measured at its own capacity: unpinned on two cores, the bare
+// route was held back by the load generator sharing its core (a third of its samples idle) and
+// rounds swung by a third as the scheduler moved the two about.
 //
 //   npm run build && npm run bench -w @curfew/server
 //   BENCH_SECONDS=10 BENCH_ROUNDS=3 npm run bench -w @curfew/server
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -29,6 +33,8 @@ const TARGET_RATIO = 0.6;
 const TARGET_P99_MS = 10;
 const TARGET_PEER_RATIO = 2.5;
 const KEY = 'bench-key-0123456789abcdefghijklmnopqrstuvwxyz';
+// JIT compilation and SQLite's page cache settle within a few seconds of load.
+const WARMUP_SECONDS = 3;
 
 const here = (path) => fileURLToPath(new URL(path, import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'curfew-bench-'));
@@ -40,9 +46,39 @@ process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
 
+/**
+ * The CPU the servers run on, with this process (and every thread of it) moved to CPU 0; `null`
+ * where that cannot be done (one CPU, or no taskset), and then nothing is pinned.
+ */
+function pinLoadGenerator() {
+  const count = availableParallelism();
+  if (count < 2) return null;
+  try {
+    execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', '0', String(process.pid)], {
+      stdio: 'ignore',
+    });
+    return count - 1;
+  } catch {
+    return null;
+  }
+}
+const serverCpu = pinLoadGenerator();
+
+/** Lets a child of this process, which inherits its CPU, run on any again. */
+function unpin(pid) {
+  if (serverCpu === null) return;
+  execFileSync('taskset', ['--all-tasks', '--cpu-list', '--pid', `0-${serverCpu}`, String(pid)], {
+    stdio: 'ignore',
+  });
+}
+
 /** Starts a server process and resolves with its URL and pid once it says it is listening. */
 function start(args, env = {}) {
-  const child = spawn(process.execPath, args, {
+  const [command, argv] =
+    serverCpu === null
+      ? [process.execPath, args]
+      : ['taskset', ['--cpu-list', String(serverCpu), process.execPath, ...args]];
+  const child = spawn(command, argv, {
     env: { PATH: process.env.PATH, ...env },
     // Logs go nowhere, but they are still written: the server pays for them as in production.
     stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
@@ -158,6 +194,7 @@ function perRoundLine(ours, peer) {
 let redis = null;
 try {
   redis = await startRedis('http');
+  unpin(redis.pid);
   const redisUrl = `redis://127.0.0.1:${redis.port}`;
   const curfewServer = await start([here('../dist/cli.js'), 'serve'], {
     CURFEW_HOST: '127.0.0.1',
@@ -208,11 +245,12 @@ try {
   }
 
   // Warm every server up (JIT, SQLite page cache), then alternate rounds so drift hits all alike.
-  await run(bareServer.url, { ...bare, seconds: 1 });
-  await run(curfewServer.url, { ...curfew, seconds: 1 });
-  await run(memoryServer.url, { ...memory, seconds: 1 });
-  await run(redisServer.url, { ...onRedis, seconds: 1 });
-  await run(peerServer.url, { ...peer, seconds: 1 });
+  const warm = { seconds: WARMUP_SECONDS };
+  await run(bareServer.url, { ...bare, ...warm });
+  await run(curfewServer.url, { ...curfew, ...warm });
+  await run(memoryServer.url, { ...memory, ...warm });
+  await run(redisServer.url, { ...onRedis, ...warm });
+  await run(peerServer.url, { ...peer, ...warm });
   const results = { bare: [], curfew: [], memory: [], redis: [], peer: [] };
   for (let round = 0; round < ROUNDS; round += 1) {
     results.bare.push(await measure(bareServer, { ...bare, seconds: SECONDS }));
@@ -231,12 +269,16 @@ try {
       results.redis.push(await pair[0]());
     }
   }
+  const pinning =
+    serverCpu === null
+      ? 'not pinned'
+      : `servers on CPU ${serverCpu}, autocannon on CPU 0, redis-server unpinned`;
   const b = best(results.bare);
   const c = best(results.curfew);
   const ratio = c.rps / b.rps;
 
   console.log(
-    `\nHTTP: POST /v1/sessions/validate, ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds (best round), loopback, load average ${loadavg()[0].toFixed(1)}`,
+    `\nHTTP: POST /v1/sessions/validate, ${CONNECTIONS} connections, ${SECONDS} s x ${ROUNDS} rounds (best round), loopback, ${pinning}, load average ${loadavg()[0].toFixed(1)}`,
   );
   console.log(
     '  server                                 req/s    p50 ms   p99 ms  server CPU us/req',
