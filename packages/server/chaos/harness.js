@@ -7,6 +7,9 @@
 // Loopback only; every process it starts, it stops.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startBalancer } from './balancer.js';
 import { checkHistory, countByRule } from './checker.js';
@@ -64,6 +67,16 @@ function startInstance({ name, storeUrl, key, port = 0, broken }) {
       }
     });
   });
+}
+
+/**
+ * Writes a scenario's history, one JSON record a line, to `<name>-<pid>.jsonl` in the temporary
+ * folder, so that a violation can be read in full afterwards; returns the file's path.
+ */
+export function saveHistory(name, history) {
+  const file = join(tmpdir(), `${name}-${process.pid}.jsonl`);
+  writeFileSync(file, history.map((record) => JSON.stringify(record)).join('\n'));
+  return file;
 }
 
 /**

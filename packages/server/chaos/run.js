@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { startFaultProxy } from './fault-proxy.js';
 import { FAULTS, SHORT } from './faults.js';
-import { runScenario } from './harness.js';
+import { runScenario, saveHistory } from './harness.js';
 import {
   destroyAll,
   startMariadb,
@@ -121,8 +121,7 @@ try {
       for (const violation of outcome.violations.slice(0, 10)) {
         console.log(`     ! ${violation.rule}: ${violation.detail}`);
       }
-      const file = join(tmpdir(), `curfew-chaos-${kind}-${faultName}-${process.pid}.jsonl`);
-      writeFileSync(file, outcome.history.map((record) => JSON.stringify(record)).join('\n'));
+      const file = saveHistory(`curfew-chaos-${kind}-${faultName}`, outcome.history);
       console.log(`     history: ${file}`);
     }
   }

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { runScenario } from './harness.js';
+import { runScenario, saveHistory } from './harness.js';
 import { plotSoak } from './plot.js';
 import { destroyAll, startRedis } from './private-stores.js';
 import { replaceSection } from './report.js';
@@ -95,8 +95,7 @@ function judge({ label, samples, check }) {
     figures.heapLast - figures.heapWarm <= BOUNDS.heapMiB &&
     figures.lagMax <= BOUNDS.lagMs;
   if (outcome.violations.length > 0) {
-    const file = join(tmpdir(), `curfew-soak-${label}-${process.pid}.jsonl`);
-    writeFileSync(file, outcome.history.map((record) => JSON.stringify(record)).join('\n'));
+    const file = saveHistory(`curfew-soak-${label}`, outcome.history);
     console.log(`soak: ${label}: ${JSON.stringify(outcome.figures.byRule)}; history: ${file}`);
     for (const violation of outcome.violations.slice(0, 5)) {
       console.log(`  ! ${violation.rule}: ${violation.detail}`);
