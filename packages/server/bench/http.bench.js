@@ -10,9 +10,8 @@
 // Each server is its own process, started from the built dist/, with curfew in its default
 // configuration (info request logs, to /dev/null). Where `taskset` can pin processes and there
 // are at least two CPUs, the servers run on the last CPU and this process (autocannon) on the
-// first, so that each server is measured at its own capacity: unpinned on two cores, the bare
-// route was held back by the load generator sharing its core (a third of its samples idle) and
-// rounds swung by a third as the scheduler moved the two about.
+// first: a load generator sharing a core with the server it measures caps the floor at its own
+// capacity rather than Fastify's.
 //
 //   npm run build && npm run bench -w @curfew/server
 //   BENCH_SECONDS=10 BENCH_ROUNDS=3 npm run bench -w @curfew/server
