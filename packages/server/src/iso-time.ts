@@ -7,11 +7,26 @@ const LAST_FOUR_DIGIT_YEAR_MS = 253_402_300_799_999;
 const DAY_MS = 86_400_000;
 const ZERO = 48;
 
-// The character codes of "YYYY-MM-DD" for the day formatted last. The times a server formats
-// (now, a session's start, its last activity, its deadline) fall on a few days, and turning a day
-// number into a calendar date is most of the arithmetic.
+// The character codes of "YYYY-MM-DD" for the two days formatted last. The times a server
+// formats (now, a session's start, its last activity, its deadline) fall on a few days, and
+// turning a day number into a calendar date is most of the arithmetic. Two, because from noon
+// (UTC) on, a validation answer's absolute deadline falls on the next day while every other time
+// in it falls on this one: with one day remembered, each answer would work out both dates anew.
 let lastDay = -1;
-const dateCodes = new Array<number>(10).fill(ZERO);
+let dateCodes = new Array<number>(10).fill(ZERO);
+let otherDay = -1;
+let otherCodes = new Array<number>(10).fill(ZERO);
+
+/** Makes `dateCodes` those of `days`, keeping the day they held as the other one. */
+function useDay(days: number): void {
+  const codes = otherCodes;
+  otherCodes = dateCodes;
+  dateCodes = codes;
+  const day = otherDay;
+  otherDay = lastDay;
+  lastDay = day;
+  if (day !== days) rememberDate(days);
+}
 
 function rememberDate(days: number): void {
   // Days to a proleptic Gregorian date: Howard Hinnant's civil_from_days, on 400-year eras
@@ -61,7 +76,7 @@ export function formatIsoTime(ms: number): string {
     return new Date(ms).toISOString();
   }
   const days = Math.floor(ms / DAY_MS);
-  if (days !== lastDay) rememberDate(days);
+  if (days !== lastDay) useDay(days);
   let rest = ms - days * DAY_MS;
   const hours = Math.floor(rest / 3_600_000);
   rest -= hours * 3_600_000;

@@ -30,6 +30,31 @@ describe('formatIsoTime', () => {
     }
   });
 
+  it('keeps each remembered day right when calls go back and forth between days', () => {
+    // A validation answer formats times on today and tomorrow alternately; a third day now and
+    // then must not leave either remembered day holding the other's date.
+    const day = 86_400_000;
+    const base = Date.parse('2026-12-31T18:00:00.000Z');
+    const offsets = [0, 1, 0, 0, 1, 2, 1, 0, 2, 2, 0, -1, 1, -1, 0, 400, 1, 0];
+    for (const [i, offset] of offsets.entries()) {
+      const ms = base + offset * day + i * 61_001;
+      expect(formatIsoTime(ms)).toBe(new Date(ms).toISOString());
+    }
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 1, maxLength: 40 }),
+        fc.integer({ min: 0, max: day - 1 }),
+        (days, within) => {
+          for (const offset of days) {
+            const ms = base + offset * day + within;
+            expect(formatIsoTime(ms)).toBe(new Date(ms).toISOString());
+          }
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
   it('leaves times outside that range, and fractions, to toISOString', () => {
     for (const ms of [-1, -62_198_755_200_000, 253_402_300_800_000, 1.5, 8.64e15]) {
       expect(formatIsoTime(ms)).toBe(new Date(ms).toISOString());
