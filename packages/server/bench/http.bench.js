@@ -1,7 +1,9 @@
 // HTTP benchmark, two pairings measured in the same run on loopback with autocannon (50
 // connections, bounded duration), in alternating rounds:
 // - POST /v1/sessions/validate on `curfew serve` with its SQLite store, next to a bare Fastify
-//   route answering a fixed JSON body (the floor), with the same service on memory: beside them;
+//   route answering a fixed JSON body (the floor), with the same service on memory: beside them,
+//   and a second process of the bare route as a control: two processes of the same code differ
+//   by what the machine does to each, and that difference is the run's own error;
 // - `curfew serve` on Redis validating with touch (the same request), next to an Express app
 //   keeping sessions with express-session and connect-redis, set up for rolling sessions
 //   (bench/express-session-server.js), answering a GET that reads the session, with a valid
@@ -212,6 +214,9 @@ try {
     CURFEW_API_KEYS_FILE: join(dir, 'no-such-file'),
   });
   const bareServer = await start([here('./bare-server.js')]);
+  // A second, identical bare server: the control. Two processes of the same code, measured the
+  // same way, should read the same; how far apart they read is this run's own measurement error.
+  const controlServer = await start([here('./bare-server.js')]);
   // The Redis pairing: the service and the Express peer on the same private redis-server.
   const redisServer = await start([here('../dist/cli.js'), 'serve'], {
     CURFEW_HOST: '127.0.0.1',
@@ -246,15 +251,17 @@ try {
   // Warm every server up (JIT, SQLite page cache), then alternate rounds so drift hits all alike.
   const warm = { seconds: WARMUP_SECONDS };
   await run(bareServer.url, { ...bare, ...warm });
+  await run(controlServer.url, { ...bare, ...warm });
   await run(curfewServer.url, { ...curfew, ...warm });
   await run(memoryServer.url, { ...memory, ...warm });
   await run(redisServer.url, { ...onRedis, ...warm });
   await run(peerServer.url, { ...peer, ...warm });
-  const results = { bare: [], curfew: [], memory: [], redis: [], peer: [] };
+  const results = { bare: [], curfew: [], memory: [], control: [], redis: [], peer: [] };
   for (let round = 0; round < ROUNDS; round += 1) {
     results.bare.push(await measure(bareServer, { ...bare, seconds: SECONDS }));
     results.curfew.push(await measure(curfewServer, { ...curfew, seconds: SECONDS }));
     results.memory.push(await measure(memoryServer, { ...memory, seconds: SECONDS }));
+    results.control.push(await measure(controlServer, { ...bare, seconds: SECONDS }));
     // Which of the Redis pair goes first alternates too.
     const pair = [
       () => measure(redisServer, { ...onRedis, seconds: SECONDS }, redis.pid),
@@ -287,8 +294,17 @@ try {
   console.log(row('bare Fastify route (fixed JSON body)', b));
   console.log(row('curfew serve, SQLite, touch: true', c));
   console.log(row('curfew serve, memory: (reference)', best(results.memory)));
+  const k = best(results.control);
+  console.log(row('bare route again, second process', k));
   console.log(
     `  ratio curfew / bare: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}: ${mark(ratio >= TARGET_RATIO)})`,
+  );
+  // The control's distance from 1 is what this run can resolve: a ratio closer to its target
+  // than that is inside the run's own error, whichever side of the line it printed.
+  const error = Math.abs(k.rps / b.rps - 1);
+  const undecided = Math.abs(ratio / TARGET_RATIO - 1) <= error;
+  console.log(
+    `  control, bare route / itself in a second process: ${(k.rps / b.rps).toFixed(2)} (this run's error: ${(error * 100).toFixed(0)}%${undecided ? '; the ratio is within it of its target, so this run does not decide the target' : ''})`,
   );
   console.log(
     `  curfew p99: ${c.p99.toFixed(2)} ms (target < ${TARGET_P99_MS} ms: ${mark(c.p99 < TARGET_P99_MS)})`,
@@ -302,7 +318,9 @@ try {
       `  note: other work was running (load average ${load.toFixed(1)} on ${cpus().length} cores); req/s and p99 are not reliable, CPU per request is less affected`,
     );
   }
-  console.log(`  every round, req/s: bare ${list(results.bare)}; curfew ${list(results.curfew)}`);
+  console.log(
+    `  every round, req/s: bare ${list(results.bare)}; curfew ${list(results.curfew)}; control ${list(results.control)}`,
+  );
   console.log(perRoundLine(results.curfew, results.bare));
 
   const r = best(results.redis);
