@@ -2,12 +2,12 @@
 // servers as http.bench.js (bare Fastify route, curfew serve on SQLite and on memory:), each
 // under callgrind, warmed up, then counted over a fixed number of requests. On a shared machine
 // req/s and CPU time drift by a third from run to run; an instruction count drifts far less
-// (windows of one run within 0.1% on one machine, within 4% on another; the lower of two is
-// taken: one that catches a major GC or a recompilation reads up to a seventh higher), so it
-// shows whether a change to the request path made it cheaper by more than that. It is not the
-// target (that is req/s, in http.bench.js): it leaves out system calls, which callgrind does not
-// see, and memory stalls. Counts are of the main thread only: V8's compiler and GC helper threads
-// still run during warm-up under valgrind's slower clock.
+// (two windows of one run differ by up to 4% on the machines in docs/benchmarks.md; the lower
+// is taken, as a window that catches a major GC or a recompilation reads up to a seventh
+// higher), so it shows whether a change to the request path made it cheaper by more than that.
+// It is not the target (that is req/s, in http.bench.js): it leaves out system calls, which
+// callgrind does not see, and memory stalls. Counts are of the main thread only: V8's compiler
+// and GC helper threads still run during warm-up under valgrind's slower clock.
 //
 //   npm run build && npm run bench:instructions -w @curfew/server
 //   BENCH_WARMUP=8000 BENCH_REQUESTS=4000 npm run bench:instructions -w @curfew/server

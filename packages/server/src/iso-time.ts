@@ -22,13 +22,14 @@ function useDay(days: number): void {
   const codes = otherCodes;
   otherCodes = dateCodes;
   dateCodes = codes;
-  const day = otherDay;
+  const held = otherDay;
   otherDay = lastDay;
-  lastDay = day;
-  if (day !== days) rememberDate(days);
+  lastDay = days;
+  if (held !== days) writeDate(days);
 }
 
-function rememberDate(days: number): void {
+/** Writes the codes of `days`' date into `dateCodes`. */
+function writeDate(days: number): void {
   // Days to a proleptic Gregorian date: Howard Hinnant's civil_from_days, on 400-year eras
   // counted from 0000-03-01 so that the leap day falls at the end of each year.
   const shifted = days + 719_468;
@@ -57,7 +58,6 @@ function rememberDate(days: number): void {
   dateCodes[7] = 0x2d;
   dateCodes[8] = ZERO + Math.floor(day / 10);
   dateCodes[9] = ZERO + (day % 10);
-  lastDay = days;
 }
 
 /**
